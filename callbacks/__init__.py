@@ -1,0 +1,1 @@
+"""Lightning callbacks of bump-pl, installed as ``bump_pl.callbacks``."""
