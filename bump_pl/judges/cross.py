@@ -1,0 +1,164 @@
+"""``CrossJudge``: a frozen causal LM reads query + candidate + a yes/no question; score = logit gap.
+
+The score of a pair is ``logit(yes) - logit(no)`` at the answer position (the last prompt
+token), where ``yes``/``no`` are the *first token* of ``yes_word``/``no_word`` tokenized exactly
+as given, without a leading space. The defaults (``"Yes"``/``"No"``) fit chat templates, where
+the answer is the first token of the assistant turn, and the default plain templates, which end
+with a newline; pass ``" Yes"``/``" No"`` for a plain template that ends mid-line.
+
+Two paths give the same scores (to float error, <= 1e-4):
+
+- ``share_prefix=True``: each query's prefix (``head + query + middle``, see
+  :mod:`bump_pl.judges.prompt`) is run once with :func:`~bump_pl.models.prefix.encode_prefix`
+  and its KV cache serves every candidate via
+  :func:`~bump_pl.models.prefix.forward_continuation` (left-padded continuations,
+  ``logits_to_keep=1``). With ``Q`` profiles of ``P`` tokens and ``C`` items of ``T`` tokens
+  this costs ``Q*P + Q*C*T`` token-forwards instead of ``Q*C*(P+T)``.
+- ``share_prefix=False``: the naive path, one left-padded full sequence per pair, kept for checking.
+
+Memory is bounded by ``batch_size`` (prefixes encoded together) and ``max_pairs_per_chunk``
+(pairs per forward; each pair holds a copy of its prefix's KV cache), not by ``Q`` or ``C``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from bump_pl.judges.base import Direction, check_score_inputs
+from bump_pl.judges.frozen import FrozenModelHolder
+from bump_pl.judges.padding import pad_id_of, pad_token_ids
+from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
+from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
+
+PROFILE_TO_ITEM_PROMPT = (
+    "Here is the profile of a user:\n{query}\n\n"
+    "Here is an interaction:\n{candidate}\n\n"
+    "Did the user described by the profile make this interaction? Answer Yes or No.\n"
+)
+ITEM_TO_PROFILE_PROMPT = (
+    "Here is an interaction made by a user:\n{query}\n\n"
+    "Here is the profile of a user:\n{candidate}\n\n"
+    "Does this profile describe the user who made the interaction? Answer Yes or No.\n"
+)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class CrossJudge(FrozenModelHolder):
+    """Pairwise yes/no judge on a causal LM (see the module docstring). ``symmetric`` is False.
+
+    Args:
+        model: name/folder/alias loaded with ``load_causal_lm``, or a loaded ``*ForCausalLM``.
+        tokenizer: required when ``model`` is an object.
+        profile_to_item_prompt: template for profile queries and item candidates.
+        item_to_profile_prompt: template for item queries and profile candidates.
+        yes_word: its first token is the "yes" logit.
+        no_word: its first token is the "no" logit.
+        share_prefix: encode each query once and share its KV cache (True) or run every pair in full.
+        use_chat_template: render templates with the tokenizer's chat template when it has one.
+        max_length: query and candidate texts are each truncated to this many tokens.
+        batch_size: queries whose prefixes are encoded in one forward.
+        max_pairs_per_chunk: (query, candidate) pairs per forward, on both paths.
+        device: where to put the model; None keeps it where it is.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+    """
+
+    symmetric = False
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel = "smollm2-135m-instruct",
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        profile_to_item_prompt: str = PROFILE_TO_ITEM_PROMPT,
+        item_to_profile_prompt: str = ITEM_TO_PROFILE_PROMPT,
+        yes_word: str = "Yes",
+        no_word: str = "No",
+        share_prefix: bool = True,
+        use_chat_template: bool = True,
+        max_length: int = 1024,
+        batch_size: int = 8,
+        max_pairs_per_chunk: int = 64,
+        device: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        if min(max_length, batch_size, max_pairs_per_chunk) < 1:
+            raise ValueError(
+                f"CrossJudge: max_length, batch_size and max_pairs_per_chunk must be >= 1, "
+                f"got {max_length}, {batch_size}, {max_pairs_per_chunk}"
+            )
+        super().__init__(model, tokenizer, "causal_lm", device, dtype)
+        self.prompts: dict[str, PromptPieces] = {
+            "profile_to_item": prompt_pieces(
+                profile_to_item_prompt, self.tokenizer, use_chat_template, "profile_to_item_prompt"
+            ),
+            "item_to_profile": prompt_pieces(
+                item_to_profile_prompt, self.tokenizer, use_chat_template, "item_to_profile_prompt"
+            ),
+        }
+        self.yes_id = first_token_id(self.tokenizer, yes_word, "yes_word")
+        self.no_id = first_token_id(self.tokenizer, no_word, "no_word")
+        if self.yes_id == self.no_id:
+            raise ValueError(f"CrossJudge: yes_word={yes_word!r} and no_word={no_word!r} start with the same token")
+        self.share_prefix = share_prefix
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_pairs_per_chunk = max_pairs_per_chunk
+        self.pad_id = pad_id_of(self.tokenizer)
+
+    def score(self, queries: list[str], candidates: list[str], direction: Direction) -> Tensor:
+        """``[Q, C]`` float32 ``logit(yes) - logit(no)`` on :attr:`device`."""
+        check_score_inputs("CrossJudge", queries, candidates, direction)
+        pieces = self.prompts[direction]
+        prefixes = [pieces.prefix(ids) for ids in self._token_ids(queries)]
+        continuations = [pieces.continuation(ids) for ids in self._token_ids(candidates)]
+        with torch.inference_mode():
+            if self.share_prefix:
+                scores = self._score_shared(prefixes, continuations)
+            else:
+                scores = self._score_naive(prefixes, continuations)
+        return scores.clone()  # a normal tensor, usable outside inference mode
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's ids without special tokens, truncated to ``max_length``."""
+        if not texts:
+            return []
+        return [ids[: self.max_length] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def _answer_scores(self, last_logits: Tensor) -> Tensor:
+        """``[N]`` yes-minus-no gap from ``[N, V]`` answer-position logits."""
+        return last_logits[:, self.yes_id].float() - last_logits[:, self.no_id].float()
+
+    def _score_shared(self, prefixes: list[list[int]], continuations: list[list[int]]) -> Tensor:
+        """Encode ``batch_size`` prefixes at a time; run their pairs ``max_pairs_per_chunk`` at a time."""
+        scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
+        by_length = sorted(range(len(continuations)), key=lambda c: -len(continuations[c]))
+        for query_rows in _chunks(sorted(range(len(prefixes)), key=lambda q: -len(prefixes[q])), self.batch_size):
+            prefix_ids, prefix_mask = pad_token_ids([prefixes[q] for q in query_rows], self.pad_id, "left", self.device)
+            prefix = encode_prefix(self.model, prefix_ids, prefix_mask)
+            pairs = [(row, c) for row in range(len(query_rows)) for c in by_length]
+            for chunk in _chunks(pairs, self.max_pairs_per_chunk):
+                rows = torch.tensor([row for row, _ in chunk], device=self.device)
+                ids, mask = pad_token_ids([continuations[c] for _, c in chunk], self.pad_id, "left", self.device)
+                logits = forward_continuation(self.model, prefix, rows, ids, mask, logits_to_keep=1)
+                q_index = torch.tensor([query_rows[row] for row, _ in chunk], device=self.device)
+                c_index = torch.tensor([c for _, c in chunk], device=self.device)
+                scores[q_index, c_index] = self._answer_scores(logits[:, -1])
+        return scores
+
+    def _score_naive(self, prefixes: list[list[int]], continuations: list[list[int]]) -> Tensor:
+        """Every pair as one full left-padded sequence, ``max_pairs_per_chunk`` per forward."""
+        scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
+        pairs = [(q, c) for q in range(len(prefixes)) for c in range(len(continuations))]
+        pairs.sort(key=lambda qc: -(len(prefixes[qc[0]]) + len(continuations[qc[1]])))
+        for chunk in _chunks(pairs, self.max_pairs_per_chunk):
+            seqs = [prefixes[q] + continuations[c] for q, c in chunk]
+            ids, mask = pad_token_ids(seqs, self.pad_id, "left", self.device)
+            logits = forward_full(self.model, ids, mask, logits_to_keep=1)
+            q_index = torch.tensor([q for q, _ in chunk], device=self.device)
+            c_index = torch.tensor([c for _, c in chunk], device=self.device)
+            scores[q_index, c_index] = self._answer_scores(logits[:, -1])
+        return scores
