@@ -1,0 +1,258 @@
+"""``BumpDataModule``: LaMP-format users batched into ``UserGroupBatch``es of U distinct users.
+
+Train batches follow a pure function of ``(seed, epoch, rank, world_size)`` (see ``sampler.py``);
+run the trainer with ``use_distributed_sampler=False`` so Lightning does not re-shard them. The
+module's ``state_dict`` records the epoch and the batches already consumed in it, so a resumed fit
+continues the data order exactly. Val/test users come from ``dev``/``test`` files, or from a seeded
+``val_fraction`` of the train users when a file is missing; their held-out draw is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from bump_pl.data.collate import UserGroupCollator
+from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
+from bump_pl.data.errors import LampFormatError
+from bump_pl.data.lamp import read_lamp, read_lamp_task
+from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
+from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
+from bump_pl.data.users import UserHistory, group_users
+
+log = logging.getLogger(__name__)
+
+_SPLIT_FILES = {"train": "train", "val": "dev", "test": "test"}
+
+
+class BumpDataModule(LightningDataModule):
+    """LaMP-format data for BUMP.
+
+    Args:
+        data_dir: folder with ``{train,dev,test}_questions.json`` (outputs files optional).
+        task: task name (``LaMP_3``, ``LaMP-3``, any other name for generic data); ``None`` takes
+            it from an outputs file. A configured task that disagrees with an outputs file is an error.
+        users_per_batch: U, distinct users per batch.
+        heldout_per_user: K, held-out interactions per user.
+        heldout_strategy: ``"random"`` (re-drawn every train epoch) or ``"latest"`` (by date).
+        min_context_items: users with fewer than K + this many items are skipped (count logged).
+        max_context_items: at most this many most recent context items per prompt (None: all).
+        max_prompt_tokens: prompts keep the most recent context items that fit this many tokens.
+        seed: seeds the user order, the held-out draws and the val/test carve-out.
+        tokenizer: a tokenizer object, or a name/path resolved by ``bump_pl.models.load_tokenizer``.
+        val_fraction: fraction of train users held out for val (and for test) when the file is missing.
+        num_workers: DataLoader workers.
+        predict_file: a LaMP questions file for ``predict_dataloader``.
+        rank, world_size: override the trainer's (for tests and manual sharding).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        tokenizer: Any,
+        task: str | None = None,
+        users_per_batch: int = 8,
+        heldout_per_user: int = 4,
+        heldout_strategy: HeldoutStrategy = "random",
+        min_context_items: int = 4,
+        max_context_items: int | None = None,
+        max_prompt_tokens: int | None = 1024,
+        seed: int = 0,
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+        predict_file: str | Path | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if heldout_per_user < 1 or min_context_items < 0:
+            raise ValueError("heldout_per_user must be >= 1 and min_context_items >= 0")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.data_dir = Path(data_dir)
+        self.tokenizer = tokenizer
+        self.task_name = task
+        self.users_per_batch, self.heldout_per_user = users_per_batch, heldout_per_user
+        self.heldout_strategy: HeldoutStrategy = heldout_strategy
+        self.min_context_items, self.max_context_items = min_context_items, max_context_items
+        self.max_prompt_tokens, self.seed = max_prompt_tokens, seed
+        self.val_fraction, self.num_workers = val_fraction, num_workers
+        self.predict_file = Path(predict_file) if predict_file is not None else None
+        self.rank, self.world_size = rank, world_size
+        self.task: TaskSpec | None = None
+        self.datasets: dict[str, UserHeldoutDataset] = {}
+        self.skipped_users: dict[str, int] = {}
+        self._train_sampler: UserGroupBatchSampler | None = None
+        self._resume: tuple[int, int] | None = None
+
+    # ----------------------------------------------------------------------------- setup helpers
+    def _resolve_tokenizer(self) -> Any:
+        if isinstance(self.tokenizer, str):
+            from bump_pl.models import load_tokenizer  # lazy: the data layer does not need models
+
+            self.tokenizer = load_tokenizer(self.tokenizer)
+        return self.tokenizer
+
+    def _resolve_task(self, split_files: list[str]) -> TaskSpec:
+        """The configured task, checked against the ``task`` of every outputs file present."""
+        configured = canonical_task_name(self.task_name) if self.task_name else None
+        for split in split_files:
+            outputs = self.data_dir / f"{split}_outputs.json"
+            if not outputs.exists():
+                continue
+            recorded = read_lamp_task(outputs)
+            if recorded is None:
+                continue
+            if configured is None:
+                configured = canonical_task_name(recorded)
+            elif canonical_task_name(recorded) != configured:
+                raise LampFormatError(outputs, f"task {recorded!r} disagrees with the configured task {configured!r}")
+        return get_task(configured or self.data_dir.name)
+
+    def _read_users(self, path: Path) -> list[UserHistory]:
+        assert self.task is not None
+        return group_users(read_lamp(path, task=self.task))
+
+    def _keep_long_enough(self, split: str, users: list[UserHistory], source: Path) -> list[UserHistory]:
+        threshold = self.heldout_per_user + self.min_context_items
+        kept = [user for user in users if len(user.items) >= threshold]
+        self.skipped_users[split] = len(users) - len(kept)
+        if self.skipped_users[split]:
+            log.warning(
+                "%s: skipped %d of %d users with fewer than heldout_per_user + min_context_items = %d items",
+                source, self.skipped_users[split], len(users), threshold,
+            )
+        if not kept:
+            raise ValueError(
+                f"{source}: no user has at least heldout_per_user + min_context_items = {threshold} profile items"
+                f" ({len(users)} users, all too short); lower heldout_per_user or min_context_items"
+            )
+        return kept
+
+    def _dataset(self, users: list[UserHistory], source: Path, k: int, redraw: bool) -> UserHeldoutDataset:
+        assert self.task is not None
+        return UserHeldoutDataset(
+            [user.user_id for user in users],
+            render_users(users, self.task, str(source)),
+            heldout_per_user=k,
+            strategy=self.heldout_strategy,
+            seed=self.seed,
+            redraw=redraw,
+            max_context_items=self.max_context_items,
+        )
+
+    # ----------------------------------------------------------------------------- Lightning hooks
+    def setup(self, stage: str | None = None) -> None:
+        """Read, merge, filter and split users; resolve the tokenizer."""
+        self._resolve_tokenizer()
+        if stage == "predict":
+            if self.predict_file is None:
+                raise ValueError("predict needs predict_file (a LaMP questions file)")
+            self.task = self._resolve_task([])
+            users = self._read_users(self.predict_file)
+            self.datasets["predict"] = self._dataset(users, self.predict_file, k=0, redraw=False)
+            return
+        self.task = self._resolve_task(list(_SPLIT_FILES.values()))
+        train_path = self.data_dir / "train_questions.json"
+        train = self._keep_long_enough("train", self._read_users(train_path), train_path)
+        carve = random.Random(f"carve:{self.seed}")
+        split_users: dict[str, tuple[list[UserHistory], Path]] = {}
+        for split in ("val", "test"):
+            path = self.data_dir / f"{_SPLIT_FILES[split]}_questions.json"
+            if path.exists():
+                split_users[split] = (self._keep_long_enough(split, self._read_users(path), path), path)
+                continue
+            count = max(1, round(self.val_fraction * len(train)))
+            if count >= len(train):
+                raise ValueError(f"{path} is missing and {len(train)} train users are too few to carve {split} from")
+            order = sorted(range(len(train)), key=lambda _: carve.random())
+            taken = set(order[:count])
+            split_users[split] = ([train[i] for i in sorted(taken)], train_path)
+            train = [user for i, user in enumerate(train) if i not in taken]
+        self.datasets["train"] = self._dataset(train, train_path, self.heldout_per_user, redraw=True)
+        for split, (users, path) in split_users.items():
+            self.datasets[split] = self._dataset(users, path, self.heldout_per_user, redraw=False)
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        rank = self.rank if self.rank is not None else (trainer.global_rank if trainer is not None else 0)
+        world = self.world_size if self.world_size is not None else (trainer.world_size if trainer is not None else 1)
+        return rank, world
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise RuntimeError(f"call setup() before requesting the {split} dataloader")
+        dataset = self.datasets[split]
+        rank, world = self._rank_world()
+        batches = UserGroupBatchSampler(
+            ShardedUserSampler(len(dataset), self.seed, rank, world, shuffle=shuffle), self.users_per_batch
+        )
+        if len(batches) == 0:
+            raise ValueError(
+                f"{split}: {len(dataset)} users over {world} rank(s) cannot fill one batch of"
+                f" users_per_batch={self.users_per_batch}"
+            )
+        if split == "train":
+            self._train_sampler = batches
+            if self._resume is not None:
+                batches.resume_from(*self._resume)
+                self._resume = None
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens),
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """U-user groups, reshuffled every epoch, this rank's shard, resumable."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """U-user groups in a fixed order with a fixed held-out draw."""
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Like ``val_dataloader`` over the test users."""
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every user of ``predict_file`` exactly once, in file order; all history as context, no held-out."""
+        if "predict" not in self.datasets:
+            raise RuntimeError("call setup('predict') before requesting the predict dataloader")
+        dataset = self.datasets["predict"]
+        count, size = len(dataset), self.users_per_batch
+        groups = [[(0, index) for index in range(start, min(start + size, count))] for start in range(0, count, size)]
+        return DataLoader(
+            dataset,
+            batch_sampler=groups,
+            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens),
+            num_workers=self.num_workers,
+        )
+
+    # ----------------------------------------------------------------------------- resumability
+    def state_dict(self) -> dict[str, Any]:
+        """``{"epoch", "batches_done"}`` of the train data order.
+
+        Under a trainer these come from its progress counters (batches actually processed, not the
+        ones the loader prefetched); without one, from the train sampler.
+        """
+        trainer = self.trainer
+        if trainer is not None:
+            progress = trainer.fit_loop.epoch_loop.batch_progress.current
+            return {"epoch": trainer.current_epoch, "batches_done": progress.processed}
+        if self._train_sampler is not None:
+            return {"epoch": self._train_sampler.sampler.epoch, "batches_done": self._train_sampler.batches_yielded}
+        return {"epoch": 0, "batches_done": 0}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Make the next pass over the recorded epoch skip its already-consumed batches."""
+        self._resume = (int(state_dict["epoch"]), int(state_dict["batches_done"]))
+        if self._train_sampler is not None:
+            self._train_sampler.resume_from(*self._resume)
+            self._resume = None

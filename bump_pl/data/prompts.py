@@ -1,0 +1,100 @@
+"""The generator's prompt: a request for a short profile, built from a user's context items.
+
+With a chat template the prompt is a system + user message rendered by the tokenizer (generation
+prompt appended); without one it is plain text ending in ``"Profile:"``. ``fit_context`` keeps the
+most recent items whose prompt fits a token budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+SYSTEM_PROMPT = (
+    "You write short user profiles. Given a user's history, describe the user's preferences, "
+    "interests and writing style in a few sentences of plain text."
+)
+INSTRUCTION = "Write a short profile of this user's preferences and style, based only on the history above."
+
+
+def _history_block(context: list[str]) -> str:
+    lines = "\n".join(f"- {item}" for item in context) if context else "(no history)"
+    return f"User history, oldest first:\n{lines}"
+
+
+def build_prompt(context: list[str], tokenizer: Any) -> str:
+    """The prompt text for one user's rendered context items (most recent last)."""
+    user_message = f"{_history_block(context)}\n\n{INSTRUCTION}"
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_message}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return f"{SYSTEM_PROMPT}\n\n{user_message}\n\nProfile:"
+
+
+def encode_prompt(prompt: str, tokenizer: Any) -> list[int]:
+    """Token ids of a prompt: a chat-templated prompt as is; plain text with the BOS token prepended.
+
+    No EOS is appended (the generator continues the prompt).
+    """
+    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if not getattr(tokenizer, "chat_template", None) and getattr(tokenizer, "bos_token_id", None) is not None:
+        ids = [tokenizer.bos_token_id, *ids]
+    return ids
+
+
+def _truncate_words(text: str, words: int) -> str:
+    return " ".join(text.split()[:words]) + " ..."
+
+
+def fit_context(context: list[str], tokenizer: Any, max_tokens: int | None) -> tuple[list[str], str, list[int]]:
+    """The most recent context items whose prompt has at most ``max_tokens`` tokens.
+
+    Returns ``(kept items, prompt, token ids)``. If not even the most recent item fits alone, it is
+    cut to as many leading words as fit (a prompt without history would be useless).
+
+    Raises:
+        ValueError: the prompt without any history already exceeds ``max_tokens``.
+    """
+
+    def encode(items: list[str]) -> tuple[str, list[int]]:
+        prompt = build_prompt(items, tokenizer)
+        return prompt, encode_prompt(prompt, tokenizer)
+
+    prompt, ids = encode(context)
+    if max_tokens is None or len(ids) <= max_tokens:
+        return list(context), prompt, ids
+    low, high = 0, len(context)  # invariant: the last `low` items fit, the last `high` do not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if len(encode(context[-middle:])[1]) <= max_tokens:
+            low = middle
+        else:
+            high = middle
+    if low > 0:
+        kept = list(context[-low:])
+        return (kept, *encode(kept))
+    if len(encode([])[1]) > max_tokens:
+        raise ValueError(f"max_prompt_tokens={max_tokens} is too small: the prompt without history does not fit")
+    last = context[-1]
+    low, high = 0, len(last.split())  # words of the most recent item
+    while high - low > 1:
+        middle = (low + high) // 2
+        if len(encode([_truncate_words(last, middle)])[1]) <= max_tokens:
+            low = middle
+        else:
+            high = middle
+    kept = [_truncate_words(last, low)] if low > 0 else []
+    return (kept, *encode(kept))
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token id lists into ``input_ids`` [N, P] and ``attention_mask`` [N, P] (LongTensors)."""
+    width = max((len(seq) for seq in sequences), default=0)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            input_ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            attention_mask[row, width - len(seq) :] = 1
+    return input_ids, attention_mask
