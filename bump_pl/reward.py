@@ -1,0 +1,188 @@
+"""The bidirectional in-batch reward of BUMP, as bump-pl reads it.
+
+The paper describes a label-free reward from a frozen judge that ranks in two directions but
+does not publish the exact formula; this module is our concrete, documented reading of it.
+
+Index convention: ``U`` users, ``G`` rollouts (profiles) per user, ``K`` held-out
+interactions per user. Rollout ``r = u*G + g``; held-out interaction ``j = u*K + k``.
+
+Inputs are the judge's scores:
+
+- ``forward_scores[r, j]`` ``[U*G, U*K]``: profile ``r`` as query, interaction ``j`` as candidate.
+- ``backward_scores[j, r]`` ``[U*K, U*G]``: interaction ``j`` as query, profile ``r`` as
+  candidate. A symmetric judge (e.g. cosine of embeddings) passes ``forward_scores.T``.
+
+Directions, for rollout ``r`` of user ``u``:
+
+- forward (i): NDCG of row ``r`` of ``forward_scores`` over all ``U*K`` interactions, the ``K``
+  interactions of ``u`` relevant (multi-positive). Other users' interactions are negatives.
+- backward (ii): for each of ``u``'s interactions ``j``, rank ``r`` among the candidates
+  ``{r} ∪ {every rollout of every other user}`` by ``backward_scores[j]``; ``r`` is the only
+  relevant one. ``u``'s other rollouts are left out: they are the same user's profiles, not
+  negatives, and the G samples must not compete with each other. The score is the NDCG of
+  that list, ``1 / log2(1 + rank)`` (tie-averaged, cut at ``k``), averaged over the ``K``
+  interactions.
+- ``total = alpha * forward + (1 - alpha) * backward``; ``alpha`` 1 or 0 are the
+  single-direction ablations.
+
+Both directions use the tie semantics of :func:`bump_pl.metrics.functional.multi_positive_ndcg`
+(tied candidates share their positions' mean discount) and the same cut-off ``k``.
+
+Chance levels are exact expectations under a uniformly random ranking: with ``P`` relevant
+among ``C`` candidates every position holds a relevant one with probability ``P / C``, so
+``E[NDCG] = (P / C) * sum_{i<=min(C,k)} d(i) / sum_{i<=min(P,k)} d(i)``, ``d(i) = 1/log2(i+1)``.
+Forward: ``P = K``, ``C = U*K``. Backward: ``P = 1``, ``C = 1 + (U-1)*G``. With ``U = 1``
+there are no negatives and every reward (and chance) is 1: no signal.
+
+Cross-rank negatives (DDP): the caller gathers the *global* score matrices (rows and columns
+over all ranks' users, in rank order, as :mod:`bump_pl.scoring` does) and passes
+``local_users=slice(first_user, first_user + U_local)``. Only those users' rollouts are scored
+(forward rows and backward query rows of those users), against candidates of every rank;
+results have ``U_local * G`` entries, and chance levels use the global sizes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from bump_pl.metrics.functional import check_finite, discounts, multi_positive_ndcg, tie_averaged_discount
+
+
+class BidirectionalReward(NamedTuple):
+    """Rewards of the scored rollouts (``R = U_local * G`` of them) and their chance levels.
+
+    Attributes:
+        total: ``[R]`` ``alpha * forward + (1 - alpha) * backward``.
+        forward: ``[R]`` direction (i), profile ranks its user's interactions.
+        backward: ``[R]`` direction (ii), interactions rank their user's profile.
+        chance_forward: 0-dim, expected ``forward`` under a uniformly random ranking.
+        chance_backward: 0-dim, expected ``backward`` under a uniformly random ranking.
+        chance: 0-dim, ``alpha * chance_forward + (1 - alpha) * chance_backward``.
+    """
+
+    total: Tensor
+    forward: Tensor
+    backward: Tensor
+    chance_forward: Tensor
+    chance_backward: Tensor
+    chance: Tensor
+
+
+def chance_ndcg(num_relevant: int, num_candidates: int, k: int | None = None) -> float:
+    """Exact expected NDCG of a uniformly random ranking of ``num_candidates``, ``num_relevant`` binary relevant."""
+    if not 1 <= num_relevant <= num_candidates:
+        raise ValueError(f"chance_ndcg: need 1 <= num_relevant <= num_candidates, got {num_relevant}, {num_candidates}")
+    d = discounts(num_candidates, k)
+    return float(num_relevant / num_candidates * d.sum() / d[:num_relevant].sum())
+
+
+def _user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
+    """``(first, stop)`` of the scored users; the slice must be contiguous and inside ``[0, num_users)``."""
+    if local_users is None:
+        return 0, num_users
+    first, stop, step = local_users.start, local_users.stop, local_users.step
+    valid = isinstance(first, int) and isinstance(stop, int) and step in (None, 1)
+    if not valid or not 0 <= first < stop <= num_users:
+        raise ValueError(f"bidirectional_reward: local_users must be a contiguous non-empty slice within "
+                         f"[0, {num_users}), got {local_users}")
+    return first, stop
+
+
+def _check_inputs(forward_scores: Tensor, backward_scores: Tensor, num_users: int, group_size: int,
+                  heldout_per_user: int, alpha: float) -> None:
+    for name, value in (("num_users", num_users), ("group_size", group_size), ("heldout_per_user", heldout_per_user)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"bidirectional_reward: {name} must be a positive int, got {value!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"bidirectional_reward: alpha must be in [0, 1], got {alpha}")
+    rollouts, items = num_users * group_size, num_users * heldout_per_user
+    if tuple(forward_scores.shape) != (rollouts, items):
+        raise ValueError(f"bidirectional_reward: forward_scores must be [U*G, U*K] = [{rollouts}, {items}], "
+                         f"got {tuple(forward_scores.shape)}")
+    if tuple(backward_scores.shape) != (items, rollouts):
+        raise ValueError(f"bidirectional_reward: backward_scores must be [U*K, U*G] = [{items}, {rollouts}], "
+                         f"got {tuple(backward_scores.shape)}")
+    check_finite("bidirectional_reward: forward_scores", forward_scores)
+    check_finite("bidirectional_reward: backward_scores", backward_scores)
+
+
+def _backward_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_user: int, k: int | None) -> Tensor:
+    """Direction (ii) for a block of users.
+
+    Args:
+        rows: ``[u*K, U*G]`` backward scores of the ``u`` scored users' interactions, all rollouts.
+        first_user: global index of the first scored user.
+
+    Returns:
+        ``[u*G]`` mean over each user's ``K`` interactions of the rollout's single-relevant NDCG.
+    """
+    num_items, num_rollouts = rows.shape
+    num_local = num_items // heldout_per_user
+    item_user = torch.arange(first_user, first_user + num_local, device=rows.device).repeat_interleave(heldout_per_user)
+    own_columns = item_user[:, None] * group_size + torch.arange(group_size, device=rows.device)  # [u*K, G]
+    own = rows.gather(1, own_columns)  # [u*K, G]
+    # Counts over every rollout of the row, then the own user's G rollouts taken back out.
+    ordered = rows.sort(dim=1).values.contiguous()
+    at_most = torch.searchsorted(ordered, own.contiguous(), right=True)
+    below = torch.searchsorted(ordered, own.contiguous(), right=False)
+    own_greater = (own[:, None, :] > own[:, :, None]).sum(-1)  # [u*K, G]: own rollouts strictly above g
+    own_at_least = (own[:, None, :] >= own[:, :, None]).sum(-1)  # includes g itself
+    num_greater = (num_rollouts - at_most) - own_greater
+    num_tied = (at_most - below) - (own_at_least - own_greater) + 1  # other users' ties, plus r itself
+    per_item = tie_averaged_discount(num_greater, num_tied, k)  # ideal DCG is d(1) = 1
+    return per_item.view(num_local, heldout_per_user, group_size).mean(dim=1).reshape(-1)
+
+
+def bidirectional_reward(
+    forward_scores: Tensor,
+    backward_scores: Tensor,
+    *,
+    num_users: int,
+    group_size: int,
+    heldout_per_user: int,
+    alpha: float = 0.5,
+    k: int | None = None,
+    local_users: slice | None = None,
+) -> BidirectionalReward:
+    """Score every rollout of ``local_users`` (all users by default) in both directions.
+
+    Args:
+        forward_scores: ``[U*G, U*K]`` profile ``r`` (query) vs interaction ``j`` (candidate).
+        backward_scores: ``[U*K, U*G]`` interaction ``j`` (query) vs profile ``r`` (candidate).
+        num_users: ``U``, all users taking part in the ranking (all ranks under DDP).
+        group_size: ``G`` rollouts per user.
+        heldout_per_user: ``K`` held-out interactions per user.
+        alpha: weight of the forward direction in ``total``.
+        k: optional NDCG cut-off for both directions.
+        local_users: contiguous slice of users whose rollouts are scored (DDP: this rank's).
+
+    Returns:
+        :class:`BidirectionalReward` with ``[u*G]`` rewards (``u`` scored users) in rollout order
+        and 0-dim chance levels (dtype of the rewards, on the scores' device).
+
+    Raises:
+        ValueError: on shape mismatch, bad sizes or ``alpha``, or non-finite scores.
+    """
+    _check_inputs(forward_scores, backward_scores, num_users, group_size, heldout_per_user, alpha)
+    first, stop = _user_range(local_users, num_users)
+    device = forward_scores.device
+    rollout_user = torch.arange(first, stop, device=device).repeat_interleave(group_size)  # [u*G]
+    item_user = torch.arange(num_users * heldout_per_user, device=device) // heldout_per_user  # [U*K]
+    relevant = rollout_user[:, None] == item_user[None, :]  # [u*G, U*K]
+    forward = multi_positive_ndcg(forward_scores[first * group_size : stop * group_size], relevant, k)
+    backward_rows = backward_scores[first * heldout_per_user : stop * heldout_per_user]
+    backward = _backward_ndcg(backward_rows, first, group_size, heldout_per_user, k).to(forward.dtype)
+
+    chance_forward = chance_ndcg(heldout_per_user, num_users * heldout_per_user, k)
+    chance_backward = chance_ndcg(1, 1 + (num_users - 1) * group_size, k)
+    return BidirectionalReward(
+        total=alpha * forward + (1.0 - alpha) * backward,
+        forward=forward,
+        backward=backward,
+        chance_forward=forward.new_tensor(chance_forward),
+        chance_backward=forward.new_tensor(chance_backward),
+        chance=forward.new_tensor(alpha * chance_forward + (1.0 - alpha) * chance_backward),
+    )

@@ -1,0 +1,161 @@
+"""bidirectional_reward: hand-worked cases, an sklearn loop reference, DDP row slicing, exact chance levels."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import ndcg_score
+
+from bump_pl.metrics.functional import multi_positive_ndcg
+from bump_pl.reward import bidirectional_reward, chance_ndcg
+
+
+def d(position: int) -> float:
+    """Discount of a 1-based position."""
+    return 1.0 / math.log2(position + 1)
+
+
+def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
+    """U=2, G=2, K=2. Rollouts 0,1 belong to user 0 (items 0,1); rollouts 2,3 to user 1 (items 2,3)."""
+    forward = torch.tensor(
+        [
+            [0.9, 0.8, 0.2, 0.1],  # rollout 0: own items lead            -> 1
+            [0.1, 0.2, 0.8, 0.9],  # rollout 1: own items last (ranks 3,4)
+            [0.5, 0.1, 0.9, 0.2],  # rollout 2: own items at ranks 1 and 3
+            [0.1, 0.2, 0.3, 0.4],  # rollout 3: own items lead
+        ]
+    )
+    backward = torch.tensor(
+        [
+            # candidates for user 0's rollouts are {r} + rollouts 2, 3 (user 0's other rollout left out)
+            [0.9, 0.1, 0.5, 0.4],  # item 0: rollout 0 first of 3, rollout 1 last of 3
+            [0.9, 0.0, 0.5, 0.4],  # item 1: same
+            [0.3, 0.6, 0.5, 0.9],  # item 2: rollout 2 (0.5) is 2nd of {0.5, 0.3, 0.6}; rollout 3 first
+            [0.3, 0.6, 0.6, 0.9],  # item 3: rollout 2 ties rollout 1 for ranks 1-2; rollout 3 first
+        ]
+    )
+    return forward, backward
+
+
+def test_hand_worked_forward_and_backward():
+    forward, backward = _hand_case()
+    out = bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2)
+    expected_forward = [1.0, (d(3) + d(4)) / (d(1) + d(2)), (d(1) + d(3)) / (d(1) + d(2)), 1.0]
+    expected_backward = [1.0, d(3), (d(2) + (d(1) + d(2)) / 2) / 2, 1.0]
+    torch.testing.assert_close(out.forward, torch.tensor(expected_forward))
+    torch.testing.assert_close(out.backward, torch.tensor(expected_backward))
+    torch.testing.assert_close(out.total, (out.forward + out.backward) / 2)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_alpha_mixes_the_directions(alpha):
+    forward, backward = _hand_case()
+    out = bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2, alpha=alpha)
+    torch.testing.assert_close(out.total, alpha * out.forward + (1 - alpha) * out.backward)
+    if alpha == 1.0:
+        torch.testing.assert_close(out.total, out.forward)
+    if alpha == 0.0:
+        torch.testing.assert_close(out.total, out.backward)
+    torch.testing.assert_close(out.chance, alpha * out.chance_forward + (1 - alpha) * out.chance_backward)
+
+
+def _sklearn_reference(forward, backward, u_count, g_count, k_count, k):
+    """A per-rollout loop over explicit candidate lists, scored by sklearn."""
+    fwd, bwd = [], []
+    for r in range(u_count * g_count):
+        user = r // g_count
+        relevant = np.array([[j // k_count == user for j in range(u_count * k_count)]], dtype=float)
+        fwd.append(ndcg_score(relevant, forward[r : r + 1].double().numpy(), k=k))
+        others = [c for c in range(u_count * g_count) if c // g_count != user]
+        per_item = []
+        for j in range(user * k_count, (user + 1) * k_count):
+            candidates = [r, *others]
+            truth = np.array([[1.0] + [0.0] * len(others)])
+            per_item.append(ndcg_score(truth, backward[j, candidates][None].double().numpy(), k=k))
+        bwd.append(np.mean(per_item))
+    return np.array(fwd), np.array(bwd)
+
+
+@pytest.mark.parametrize("k", [None, 1, 3])
+def test_random_with_ties_equals_sklearn_loop(k):
+    gen = torch.Generator().manual_seed(7)
+    u_count, g_count, k_count = 4, 3, 2
+    forward = torch.randint(0, 4, (u_count * g_count, u_count * k_count), generator=gen).float()
+    backward = torch.randint(0, 4, (u_count * k_count, u_count * g_count), generator=gen).float()
+    out = bidirectional_reward(
+        forward, backward, num_users=u_count, group_size=g_count, heldout_per_user=k_count, k=k, alpha=0.3
+    )
+    ref_forward, ref_backward = _sklearn_reference(forward, backward, u_count, g_count, k_count, k)
+    np.testing.assert_allclose(out.forward.numpy(), ref_forward, atol=1e-6)
+    np.testing.assert_allclose(out.backward.numpy(), ref_backward, atol=1e-6)
+
+
+def test_local_users_slice_equals_slicing_the_global_result():
+    gen = torch.Generator().manual_seed(3)
+    forward, backward = torch.randint(0, 3, (12, 9), generator=gen).float(), torch.randn(9, 12, generator=gen)
+    sizes = dict(num_users=3, group_size=4, heldout_per_user=3)
+    whole = bidirectional_reward(forward, backward, **sizes)
+    part = bidirectional_reward(forward, backward, **sizes, local_users=slice(1, 3))
+    torch.testing.assert_close(part.total, whole.total[4:])
+    torch.testing.assert_close(part.backward, whole.backward[4:])
+    torch.testing.assert_close(part.chance, whole.chance)
+
+
+def test_symmetric_judge_passes_the_transpose():
+    scores = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    out = bidirectional_reward(scores, scores.T, num_users=2, group_size=3, heldout_per_user=2)
+    # backward of rollout 0 by hand: its rank among {0} + user 1's rollouts, mean over items 0 and 1
+    expected = []
+    for j in (0, 1):
+        candidates = scores.T[j, [0, 3, 4, 5]]
+        expected.append(d(1 + int((candidates[1:] > candidates[0]).sum())))
+    assert float(out.backward[0]) == pytest.approx(sum(expected) / 2, abs=1e-6)
+
+
+def test_single_user_has_no_negatives_so_everything_is_one():
+    out = bidirectional_reward(torch.randn(3, 2), torch.randn(2, 3), num_users=1, group_size=3, heldout_per_user=2)
+    assert out.total.tolist() == [1.0, 1.0, 1.0] and float(out.chance) == 1.0
+
+
+@pytest.mark.parametrize(("relevant", "candidates", "k"), [(2, 5, None), (1, 4, None), (2, 5, 2), (1, 6, 3)])
+def test_chance_ndcg_equals_exhaustive_enumeration(relevant, candidates, k):
+    truth = torch.zeros(1, candidates, dtype=torch.bool)
+    truth[0, :relevant] = True
+    perms = torch.tensor(list(itertools.permutations(range(candidates))), dtype=torch.float32)
+    exact = multi_positive_ndcg(perms, truth.expand(len(perms), -1), k).double().mean()
+    assert chance_ndcg(relevant, candidates, k) == pytest.approx(float(exact), abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [None, 2])
+def test_chance_levels_match_monte_carlo(k):
+    gen = torch.Generator().manual_seed(0)
+    sizes = dict(num_users=5, group_size=3, heldout_per_user=2)
+    forward_sum = backward_sum = 0.0
+    trials = 400
+    for _ in range(trials):
+        out = bidirectional_reward(torch.randn(15, 10, generator=gen), torch.randn(10, 15, generator=gen), **sizes, k=k)
+        forward_sum += float(out.forward.mean())
+        backward_sum += float(out.backward.mean())
+    # 6000 rollouts (correlated within a batch); NDCG's std is < 0.4, so 0.02 is well over 4 standard errors.
+    assert forward_sum / trials == pytest.approx(float(out.chance_forward), abs=0.02)
+    assert backward_sum / trials == pytest.approx(float(out.chance_backward), abs=0.02)
+    assert float(out.chance_forward) == pytest.approx(chance_ndcg(2, 10, k))
+    assert float(out.chance_backward) == pytest.approx(chance_ndcg(1, 13, k))
+
+
+@pytest.mark.parametrize(
+    ("forward", "backward", "kwargs", "message"),
+    [
+        (torch.zeros(4, 3), torch.zeros(4, 4), {}, r"forward_scores must be \[U\*G, U\*K\] = \[4, 4\]"),
+        (torch.zeros(4, 4), torch.zeros(4, 3), {}, r"backward_scores must be \[U\*K, U\*G\] = \[4, 4\]"),
+        (torch.full((4, 4), float("nan")), torch.zeros(4, 4), {}, "forward_scores has 16 non-finite"),
+        (torch.zeros(4, 4), torch.tensor([[float("inf")] * 4] + [[0.0] * 4] * 3), {}, "backward_scores has 4 non"),
+        (torch.zeros(4, 4), torch.zeros(4, 4), {"alpha": 1.5}, "alpha must be in"),
+        (torch.zeros(4, 4), torch.zeros(4, 4), {"local_users": slice(1, 5)}, "local_users must be"),
+    ],
+)
+def test_bad_input_raises_clear_error(forward, backward, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2, **kwargs)
