@@ -1,0 +1,168 @@
+"""GRPO: advantages by hand, the loss against a per-token Python loop, the policy gradient, exact dropping."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bump_pl.grpo import group_advantages, grpo_loss, zero_std_groups
+
+EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.05
+
+
+def test_group_advantages_by_hand():
+    rewards = torch.tensor([1.0, 2.0, 3.0, 0.5, 0.5, 0.5])
+    # group 1: mean 2, Bessel std 1; group 2: no spread
+    torch.testing.assert_close(group_advantages(rewards, 3, eps=0.0)[:3], torch.tensor([-1.0, 0.0, 1.0]))
+    torch.testing.assert_close(group_advantages(rewards, 3)[3:], torch.zeros(3))
+    torch.testing.assert_close(group_advantages(rewards, 3, "none"), torch.tensor([-1.0, 0.0, 1.0, 0.0, 0.0, 0.0]))
+    batch_std = float(np.std(rewards.numpy(), ddof=1))
+    torch.testing.assert_close(
+        group_advantages(rewards, 3, "batch", eps=1e-4),
+        torch.tensor([-1.0, 0.0, 1.0, 0.0, 0.0, 0.0]) / (batch_std + 1e-4),
+    )
+
+
+@pytest.mark.parametrize(
+    ("rewards", "group_size", "scale", "message"),
+    [
+        (torch.zeros(6), 4, "group", "dividing N=6"),
+        (torch.zeros(6), 1, "group", "int >= 2"),
+        (torch.zeros(2, 3), 3, "group", "1-D"),
+        (torch.zeros(6), 3, "mean", "scale must be"),
+    ],
+)
+def test_group_advantages_bad_input(rewards, group_size, scale, message):
+    with pytest.raises(ValueError, match=message):
+        group_advantages(rewards, group_size, scale)
+
+
+def test_zero_std_groups_tolerates_batching_noise_only():
+    rewards = torch.tensor([0.3, 0.3 + 1e-7, 0.3, 0.1, 0.9, 0.1, 0.0, 0.0, 0.0])
+    assert zero_std_groups(rewards, 3).tolist() == [True, False, True]
+    assert zero_std_groups(rewards, 3, atol=0.0).tolist() == [False, False, True]
+
+
+def _inputs(seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    n, t = 6, 5
+    logps = -torch.rand(n, t, generator=gen) * 2
+    # old log-probs off by up to +-0.6 nats: ratios from ~0.55 to ~1.8, so both clip sides are hit
+    old = logps + (torch.rand(n, t, generator=gen) - 0.5) * 1.2
+    ref = logps + (torch.rand(n, t, generator=gen) - 0.5) * 0.8
+    advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0])
+    lengths = torch.tensor([5, 3, 1, 4, 5, 2])
+    mask = torch.arange(t)[None, :] < lengths[:, None]
+    # padding garbage must not leak into the loss or its gradient
+    logps, old, ref = (torch.where(mask, x, torch.tensor(-math.inf)) for x in (logps, old, ref))
+    return logps, old, ref, advantages, mask
+
+
+def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len):
+    """Per-token reference, written out with Python scalars."""
+    n, t = logps.shape
+    rows = [i for i in range(n) if keep[i]]
+    per_seq, total, tokens = [], 0.0, 0
+    for i in rows:
+        seq_sum, seq_tokens = 0.0, 0
+        for s in range(t):
+            if not mask[i, s]:
+                continue
+            ratio = math.exp(float(logps[i, s]) - float(old[i, s]))
+            a = float(advantages[i])
+            clipped = min(max(ratio, 1 - EPS_LOW), 1 + EPS_HIGH)
+            term = -min(ratio * a, clipped * a)
+            delta = float(ref[i, s]) - float(logps[i, s])
+            term += BETA * (math.exp(delta) - delta - 1)
+            seq_sum, seq_tokens = seq_sum + term, seq_tokens + 1
+        per_seq.append(seq_sum / max(seq_tokens, 1))
+        total, tokens = total + seq_sum, tokens + seq_tokens
+    if loss_type == "grpo":
+        return sum(per_seq) / len(rows)
+    if loss_type == "bnpo":
+        return total / tokens
+    return total / (len(rows) * max_len)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
+@pytest.mark.parametrize("drop", [False, True])
+def test_loss_equals_per_token_loop(loss_type, drop):
+    logps, old, ref, advantages, mask = _inputs()
+    keep = torch.tensor([True, False, True, True, False, True]) if drop else torch.ones(6, dtype=torch.bool)
+    loss, stats = grpo_loss(
+        logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
+        loss_type=loss_type, max_completion_length=8, keep=keep if drop else None,
+    )
+    expected = _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # the stats, counted over kept real tokens
+    real = mask & keep[:, None]
+    ratio = torch.exp(torch.where(real, logps - old, torch.zeros(())))
+    low = ((ratio < 1 - EPS_LOW) & (advantages[:, None] < 0) & real).sum().item()
+    high = ((ratio > 1 + EPS_HIGH) & (advantages[:, None] > 0) & real).sum().item()
+    assert low > 0 and high > 0  # both clip sides are exercised
+    tokens = real.sum().item()
+    assert float(stats.clip_low) == pytest.approx(low / tokens)
+    assert float(stats.clip_high) == pytest.approx(high / tokens)
+    assert float(stats.clip_region) == pytest.approx((low + high) / tokens)
+    assert float(stats.ratio) == pytest.approx(float(ratio[real].mean()), rel=1e-6)
+    assert all(not v.requires_grad and v.ndim == 0 for v in stats.to_dict().values())
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
+def test_dropping_equals_removing_the_rows(loss_type):
+    logps, old, ref, advantages, mask = _inputs(seed=1)
+    keep = torch.tensor([True, True, False, False, True, True])
+    kwargs = dict(ref_logps=ref, beta=BETA, loss_type=loss_type, max_completion_length=5)
+    dropped, _ = grpo_loss(logps, old, advantages, mask, keep=keep, **kwargs)
+    kwargs["ref_logps"] = ref[keep]
+    removed, _ = grpo_loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
+    assert float(dropped) == pytest.approx(float(removed), rel=1e-5)  # float32 summation order
+
+
+def test_nothing_kept_gives_zero_loss_that_still_backpropagates():
+    logps, old, _, advantages, mask = _inputs()
+    logps.requires_grad_(True)
+    loss, stats = grpo_loss(logps, old, advantages, mask, keep=torch.zeros(6, dtype=torch.bool))
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and float(stats.clip_region) == 0.0
+    assert torch.equal(logps.grad, torch.zeros_like(logps))
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
+def test_on_policy_gradient_is_the_policy_gradient(loss_type):
+    logps, _, ref, advantages, mask = _inputs(seed=2)
+    logps = logps.clone().requires_grad_(True)
+    loss, stats = grpo_loss(
+        logps, logps.detach(), advantages, mask, ref_logps=ref, beta=BETA, loss_type=loss_type,
+        max_completion_length=7,
+    )
+    loss.backward()
+    weights = mask.float()
+    n_seq, tokens = mask.shape[0], mask.sum(dim=1, keepdim=True).float()
+    normaliser = {"grpo": tokens * n_seq, "bnpo": weights.sum(), "dr_grpo": torch.tensor(n_seq * 7.0)}[loss_type]
+    safe_ref = torch.where(mask, ref, torch.zeros(()))
+    safe_logps = torch.where(mask, logps.detach(), torch.zeros(()))
+    # d/dlogp of -ratio*A at ratio 1 is -A; of the k3 KL it is 1 - exp(ref - logp)
+    expected = (-advantages[:, None] + BETA * (1 - torch.exp(safe_ref - safe_logps))) * weights / normaliser
+    assert logps.grad.abs().sum() > 0
+    torch.testing.assert_close(logps.grad, expected)
+    assert float(stats.ratio) == 1.0 and float(stats.clip_region) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"beta": 0.1}, "beta > 0 needs ref_logps"),
+        ({"loss_type": "sum"}, "loss_type must be"),
+        ({"epsilon_low": 1.0}, "epsilon_low"),
+        ({"keep": torch.ones(5, dtype=torch.bool)}, r"keep must be \[N\] = \[6\]"),
+        ({"ref_logps": torch.zeros(6, 4)}, "ref_logps must match"),
+        ({"loss_type": "dr_grpo", "max_completion_length": 3}, "max_completion_length=3 is shorter"),
+    ],
+)
+def test_loss_bad_input(kwargs, message):
+    logps, old, _, advantages, mask = _inputs()
+    with pytest.raises(ValueError, match=message):
+        grpo_loss(logps, old, advantages, mask, **kwargs)
