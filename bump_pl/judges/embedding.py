@@ -25,7 +25,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.judges.base import Direction, check_score_inputs
-from bump_pl.judges.frozen import FrozenModelHolder
+from bump_pl.judges.frozen import FrozenModelHolder, ModelKind
 from bump_pl.judges.padding import pad_id_of, pad_token_ids
 
 Pooling = Literal["mean", "last", "cls"]
@@ -50,7 +50,7 @@ class EmbeddingJudge(FrozenModelHolder):
     """Scores are ``cos(embed(query), embed(candidate))`` (or the dot product without ``normalize``).
 
     Args:
-        model: name/folder/alias loaded with ``load_encoder``, or a loaded model (a
+        model: name/folder/alias (loaded as ``model_kind``), or a loaded model (a
             ``*ForCausalLM`` object is used through its ``base_model``, skipping the LM head).
         tokenizer: required when ``model`` is an object.
         pooling: ``"mean"`` (MiniLM), ``"cls"`` (BERT-style) or ``"last"`` (decoder LMs).
@@ -64,6 +64,9 @@ class EmbeddingJudge(FrozenModelHolder):
         normalize: cosine similarity (True) or raw dot product (False).
         device: where to put the model; None keeps it where it is.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        model_kind: how to load a named model: ``"encoder"`` (``load_encoder``, e.g. MiniLM),
+            ``"causal_lm"`` (``load_causal_lm``, e.g. a GGUF SmolLM2), or ``"auto"``: a causal LM
+            for ``last`` pooling, an encoder otherwise.
 
     ``symmetric`` is True unless a query instruction is set: role prefixes apply to a profile or an
     item whichever side it is on, so only the query instructions make the directions differ.
@@ -83,12 +86,15 @@ class EmbeddingJudge(FrozenModelHolder):
         normalize: bool = True,
         device: str | None = None,
         dtype: str = "float32",
+        model_kind: Literal["auto"] | ModelKind = "auto",
     ) -> None:
         if pooling not in ("mean", "last", "cls"):
             raise ValueError(f"EmbeddingJudge: pooling must be 'mean', 'last' or 'cls', got {pooling!r}")
         if max_length < 1 or batch_size < 1:
             raise ValueError(f"EmbeddingJudge: max_length and batch_size must be >= 1, got {max_length}, {batch_size}")
-        super().__init__(model, tokenizer, "encoder", device, dtype)
+        if model_kind == "auto":
+            model_kind = "causal_lm" if pooling == "last" else "encoder"
+        super().__init__(model, tokenizer, model_kind, device, dtype)
         self.pooling = pooling
         self.role_prefix = {"profile": profile_instruction, "item": item_instruction}
         self.query_prefix = {"profile": profile_query_instruction, "item": item_query_instruction}

@@ -50,6 +50,8 @@ class FrozenModelHolder:
         dtype: str,
     ) -> None:
         owner = type(self).__name__
+        if kind not in ("encoder", "causal_lm"):
+            raise ValueError(f"{owner}: model kind must be 'encoder' or 'causal_lm', got {kind!r}")
         if dtype not in DTYPES:
             raise ValueError(f"{owner}: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if isinstance(model, str):
