@@ -1,0 +1,219 @@
+"""Sample ``G`` completions per prompt, prefilling each prompt once (shared-prompt rollouts).
+
+A BUMP prompt is a long user history; the G profiles sampled from it all share it. The shared
+path runs each prompt once (:func:`~bump_pl.models.prefix.encode_prefix`), copies its KV cache to
+its G samples once (:func:`~bump_pl.models.prefix.expand_cache`) and then decodes token by token.
+The naive path (``share_prompt=False``) is plain ``model.generate`` on the prompts repeated G
+times, as generic GRPO trainers do; both paths draw from the global torch RNG in the same order
+(one ``torch.multinomial`` over all ``U*G`` rows per step, with transformers' own temperature,
+top-k and top-p warpers), so with a fixed seed they give the same tokens, not just the same
+distribution.
+
+Rows are ordered ``r = u*G + g`` (prompt ``u``, sample ``g``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from bump_pl.models.modes import eval_mode
+from bump_pl.models.prefix import encode_prefix, expand_cache
+
+END_OF_TURN_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+
+
+@dataclass
+class SamplingSettings:
+    """How rollouts are sampled (a dataclass so the CLI can expose it).
+
+    Attributes:
+        max_new_tokens: completion budget ``T``.
+        temperature: softmax temperature (> 0); training log-probs must use the same one.
+        top_p: nucleus mass in (0, 1]; 1 disables it.
+        top_k: keep the k most likely tokens; 0 disables it.
+        greedy: argmax decoding (ignores the three above).
+    """
+
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+
+
+@dataclass
+class Rollouts:
+    """``N = U*G`` sampled completions, row ``r = u*G + g``.
+
+    Attributes:
+        completion_ids: ``[N, T]`` long, right-padded with the pad id.
+        completion_mask: ``[N, T]`` long, 1 up to and including the stop token.
+        texts: ``N`` decoded completions (special tokens skipped, stripped).
+        truncated: ``[N]`` bool, True where the budget ran out before a stop token.
+    """
+
+    completion_ids: Tensor
+    completion_mask: Tensor
+    texts: list[str]
+    truncated: Tensor
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | None = None) -> list[int]:
+    """Ids that end a completion: eos, the model's generation eos, and a chat end-of-turn token."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    generation_config = getattr(model, "generation_config", None)
+    model_eos = getattr(generation_config, "eos_token_id", None)
+    if model_eos is not None:
+        ids.update([model_eos] if isinstance(model_eos, int) else model_eos)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    if not ids:
+        raise ValueError("tokenizer has no eos token and no known end-of-turn token: rollouts could never stop")
+    return sorted(ids)
+
+
+def _warpers(settings: SamplingSettings) -> LogitsProcessorList:
+    """Transformers' warpers, in ``generate``'s order (temperature, top-k, top-p)."""
+    warpers = LogitsProcessorList()
+    if settings.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k > 0:
+        warpers.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    return warpers
+
+
+def _next_tokens(logits: Tensor, settings: SamplingSettings, warpers: LogitsProcessorList) -> Tensor:
+    """One token per row from ``[N, V]`` logits: argmax, or a draw from the warped softmax."""
+    if settings.greedy:
+        return logits.argmax(-1)
+    scores = warpers(None, logits.float())
+    return torch.multinomial(scores.softmax(-1), num_samples=1).squeeze(1)
+
+
+def _decode_shared(
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    group_size: int,
+    settings: SamplingSettings,
+    stop_ids: Tensor,
+    pad_id: int,
+) -> Tensor:
+    """``[U*G, T']`` raw tokens (pad after a row stops), each prompt prefilled once."""
+    prefix = encode_prefix(model, input_ids, attention_mask)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(group_size)
+    cache = expand_cache(prefix.cache, rows, model.config)
+    mask = prefix.attention_mask.index_select(0, rows)
+    positions = prefix.lengths.index_select(0, rows).unsqueeze(1)  # [N, 1]
+    logits = prefix.last_logits.index_select(0, rows)
+    warpers = _warpers(settings)
+    done = torch.zeros(rows.shape[0], dtype=torch.bool, device=input_ids.device)
+    tokens: list[Tensor] = []
+    for step in range(settings.max_new_tokens):
+        token = _next_tokens(logits, settings, warpers).masked_fill(done, pad_id)
+        tokens.append(token)
+        done = done | torch.isin(token, stop_ids)
+        if bool(done.all()) or step == settings.max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(
+            input_ids=token.unsqueeze(1),
+            attention_mask=mask,
+            position_ids=positions + step,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache, logits = out.cache, out.logits[:, -1]
+    return torch.stack(tokens, dim=1)
+
+
+def _decode_naive(
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    group_size: int,
+    settings: SamplingSettings,
+    stop_ids: Tensor,
+    pad_id: int,
+) -> Tensor:
+    """``[U*G, T']`` raw tokens from ``model.generate`` on each prompt repeated ``G`` times."""
+    sampling = {} if settings.greedy else {"temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
+    out = model.generate(
+        input_ids=input_ids.repeat_interleave(group_size, dim=0),
+        attention_mask=attention_mask.repeat_interleave(group_size, dim=0),
+        max_new_tokens=settings.max_new_tokens,
+        min_new_tokens=0,
+        do_sample=not settings.greedy,
+        eos_token_id=stop_ids.tolist(),
+        pad_token_id=pad_id,
+        **sampling,
+    )
+    return out[:, input_ids.shape[1] :]
+
+
+def generate_rollouts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    *,
+    group_size: int,
+    settings: SamplingSettings,
+    share_prompt: bool = True,
+) -> Rollouts:
+    """Sample ``group_size`` completions for each of ``U`` left-padded prompts.
+
+    Args:
+        input_ids: ``[U, P]`` left-padded prompt tokens.
+        attention_mask: ``[U, P]`` 0/1.
+        group_size: ``G`` samples per prompt.
+        share_prompt: prefill each prompt once (fast) or let ``generate`` prefill it G times.
+
+    Runs without gradients and with dropout off; the model's train/eval mode is restored after.
+    """
+    if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
+        raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must both be [U, P]")
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if bool((attention_mask[:, -1] == 0).any()):
+        raise ValueError("prompts must be left-padded (attention_mask[:, -1] has zeros); set tokenizer.padding_side='left'")
+    stop_ids = torch.tensor(stop_token_ids(tokenizer, model), device=input_ids.device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(stop_ids[0])
+    decode = _decode_shared if share_prompt else _decode_naive
+    with torch.no_grad(), eval_mode(model):
+        raw = decode(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id)
+    is_stop = torch.isin(raw, stop_ids)
+    after_stop = (is_stop.long().cumsum(1) - is_stop.long()) > 0
+    completion_mask = (~after_stop).long()
+    completion_ids = raw.masked_fill(after_stop, pad_id)
+    lengths = completion_mask.sum(1).tolist()
+    texts = [
+        tokenizer.decode(row[:n].tolist(), skip_special_tokens=True).strip()
+        for row, n in zip(completion_ids, lengths)
+    ]
+    return Rollouts(completion_ids, completion_mask, texts, truncated=~is_stop.any(1))
