@@ -5,7 +5,7 @@ Every user has latent preferences that shape both their profile items and their 
 - ``LaMP_3`` (review rating): a rating bias, favourite topics (rated higher), a persona, personal
   pet words and a sign-off. The question's review text is neutral, so its score is predictable
   from the user's profile (bias, favourite topics) rather than from the review alone.
-- ``LaMP_2`` (movie tagging): preferred tags. Descriptions mix phrases of the true tag and of a
+- ``LaMP_2`` (movie tagging): preferred tags and favourite settings. Descriptions mix phrases of the true tag and of a
   distractor tag, so the user's preferences disambiguate the question.
 - ``LaMP_7`` (tweet paraphrase): favourite topics, hashtags, emoticons, casing and slang; the
   question is a neutral tweet whose gold is the user's styled version.
@@ -52,6 +52,7 @@ class _User:
     pet_words: list[str]
     sign_off: str
     tags: list[str]
+    settings: list[str]
     hashtags: list[str]
     emoticon: str
     lowercase: bool
@@ -68,6 +69,7 @@ def _make_user(rng: random.Random, task: str) -> _User:
         pet_words=rng.sample(vocab.PET_WORDS, 3),
         sign_off=rng.choice(vocab.SIGN_OFFS),
         tags=rng.sample(LAMP2_TAGS, 3),
+        settings=rng.sample(vocab.MOVIE_SETTINGS, 2),
         hashtags=rng.sample(vocab.HASHTAGS, 2),
         emoticon=rng.choice(vocab.EMOTICONS),
         lowercase=rng.random() < 0.5,
@@ -105,9 +107,10 @@ def _movie(user: _User, words: int) -> tuple[str, str]:
     rng = user.rng
     tag = rng.choice(user.tags) if rng.random() < 0.85 else rng.choice(LAMP2_TAGS)
     distractor = rng.choice([t for t in LAMP2_TAGS if t != tag])
+    setting = rng.choice(user.settings) if rng.random() < 0.8 else rng.choice(vocab.MOVIE_SETTINGS)
     sentences = [
         f"{rng.choice(vocab.MOVIE_OPENERS)} {rng.choice(vocab.TAG_PHRASES[tag])}"
-        f" and {rng.choice(vocab.TAG_PHRASES[distractor])}.",
+        f" and {rng.choice(vocab.TAG_PHRASES[distractor])} {setting}.",
         f"Expect {rng.choice(vocab.TAG_PHRASES[tag])}.",
     ]
     return _pad(sentences, vocab.MOVIE_FILLERS, rng, words), tag

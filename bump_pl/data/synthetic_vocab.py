@@ -109,3 +109,10 @@ SLANG: dict[str, str] = {"you": "u", "are": "r", "great": "gr8", "tonight": "2ni
 TWEET_FILLERS: tuple[str, ...] = (
     "what a day", "anyway back to work", "more later", "so that happened", "cannot complain", "life is good",
 )
+
+#: LaMP-2: settings a user's favourite movies tend to share (beside the preferred tags).
+MOVIE_SETTINGS: tuple[str, ...] = (
+    "in nineteen seventies New York", "in a small Texas town", "during the Second World War", "in modern Tokyo",
+    "on a remote Scottish island", "in Victorian London", "aboard a cruise ship", "in a snowy mountain village",
+    "in the Australian outback", "in a Paris suburb", "at a boarding school", "in a Mumbai apartment block",
+)
