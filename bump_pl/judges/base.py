@@ -20,6 +20,7 @@ from typing import Literal, Protocol, get_args, runtime_checkable
 
 import torch
 from torch import Tensor
+from typing_extensions import Self
 
 Direction = Literal["profile_to_item", "item_to_profile"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
@@ -37,7 +38,7 @@ class Judge(Protocol):
         """Where the judge's model lives (and where its scores are returned)."""
         ...
 
-    def to(self, device: str | torch.device) -> Judge:
+    def to(self, device: str | torch.device) -> Self:
         """Move the judge's model to ``device``; returns the judge itself."""
         ...
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typing_extensions import Self
 
 ModelKind = Literal["encoder", "causal_lm"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,7 +74,7 @@ class FrozenModelHolder:
         """The device of the model's parameters."""
         return next(self.model.parameters()).device
 
-    def to(self, device: str | torch.device) -> FrozenModelHolder:
+    def to(self, device: str | torch.device) -> Self:
         """Move the model to ``device`` (e.g. from ``LightningModule.on_fit_start``); returns self."""
         self.model.to(device)
         return self
