@@ -161,17 +161,16 @@ class BumpDataModule(LightningDataModule):
         train_path = self.data_dir / "train_questions.json"
         train = self._keep_long_enough("train", self._read_users(train_path), train_path)
         carve = random.Random(f"carve:{self.seed}")
+        carve_size = max(1, round(self.val_fraction * len(train)))
         split_users: dict[str, tuple[list[UserHistory], Path]] = {}
         for split in ("val", "test"):
             path = self.data_dir / f"{_SPLIT_FILES[split]}_questions.json"
             if path.exists():
                 split_users[split] = (self._keep_long_enough(split, self._read_users(path), path), path)
                 continue
-            count = max(1, round(self.val_fraction * len(train)))
-            if count >= len(train):
+            if carve_size >= len(train):
                 raise ValueError(f"{path} is missing and {len(train)} train users are too few to carve {split} from")
-            order = sorted(range(len(train)), key=lambda _: carve.random())
-            taken = set(order[:count])
+            taken = set(carve.sample(range(len(train)), carve_size))
             split_users[split] = ([train[i] for i in sorted(taken)], train_path)
             train = [user for i, user in enumerate(train) if i not in taken]
         self.datasets["train"] = self._dataset(train, train_path, self.heldout_per_user, redraw=True)
