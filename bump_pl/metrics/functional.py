@@ -14,7 +14,8 @@ row by row. Differences, all deliberate: sklearn refuses a single candidate (``C
 torchmetrics scores one query per call; this function scores ``Q`` queries at once and
 accepts ``C == 1`` (NDCG 1 if that candidate is relevant, else 0).
 
-Cost: one sort of the scores and one of the gains per row, ``O(Q C log C)``; no Python loop.
+Cost: one sort of the scores and one of the gains per row, ``O(Q C log C)``, then linear scans
+for the tie groups; no Python loop.
 """
 
 from __future__ import annotations
@@ -61,20 +62,25 @@ def tie_averaged_discount(num_greater: Tensor, num_tied: Tensor, k: int | None =
     return (cumulative[num_greater + num_tied] - cumulative[num_greater]) / num_tied
 
 
-def rank_counts(scores: Tensor) -> tuple[Tensor, Tensor]:
-    """Per candidate, how many candidates of its row score strictly higher and how many tie with it.
+def tie_groups(descending: Tensor) -> tuple[Tensor, Tensor]:
+    """Tie groups of rows already sorted in descending order.
 
     Args:
-        scores: ``[Q, C]`` finite scores.
+        descending: ``[Q, C]`` scores, each row sorted high to low.
 
     Returns:
-        ``(num_greater, num_tied)``, both ``[Q, C]`` int64; ``num_tied`` counts the candidate itself.
+        ``(num_greater, num_tied)``, both ``[Q, C]`` int64 in the same sorted order: how many
+        entries of the row are strictly greater, and how many equal (the entry included).
     """
-    ordered = scores.sort(dim=1).values.contiguous()
-    values = scores.contiguous()
-    at_most = torch.searchsorted(ordered, values, right=True)
-    below = torch.searchsorted(ordered, values, right=False)
-    return scores.shape[1] - at_most, at_most - below
+    num_queries, num_candidates = descending.shape
+    position = torch.arange(num_candidates, device=descending.device).expand(num_queries, num_candidates)
+    starts = torch.ones_like(descending, dtype=torch.bool)
+    starts[:, 1:] = descending[:, 1:] != descending[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    first = torch.where(starts, position, 0).cummax(dim=1).values  # group's first position
+    stop = torch.where(ends, position + 1, num_candidates).flip(1).cummin(dim=1).values.flip(1)  # one past its last
+    return first, stop - first
 
 
 def check_finite(name: str, values: Tensor) -> None:
@@ -117,8 +123,13 @@ def multi_positive_ndcg(scores: Tensor, relevant: Tensor, k: int | None = None) 
     gains = relevant.to(_accumulation_dtype(scores.device))
     if bool((gains < 0).any()):
         raise ValueError("multi_positive_ndcg: relevant must be non-negative (it is a linear gain)")
-    num_greater, num_tied = rank_counts(scores)
-    dcg = (gains * tie_averaged_discount(num_greater, num_tied, k)).sum(dim=1)
-    ideal = (gains.sort(dim=1, descending=True).values * discounts(num_candidates, k, device=scores.device)).sum(dim=1)
+    descending, order = scores.sort(dim=1, descending=True)
+    num_greater, num_tied = tie_groups(descending)
+    dcg = (gains.gather(1, order) * tie_averaged_discount(num_greater, num_tied, k)).sum(dim=1)
+    best = discounts(num_candidates, k, device=scores.device)
+    if relevant.dtype == torch.bool:  # binary: the ideal DCG is the sum of the first (number relevant) discounts
+        ideal = torch.cat([best.new_zeros(1), best.cumsum(0)])[relevant.sum(dim=1)]
+    else:
+        ideal = (gains.sort(dim=1, descending=True).values * best).sum(dim=1)
     ndcg = torch.where(ideal > 0, dcg / ideal.clamp_min(torch.finfo(ideal.dtype).tiny), torch.zeros_like(dcg))
     return ndcg.to(out_dtype)
