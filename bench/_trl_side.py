@@ -1,0 +1,172 @@
+"""TRL's side of ``vs_trl.py``: the BUMP workload through ``trl.GRPOTrainer`` (TRL 1.x), on CPU.
+
+Matched to bump-pl's side: the policy comes from ``bump_pl.models.load_causal_lm`` (fp32), the
+LoRA adapter from a ``peft.LoraConfig`` with bump-pl's ``LoraSettings`` values, one optimizer
+step per generation batch of ``U*G`` completions (``num_iterations=1``, so TRL computes no old
+log-probs, and ``beta`` as given), ``loss_type="grpo"``, group-scaled advantages, constant
+learning rate, AdamW without weight decay, gradient clipping at 1. ``min_new_tokens`` equal to
+``max_completion_length`` makes every completion exactly ``completion_tokens`` long.
+
+TRL gets the BUMP reward as its reward function. TRL hands a reward function the whole
+generation batch (prompts, completions and the dataset's extra columns), so the in-batch reward
+is computable there: completions are grouped by their ``user_id`` column, scored with the same
+judge, and passed through ``bump_pl.reward.bidirectional_reward``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from _measure import SideResult
+from _workload import Workload
+
+
+class BumpRewardFunction:
+    """TRL reward function: the bidirectional in-batch BUMP reward of one generation batch.
+
+    Args:
+        judge: a ``bump_pl`` judge (``.score(queries, candidates, direction)``).
+        heldout: ``{user_id: K held-out interaction texts}``.
+        group_size: ``G`` completions per user in every batch.
+        alpha, k: as in ``bidirectional_reward``.
+
+    Attributes:
+        batch_means: the mean reward of every batch scored so far.
+    """
+
+    __name__ = "bump_reward"  # TRL names its reward metrics after this
+
+    def __init__(self, judge: Any, heldout: dict[str, list[str]], group_size: int, alpha: float = 0.5, k: int | None = None) -> None:
+        self.judge, self.heldout, self.group_size, self.alpha, self.k = judge, heldout, group_size, alpha, k
+        self.batch_means: list[float] = []
+
+    def __call__(self, prompts: list[Any], completions: list[Any], user_id: list[str], **_: Any) -> list[float]:
+        """``B = U*G`` rewards in TRL's order, whatever order its sampler put the users in."""
+        from bump_pl.reward import bidirectional_reward
+        from bump_pl.scoring import in_batch_scores
+
+        users = list(dict.fromkeys(user_id))
+        rows = [[i for i, uid in enumerate(user_id) if uid == user] for user in users]
+        if any(len(r) != self.group_size for r in rows) or len(user_id) != len(users) * self.group_size:
+            counts = {user: len(r) for user, r in zip(users, rows)}
+            raise ValueError(f"each user needs exactly G={self.group_size} completions per batch, got {counts}")
+        order = [i for r in rows for i in r]  # rollout r = u*G + g  ->  TRL position order[r]
+        profiles = [_text(completions[i]) for i in order]
+        items = [item for user in users for item in self.heldout[user]]
+        scores = in_batch_scores(self.judge, profiles, items, num_users=len(users), global_negatives=False)
+        reward = bidirectional_reward(
+            scores.forward,
+            scores.backward,
+            num_users=len(users),
+            group_size=self.group_size,
+            heldout_per_user=len(self.heldout[users[0]]),
+            alpha=self.alpha,
+            k=self.k,
+        ).total
+        out = [0.0] * len(order)
+        for r, position in enumerate(order):
+            out[position] = float(reward[r])
+        self.batch_means.append(float(reward.mean()))
+        return out
+
+
+def _text(completion: Any) -> str:
+    """A completion's text: TRL passes strings for text prompts, message lists for chat prompts."""
+    if isinstance(completion, list):
+        return "".join(message["content"] for message in completion)
+    return str(completion)
+
+
+def run_trl(workload: Workload, output_dir: str) -> SideResult:
+    """Train ``settings.steps`` GRPO steps with ``GRPOTrainer`` and measure them."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from bump_pl.judges import EmbeddingJudge
+    from bump_pl.models import load_causal_lm, load_tokenizer
+    from bump_pl.models.policy import LoraSettings
+
+    s = workload.settings
+    lora = LoraSettings(rank=s.lora_rank, alpha=s.lora_alpha)
+    micro = s.trl_micro_batch or s.rollouts
+    config = GRPOConfig(
+        output_dir=output_dir,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        seed=s.seed,
+        max_steps=s.steps,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=s.rollouts // micro,  # one optimizer step per U*G completions
+        num_generations=s.group_size,
+        max_completion_length=s.completion_tokens,
+        generation_kwargs={"min_new_tokens": s.completion_tokens},
+        temperature=s.temperature,
+        top_p=1.0,
+        top_k=0,
+        beta=s.beta,
+        num_iterations=1,
+        epsilon=0.2,
+        loss_type="grpo",
+        scale_rewards="group",
+        mask_truncated_completions=False,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        optim="adamw_torch",
+        max_grad_norm=1.0,
+        gradient_checkpointing=s.trl_gradient_checkpointing,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        log_completions=False,
+    )
+    torch.manual_seed(s.seed)
+    model = load_causal_lm(s.model)
+    tokenizer = load_tokenizer(s.model)
+    judge = EmbeddingJudge(model=s.judge)
+    reward = BumpRewardFunction(judge, dict(zip(workload.user_ids, workload.heldout)), s.group_size)
+    dataset = Dataset.from_dict({"prompt": workload.prompts, "user_id": workload.user_ids})
+    peft_config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    stamps: list[float] = []
+    lengths: list[float] = []
+
+    class StepClock(TrainerCallback):
+        """Stamps the start of training and the end of every optimizer step; keeps logged lengths."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            stamps.append(time.perf_counter())
+
+        def on_step_end(self, args, state, control, **kwargs):
+            stamps.append(time.perf_counter())
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(float(logs["completions/mean_length"]))
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[StepClock()],
+    )
+    trainer.train()
+    return SideResult.from_run("trl", stamps, reward.batch_means, lengths)

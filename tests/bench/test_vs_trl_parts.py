@@ -1,0 +1,112 @@
+"""The pieces of bench/vs_trl.py: timing figures, exact-length prompts, TRL's reward wrapper, EOS masking."""
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from _bump_side import mask_stop_tokens_while_sampling  # noqa: E402
+from _measure import median_after_warmup, step_durations  # noqa: E402
+from _trl_side import BumpRewardFunction  # noqa: E402
+from _workload import BenchSettings, exact_length_prompt, trl_token_ids  # noqa: E402
+
+from bump_pl.judges import EmbeddingJudge  # noqa: E402
+from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer  # noqa: E402
+from bump_pl.reward import bidirectional_reward  # noqa: E402
+
+
+def test_step_durations_and_median_drop_the_warmup_step():
+    stamps = [10.0, 15.0, 16.0, 18.0, 19.5]
+    assert step_durations(stamps) == [5.0, 1.0, 2.0, 1.5]
+    assert median_after_warmup([5.0, 1.0, 2.0, 1.5]) == 1.5
+    assert median_after_warmup([9.0, 2.0]) == 2.0
+
+
+def test_timing_rejects_too_few_steps_and_decreasing_stamps():
+    with pytest.raises(ValueError, match="warm-up"):
+        median_after_warmup([3.0])
+    with pytest.raises(ValueError, match="must not decrease"):
+        step_durations([1.0, 0.5])
+
+
+def test_settings_name_the_bad_flag():
+    with pytest.raises(ValueError, match="--group-size"):
+        BenchSettings(group_size=1)
+    with pytest.raises(ValueError, match="--trl-micro-batch"):
+        BenchSettings(users=2, group_size=4, trl_micro_batch=3)
+
+
+HISTORY = [f"text: a kettle that boils water quickly and quietly; score: {i % 5 + 1} (#{i})" for i in range(40)]
+
+
+@pytest.mark.parametrize("length", [300, 301, 333, 512, 777, 1500])
+def test_exact_length_prompt_hits_every_length_and_keeps_the_latest_history(length):
+    tokenizer = tiny_tokenizer()
+    prompt, ids = exact_length_prompt(HISTORY, tokenizer, length)
+    assert len(ids) == length
+    assert ids == trl_token_ids(tokenizer, prompt)  # what TRL will tokenize
+    # Left-truncated history: the items present (whole or cut) are the most recent ones.
+    present = [i for i in range(len(HISTORY)) if f"(#{i})" in prompt]
+    assert present == list(range(len(HISTORY) - len(present), len(HISTORY))) and present
+
+
+def test_exact_length_prompt_errors_are_clear():
+    tokenizer = tiny_tokenizer()
+    with pytest.raises(ValueError, match="--prompt-tokens 32 is too small"):
+        exact_length_prompt(HISTORY, tokenizer, 32)
+    with pytest.raises(ValueError, match="fewer than 5000 prompt tokens"):
+        exact_length_prompt(HISTORY[:3], tokenizer, 5000)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return EmbeddingJudge(model=tiny_random_encoder(seed=0), tokenizer=tiny_tokenizer())
+
+
+def test_trl_reward_equals_bump_reward_in_any_order(judge):
+    users, group, heldout = ["ann", "bob", "cy"], 3, {"ann": ["a1", "a2"], "bob": ["b1 x", "b2 y"], "cy": ["c", "cc"]}
+    profiles = [f"profile {u} {g} " + "z" * (g + 1) for u in users for g in range(group)]  # r = u*G + g
+    items = [item for u in users for item in heldout[u]]
+    forward = judge.score(profiles, items, "profile_to_item").float()
+    expected = bidirectional_reward(forward, forward.T, num_users=3, group_size=group, heldout_per_user=2).total
+
+    order = list(range(len(profiles)))
+    random.Random(0).shuffle(order)  # TRL's sampler may put users and samples in any order
+    reward = BumpRewardFunction(judge, heldout, group)
+    got = reward(
+        prompts=["p"] * len(order),
+        completions=[profiles[r] for r in order],
+        user_id=[users[r // group] for r in order],
+    )
+    assert got == pytest.approx([float(expected[r]) for r in order], abs=1e-6)
+    assert reward.batch_means == pytest.approx([float(expected.mean())], abs=1e-6)
+
+
+def test_trl_reward_rejects_uneven_groups(judge):
+    reward = BumpRewardFunction(judge, {"ann": ["a"], "bob": ["b"]}, group_size=2)
+    with pytest.raises(ValueError, match="exactly G=2"):
+        reward(prompts=["p"] * 3, completions=["x", "y", "z"], user_id=["ann", "ann", "bob"])
+
+
+def test_stop_tokens_are_masked_only_in_no_grad_eval_forwards():
+    model = tiny_random_llama(seed=0)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        reference = model(input_ids=ids).logits
+    with mask_stop_tokens_while_sampling(model.get_output_embeddings(), [1, 3]):
+        model.eval()
+        with torch.no_grad():
+            sampling = model(input_ids=ids).logits
+        model.train()
+        training = model(input_ids=ids).logits
+    assert torch.isneginf(sampling[..., [1, 3]]).all()
+    keep = [i for i in range(sampling.shape[-1]) if i not in (1, 3)]
+    torch.testing.assert_close(sampling[..., keep], reference[..., keep])
+    torch.testing.assert_close(training.detach(), reference)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, reference)  # hook removed on exit
