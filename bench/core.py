@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     torch.set_num_threads(args.threads)
 
     rows = [bench_users(u, args.group_size, args.heldout, args.repeats, args.seed) for u in args.users]
-    header = f"{'U':>5} {'ndcg ms':>9} {'naive ms':>9} {'x':>6} {'reward ms':>10} {'naive ms':>9} {'x':>6} {'max diff':>9}"
+    header = (
+        f"{'U':>5} {'ndcg ms':>9} {'naive ms':>9} {'x':>6} {'reward ms':>10} {'naive ms':>9} {'x':>6} {'max diff':>9}"
+    )
     print(f"G={args.group_size} K={args.heldout} threads={args.threads} torch={torch.__version__}")
     print(header)
     for row in rows:

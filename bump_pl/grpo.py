@@ -17,7 +17,7 @@ tokens per sequence; ``mask`` marks real completion tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -91,7 +91,7 @@ class GRPOStats:
 
     def to_dict(self, prefix: str = "") -> dict[str, Tensor]:
         """``{prefix + field: value}`` for logging."""
-        return {f"{prefix}{name}": getattr(self, name) for name in self.__dataclass_fields__}
+        return {f"{prefix}{field.name}": getattr(self, field.name) for field in fields(self)}
 
 
 def _check_loss_inputs(logps: Tensor, old_logps: Tensor, advantages: Tensor, mask: Tensor,
@@ -105,7 +105,9 @@ def _check_loss_inputs(logps: Tensor, old_logps: Tensor, advantages: Tensor, mas
         if vector is not None and tuple(vector.shape) != (logps.shape[0],):
             raise ValueError(f"grpo_loss: {name} must be [N] = [{logps.shape[0]}], got {tuple(vector.shape)}")
     if not (0.0 <= epsilon_low < 1.0 and epsilon_high >= 0.0):
-        raise ValueError(f"grpo_loss: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {epsilon_low}, {epsilon_high}")
+        raise ValueError(
+            f"grpo_loss: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {epsilon_low}, {epsilon_high}"
+        )
 
 
 def grpo_loss(

@@ -132,7 +132,7 @@ def _backward_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_u
     own_at_least = (own[:, None, :] >= own[:, :, None]).sum(-1)  # includes g itself
     num_greater = (num_rollouts - at_most) - own_greater
     num_tied = (at_most - below) - (own_at_least - own_greater) + 1  # other users' ties, plus r itself
-    per_item = tie_averaged_discount(num_greater, num_tied, k)  # ideal DCG is d(1) = 1
+    per_item = tie_averaged_discount(num_greater, num_tied, num_rollouts, k)  # ideal DCG is d(1) = 1
     return per_item.view(num_local, heldout_per_user, group_size).mean(dim=1).reshape(-1)
 
 

@@ -39,7 +39,7 @@ def discounts(length: int, k: int | None = None, *, device: torch.device | None 
     return out
 
 
-def tie_averaged_discount(num_greater: Tensor, num_tied: Tensor, k: int | None = None) -> Tensor:
+def tie_averaged_discount(num_greater: Tensor, num_tied: Tensor, num_candidates: int, k: int | None = None) -> Tensor:
     """Mean discount of the positions a tie group occupies.
 
     A candidate with ``num_greater`` strictly better candidates and ``num_tied`` candidates of
@@ -49,16 +49,14 @@ def tie_averaged_discount(num_greater: Tensor, num_tied: Tensor, k: int | None =
     Args:
         num_greater: integer tensor of any shape, ``>= 0``.
         num_tied: integer tensor of the same shape, ``>= 1``.
+        num_candidates: length of the ranked lists (``num_greater + num_tied <= num_candidates``).
         k: cut-off; positions after ``k`` have discount 0.
 
     Returns:
         Float64 (float32 on MPS) tensor of the same shape.
     """
-    last = int((num_greater + num_tied).max()) if num_greater.numel() else 0
-    cumulative = torch.cat(
-        [torch.zeros(1, dtype=_accumulation_dtype(num_greater.device), device=num_greater.device),
-         discounts(last, k, device=num_greater.device).cumsum(0)]
-    )
+    cumulative = discounts(num_candidates, k, device=num_greater.device).cumsum(0)
+    cumulative = torch.cat([cumulative.new_zeros(1), cumulative])  # [C + 1], cumulative[n] = sum of the first n
     return (cumulative[num_greater + num_tied] - cumulative[num_greater]) / num_tied
 
 
@@ -125,7 +123,7 @@ def multi_positive_ndcg(scores: Tensor, relevant: Tensor, k: int | None = None) 
         raise ValueError("multi_positive_ndcg: relevant must be non-negative (it is a linear gain)")
     descending, order = scores.sort(dim=1, descending=True)
     num_greater, num_tied = tie_groups(descending)
-    dcg = (gains.gather(1, order) * tie_averaged_discount(num_greater, num_tied, k)).sum(dim=1)
+    dcg = (gains.gather(1, order) * tie_averaged_discount(num_greater, num_tied, num_candidates, k)).sum(dim=1)
     best = discounts(num_candidates, k, device=scores.device)
     if relevant.dtype == torch.bool:  # binary: the ideal DCG is the sum of the first (number relevant) discounts
         ideal = torch.cat([best.new_zeros(1), best.cumsum(0)])[relevant.sum(dim=1)]

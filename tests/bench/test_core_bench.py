@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "core.py"
 
 
+@pytest.mark.slow
 def test_core_bench_smoke_prints_json_figures():
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--users", "2", "3", "--group-size", "2", "--heldout", "2", "--repeats", "1"],
