@@ -186,3 +186,15 @@ def test_movielens_invariants(movielens_dir: Path) -> None:
     ranks = [{u for b in _epoch(_module(movielens_dir, rank=r, world_size=2, users_per_batch=8), 0) for u in b.user_ids}
              for r in (0, 1)]
     assert not ranks[0] & ranks[1] and len(ranks[0]) == len(ranks[1]) == 208  # 212 per rank → 26 groups of 8
+
+
+def test_tokenizer_name_is_resolved_lazily(synthetic_lamp3: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bump_pl.models
+
+    calls: list[str] = []
+    monkeypatch.setattr(bump_pl.models, "load_tokenizer", lambda name, **kw: calls.append(name) or tiny_tokenizer(),
+                        raising=False)
+    module = BumpDataModule(synthetic_lamp3, tokenizer="some/model", max_prompt_tokens=None)
+    assert calls == []  # nothing loaded at construction
+    module.setup("fit")
+    assert calls == ["some/model"] and module.tokenizer.pad_token_id == 0
