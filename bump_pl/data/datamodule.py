@@ -86,6 +86,7 @@ class BumpDataModule(LightningDataModule):
         self.rank, self.world_size = rank, world_size
         self.task: TaskSpec | None = None
         self.datasets: dict[str, UserHeldoutDataset] = {}
+        self.users: dict[str, list[UserHistory]] = {}  # per split: items and LaMP questions (with golds)
         self.skipped_users: dict[str, int] = {}
         self._train_sampler: UserGroupBatchSampler | None = None
         self._resume: tuple[int, int] | None = None
@@ -115,8 +116,11 @@ class BumpDataModule(LightningDataModule):
         return get_task(configured or self.data_dir.name)
 
     def _read_users(self, path: Path) -> list[UserHistory]:
+        """Users of a questions file, with golds when its ``*_outputs.json`` sits beside it."""
         assert self.task is not None
-        return group_users(read_lamp(path, task=self.task))
+        outputs = path.with_name(path.name.replace("_questions.json", "_outputs.json"))
+        has_outputs = outputs != path and outputs.exists()
+        return group_users(read_lamp(path, outputs if has_outputs else None, task=self.task))
 
     def _keep_long_enough(self, split: str, users: list[UserHistory], source: Path) -> list[UserHistory]:
         threshold = self.heldout_per_user + self.min_context_items
@@ -155,6 +159,7 @@ class BumpDataModule(LightningDataModule):
                 raise ValueError("predict needs predict_file (a LaMP questions file)")
             self.task = self._resolve_task([])
             users = self._read_users(self.predict_file)
+            self.users["predict"] = users
             self.datasets["predict"] = self._dataset(users, self.predict_file, k=0, redraw=False)
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))
@@ -173,8 +178,10 @@ class BumpDataModule(LightningDataModule):
             taken = set(carve.sample(range(len(train)), carve_size))
             split_users[split] = ([train[i] for i in sorted(taken)], train_path)
             train = [user for i, user in enumerate(train) if i not in taken]
+        self.users["train"] = train
         self.datasets["train"] = self._dataset(train, train_path, self.heldout_per_user, redraw=True)
         for split, (users, path) in split_users.items():
+            self.users[split] = users
             self.datasets[split] = self._dataset(users, path, self.heldout_per_user, redraw=False)
 
     def _rank_world(self) -> tuple[int, int]:

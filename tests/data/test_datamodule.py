@@ -198,3 +198,11 @@ def test_tokenizer_name_is_resolved_lazily(synthetic_lamp3: Path, monkeypatch: p
     assert calls == []  # nothing loaded at construction
     module.setup("fit")
     assert calls == ["some/model"] and module.tokenizer.pad_token_id == 0
+
+
+def test_users_keep_their_questions_and_golds(synthetic_lamp3: Path) -> None:
+    module = _module(synthetic_lamp3)
+    golds = json.loads((synthetic_lamp3 / "dev_outputs.json").read_text())["golds"]
+    val = module.users["val"]
+    assert [u.user_id for u in val] == module.datasets["val"].user_ids
+    assert {q.id: q.output for u in val for q in u.questions} == {g["id"]: g["output"] for g in golds}
