@@ -5,7 +5,7 @@ from bump_pl.data.datamodule import BumpDataModule
 from bump_pl.data.download import DownloadError, download_lamp, lamp_urls
 from bump_pl.data.errors import LampFormatError
 from bump_pl.data.lamp import LampExample, read_lamp, read_lamp_outputs, read_lamp_task
-from bump_pl.data.synthetic import write_synthetic_lamp
+from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp, write_synthetic_lamp
 from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task, known_tasks
 from bump_pl.data.users import UserHistory, group_users
 
@@ -26,5 +26,7 @@ __all__ = [
     "read_lamp",
     "read_lamp_outputs",
     "read_lamp_task",
+    "SyntheticUsers",
+    "ensure_synthetic_lamp",
     "write_synthetic_lamp",
 ]

@@ -23,6 +23,8 @@ from bump_pl.data.errors import LampFormatError
 from bump_pl.data.lamp import read_lamp, read_lamp_task
 from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
 from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
+from bump_pl.cache import cache_dir
+from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
 from bump_pl.data.users import UserHistory, group_users
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class BumpDataModule(LightningDataModule):
 
     Args:
         data_dir: folder with ``{train,dev,test}_questions.json`` (outputs files optional).
+        synthetic: instead of ``data_dir``, synthetic LaMP users made once under
+            ``$BUMP_PL_CACHE/synthetic`` (the demo's and tests' data).
         task: task name (``LaMP_3``, ``LaMP-3``, any other name for generic data); ``None`` takes
             it from an outputs file. A configured task that disagrees with an outputs file is an error.
         users_per_batch: U, distinct users per batch.
@@ -53,8 +57,9 @@ class BumpDataModule(LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str | Path,
-        tokenizer: Any,
+        data_dir: str | Path | None = None,
+        tokenizer: Any = None,
+        synthetic: SyntheticUsers | None = None,
         task: str | None = None,
         users_per_batch: int = 8,
         heldout_per_user: int = 4,
@@ -74,7 +79,12 @@ class BumpDataModule(LightningDataModule):
             raise ValueError("heldout_per_user must be >= 1 and min_context_items >= 0")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-        self.data_dir = Path(data_dir)
+        if (data_dir is None) == (synthetic is None):
+            raise ValueError("BumpDataModule needs exactly one of data_dir (LaMP files) or synthetic (generated users)")
+        if tokenizer is None:
+            raise ValueError("BumpDataModule needs a tokenizer (an object, or a model name/path)")
+        self.synthetic = synthetic
+        self.data_dir = Path(data_dir) if data_dir is not None else cache_dir() / "synthetic" / synthetic.folder_name
         self.tokenizer = tokenizer
         self.task_name = task
         self.users_per_batch, self.heldout_per_user = users_per_batch, heldout_per_user
@@ -151,9 +161,16 @@ class BumpDataModule(LightningDataModule):
         )
 
     # ----------------------------------------------------------------------------- Lightning hooks
+    def prepare_data(self) -> None:
+        """Write the synthetic users once (local rank 0; other ranks wait for it)."""
+        if self.synthetic is not None:
+            ensure_synthetic_lamp(self.synthetic, self.data_dir.parent)
+
     def setup(self, stage: str | None = None) -> None:
         """Read, merge, filter and split users; resolve the tokenizer."""
         self._resolve_tokenizer()
+        if stage != "predict" and not self.data_dir.is_dir():
+            self.prepare_data()  # used without a trainer
         if stage == "predict":
             if self.predict_file is None:
                 raise ValueError("predict needs predict_file (a LaMP questions file)")

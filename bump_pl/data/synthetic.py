@@ -18,7 +18,10 @@ function of the arguments.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -212,3 +215,40 @@ def write_synthetic_lamp(
         (out / f"{split}_questions.json").write_text(json.dumps(questions, indent=1), encoding="utf-8")
         (out / f"{split}_outputs.json").write_text(json.dumps({"task": name, "golds": golds}, indent=1), encoding="utf-8")
     return {split: len(indices) for split, indices in splits.items()}
+
+
+@dataclass(frozen=True)
+class SyntheticUsers:
+    """Synthetic LaMP users made on the fly: the demo's and the tests' data (see ``write_synthetic_lamp``)."""
+
+    task: str = "LaMP_3"
+    num_users: int = 64
+    seed: int = 0
+    items_per_user: int = 40
+    words_per_item: int | None = None
+
+    @property
+    def folder_name(self) -> str:
+        words = "default" if self.words_per_item is None else str(self.words_per_item)
+        return f"{canonical_task_name(self.task)}-u{self.num_users}-s{self.seed}-i{self.items_per_user}-w{words}"
+
+
+def ensure_synthetic_lamp(spec: SyntheticUsers, root: str | Path) -> Path:
+    """The folder ``root/<spec.folder_name>``, written once: into a temporary sibling, then renamed.
+
+    An interrupted write never leaves a half data set under the final name.
+    """
+    final = Path(root) / spec.folder_name
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.folder_name}-", dir=final.parent))
+    try:
+        write_synthetic_lamp(temp, spec.task, spec.num_users, spec.seed, spec.items_per_user, spec.words_per_item)
+        os.rename(temp, final)
+    except OSError:
+        if not final.is_dir():  # another process may have won the rename
+            raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return final
