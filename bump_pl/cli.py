@@ -1,0 +1,62 @@
+"""The ``bump`` command: a LightningCLI with ``fit``, ``validate``, ``test`` and ``predict``.
+
+Only wiring: the tokenizer of the data comes from the policy model, the trainer runs our own
+user-group sampler (never Lightning's DistributedSampler), validation runs once before training
+so TensorBoard shows the untrained generator's level, and a user error ends with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from bump_pl.data import BumpDataModule
+from bump_pl.module import BumpModule
+
+DEBUG_ENV = "BUMP_DEBUG"
+
+
+class BumpCLI(LightningCLI):
+    """LightningCLI for BUMP; see ``bump --help`` and the configs in ``configs/``."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model.model", "data.tokenizer")
+        parser.add_argument(
+            "--validate_before_fit",
+            type=bool,
+            default=True,
+            help="Run validation before the first training step (the untrained baseline in the logs).",
+        )
+
+    def before_fit(self) -> None:
+        if self.config["fit"]["validate_before_fit"]:
+            self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``bump``; errors print one line (``BUMP_DEBUG=1`` shows the traceback)."""
+    # BumpModule optimises manually on purpose and checkpoints the post-step state it wants.
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    try:
+        BumpCLI(
+            BumpModule,
+            BumpDataModule,
+            trainer_defaults={"use_distributed_sampler": False},
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"bump: error: {type(error).__name__}: {message} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
