@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,7 @@ class BumpDataModule(LightningDataModule):
             if self.predict_file is None:
                 raise ValueError("predict needs predict_file (a LaMP questions file)")
             self.task = self._resolve_task([])
-            users = self._read_users(self.predict_file)
-            self.users["predict"] = users
-            self.datasets["predict"] = self._dataset(users, self.predict_file, k=0, redraw=False)
+            self.users["predict"] = self._read_users(self.predict_file)
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))
         train_path = self.data_dir / "train_questions.json"
@@ -246,9 +245,21 @@ class BumpDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Every user of ``predict_file`` exactly once, in file order; all history as context, no held-out."""
-        if "predict" not in self.datasets:
-            raise RuntimeError("call setup('predict') before requesting the predict dataloader")
-        dataset = self.datasets["predict"]
+        return self.profile_dataloader("predict")
+
+    def profile_dataloader(self, split: str, exclude: Collection[str] = ()) -> DataLoader:
+        """Every user of ``split`` exactly once (minus ``exclude``d ids), in order, ``users_per_batch`` a batch.
+
+        All of a user's (most recent, prompt-fitting) history is context and ``heldout`` is empty: the
+        input for one profile per user (prediction, the profile cache). Not sharded over ranks.
+        """
+        if split not in self.users:
+            stage = "predict" if split == "predict" else "fit"
+            raise RuntimeError(f"call setup({stage!r}) before requesting the {split} profile dataloader")
+        excluded = set(exclude)
+        users = [user for user in self.users[split] if user.user_id not in excluded]
+        source = self.predict_file if split == "predict" else self.data_dir
+        dataset = self._dataset(users, source, k=0, redraw=False)
         count, size = len(dataset), self.users_per_batch
         groups = [[(0, index) for index in range(start, min(start + size, count))] for start in range(0, count, size)]
         return DataLoader(
