@@ -46,6 +46,7 @@ def main(args: list[str] | None = None) -> None:
             BumpDataModule,
             trainer_defaults={"use_distributed_sampler": False},
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False},
             args=args,
         )
     except KeyboardInterrupt:
@@ -53,10 +54,19 @@ def main(args: list[str] | None = None) -> None:
     except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback
         if os.environ.get(DEBUG_ENV):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"bump: error: {type(error).__name__}: {message} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        print(f"bump: error: {one_line(error)} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         sys.exit(1)
 
+
+def one_line(error: BaseException, limit: int = 500) -> str:
+    """``Type: message`` on one line: multi-line messages (jsonargparse's) are joined, and
+    the echo of the offending value is dropped since the key and the reason say enough."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    kept = [line for line in lines if line and not line.startswith(("Given value", "Subtypes:"))]
+    message = " ".join(kept)
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    return f"{type(error).__name__}: {message}"
 
 if __name__ == "__main__":
     main()

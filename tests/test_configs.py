@@ -1,0 +1,45 @@
+"""Every shipped YAML parses through the real `bump` CLI (overlays on top of tiny.yaml)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bump_pl.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))
+STANDALONE = sorted(set(CONFIGS.rglob("*.yaml")) - set(OVERLAYS))
+
+
+def _print_config(capsys, *configs: Path) -> dict:
+    args = ["fit"] + [arg for config in configs for arg in ("--config", str(config))] + ["--print_config"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_every_config_is_covered():
+    names = {path.relative_to(CONFIGS).as_posix() for path in STANDALONE + OVERLAYS}
+    expected = {"tiny.yaml", "demo.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
+    expected |= {f"strategy/{name}.yaml" for name in ("ddp", "fsdp", "deepspeed")}
+    assert expected <= names
+
+
+@pytest.mark.parametrize("config", STANDALONE, ids=lambda p: p.relative_to(CONFIGS).as_posix())
+def test_standalone_config_parses_and_checkpoints_last(config, capsys):
+    resolved = _print_config(capsys, config)
+    source = yaml.safe_load(config.read_text())
+    assert resolved["model"]["model"] == source["model"]["model"]
+    checkpoints = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
+    assert checkpoints and checkpoints[0]["init_args"]["save_last"] is True
+    assert checkpoints[0]["init_args"]["every_n_train_steps"] > 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_strategy_overlay_composes_with_tiny(overlay, capsys):
+    resolved = _print_config(capsys, CONFIGS / "tiny.yaml", overlay)
+    strategy = yaml.safe_load(overlay.read_text())["trainer"]["strategy"]
+    assert resolved["trainer"]["strategy"] == strategy
+    assert resolved["model"]["model"] == "tiny-random-llama"  # the base config survives the overlay
