@@ -2,9 +2,9 @@
 
 The score of a pair is ``logit(yes) - logit(no)`` at the answer position (the last prompt
 token), where ``yes``/``no`` are the *first token* of ``yes_word``/``no_word`` tokenized exactly
-as given, without a leading space. The defaults (``"Yes"``/``"No"``) fit chat templates, where
-the answer is the first token of the assistant turn, and the default plain templates, which end
-with a newline; pass ``" Yes"``/``" No"`` for a plain template that ends mid-line.
+as given. The defaults (``"Yes"``/``"No"``, no leading space) fit chat templates, where the
+answer is the first token of the assistant turn; without a chat template the default prompts
+end with ``"Answer:"``, so pass ``yes_word=" Yes", no_word=" No"`` there.
 
 Two paths give the same scores (to float error, <= 1e-4):
 
@@ -32,15 +32,17 @@ from bump_pl.judges.padding import pad_id_of, pad_token_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
 from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
 
+# The question sits in the shared prefix, before the candidate, so that the per-pair continuation
+# is only the candidate plus a few closing tokens (the continuation is what costs per pair).
 PROFILE_TO_ITEM_PROMPT = (
     "Here is the profile of a user:\n{query}\n\n"
-    "Here is an interaction:\n{candidate}\n\n"
-    "Did the user described by the profile make this interaction? Answer Yes or No.\n"
+    "Did the user described by this profile make the interaction below? Answer Yes or No.\n\n"
+    "Interaction:\n{candidate}\n\nAnswer:"
 )
 ITEM_TO_PROFILE_PROMPT = (
     "Here is an interaction made by a user:\n{query}\n\n"
-    "Here is the profile of a user:\n{candidate}\n\n"
-    "Does this profile describe the user who made the interaction? Answer Yes or No.\n"
+    "Does the profile below describe the user who made this interaction? Answer Yes or No.\n\n"
+    "Profile:\n{candidate}\n\nAnswer:"
 )
 
 
