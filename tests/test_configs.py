@@ -41,5 +41,9 @@ def test_standalone_config_parses_and_checkpoints_last(config, capsys):
 def test_strategy_overlay_composes_with_tiny(overlay, capsys):
     resolved = _print_config(capsys, CONFIGS / "tiny.yaml", overlay)
     strategy = yaml.safe_load(overlay.read_text())["trainer"]["strategy"]
-    assert resolved["trainer"]["strategy"] == strategy
+    if isinstance(strategy, dict):  # resolved init_args also list the class's defaults
+        assert resolved["trainer"]["strategy"]["class_path"] == strategy["class_path"]
+        assert strategy["init_args"].items() <= resolved["trainer"]["strategy"]["init_args"].items()
+    else:
+        assert resolved["trainer"]["strategy"] == strategy
     assert resolved["model"]["model"] == "tiny-random-llama"  # the base config survives the overlay
