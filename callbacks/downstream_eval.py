@@ -1,0 +1,166 @@
+"""``DownstreamEvalCallback``: what the cached profiles are worth on the LaMP task itself.
+
+Each time ``ProfileCacheCallback`` writes a cache (it must come earlier in the callbacks list), this
+callback evaluates the profile of each dev user against ``no_profile`` and ``raw_history`` baselines
+with LaMP's official metric (see :mod:`bump_pl.callbacks.downstream_run`), writes
+``<log_dir>/downstream/step-XXXXXX/{report.json, report.md, predictions.jsonl}`` and logs
+``downstream/<variant>/<metric>`` to every logger. Rank 0 does the work; other ranks wait.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from bump_pl.callbacks.downstream_report import REPORT_JSON, write_report
+from bump_pl.callbacks.downstream_prompts import VARIANTS
+from bump_pl.callbacks.downstream_run import DownstreamSettings, Questions, run_downstream
+from bump_pl.callbacks.profile_cache import ProfileCacheCallback
+from bump_pl.callbacks.profile_store import load_profiles, step_dir
+from bump_pl.data.tasks import canonical_task_name
+from bump_pl.models.policy import LoraSettings
+
+DOWNSTREAM_DIR = "downstream"
+
+
+class DownstreamEvalCallback(Callback):
+    """Fit (``sft``) or prompt (``zero_shot``) a downstream model with each variant's context; score dev users.
+
+    Args:
+        backbone: downstream model (alias, folder or Hub id); loaded fresh, separate from the policy.
+        architecture: ``causal`` (SmolLM2, Qwen, ``tiny-random-llama``) or ``seq2seq`` (FlanT5-style).
+        mode: ``zero_shot`` (no training) or ``sft`` (a LoRA adapter per variant on the train users' questions).
+        metric_task: LaMP task whose metric scores the answers (e.g. ``LaMP_3`` for MovieLens ratings);
+            default: the data module's task.
+        train_split, eval_split: data-module splits to train on and to evaluate; both must be cached
+            (``eval_split`` always, ``train_split`` in ``sft`` mode).
+        max_new_tokens: greedy answer length.
+        context_tokens: token budget of the profile and of the raw history (downstream tokenizer).
+        history_items: most recent history items the ``raw_history`` baseline starts from.
+        max_question_tokens: question inputs keep this many leading tokens.
+        max_train_examples, max_eval_examples: caps on questions (None: all; CPU demos set them).
+        lora, epochs, batch_size, lr: the SFT adapter and its plain AdamW loop.
+        eval_batch_size: questions per generation batch.
+        dtype: downstream model weights dtype.
+        seed: seeds LoRA init and the SFT order (in a forked RNG: training randomness is untouched).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "tiny-random-llama",
+        architecture: Literal["causal", "seq2seq"] = "causal",
+        mode: Literal["sft", "zero_shot"] = "zero_shot",
+        metric_task: str | None = None,
+        train_split: str = "train",
+        eval_split: str = "val",
+        max_new_tokens: int = 16,
+        context_tokens: int = 128,
+        history_items: int = 8,
+        max_question_tokens: int = 512,
+        max_train_examples: int | None = None,
+        max_eval_examples: int | None = None,
+        lora: LoraSettings = LoraSettings(rank=8, alpha=16.0, dropout=0.0),
+        epochs: int = 1,
+        batch_size: int = 4,
+        lr: float = 2e-4,
+        eval_batch_size: int = 8,
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        self.settings = DownstreamSettings(
+            backbone=backbone,
+            architecture=architecture,
+            mode=mode,
+            dtype=dtype,
+            max_new_tokens=max_new_tokens,
+            context_tokens=context_tokens,
+            history_items=history_items,
+            max_question_tokens=max_question_tokens,
+            max_train_examples=max_train_examples,
+            max_eval_examples=max_eval_examples,
+            lora=lora,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+        )
+        self.metric_task, self.train_split, self.eval_split = metric_task, train_split, eval_split
+        self.evaluated_step: int | None = None
+        self.last_report: Path | None = None
+
+    # ----------------------------------------------------------------------------- hooks
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._cache_callback(trainer)  # fail at once, not after training, when misconfigured
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._maybe_evaluate(trainer)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._maybe_evaluate(trainer)
+
+    # ----------------------------------------------------------------------------- work
+    def _cache_callback(self, trainer: Trainer) -> ProfileCacheCallback:
+        """The ``ProfileCacheCallback`` this callback follows (listed before it)."""
+        callbacks = list(trainer.callbacks)
+        caches = [cb for cb in callbacks if isinstance(cb, ProfileCacheCallback)]
+        if len(caches) != 1 or callbacks.index(caches[0]) > callbacks.index(self):
+            raise ValueError("DownstreamEvalCallback needs exactly one ProfileCacheCallback listed before it in trainer.callbacks")
+        needed = [self.eval_split] + ([self.train_split] if self.settings.mode == "sft" else [])
+        uncached = [split for split in needed if split not in caches[0].splits]
+        if uncached:
+            raise ValueError(f"DownstreamEvalCallback: splits {uncached} are not in ProfileCacheCallback.splits {caches[0].splits}")
+        return caches[0]
+
+    def _maybe_evaluate(self, trainer: Trainer) -> None:
+        latest = self._cache_callback(trainer).latest
+        if latest is None or latest.step == self.evaluated_step:
+            return
+        self.evaluated_step = latest.step
+        folder = step_dir(Path(trainer.log_dir or trainer.default_root_dir) / DOWNSTREAM_DIR, latest.step)
+        if trainer.is_global_zero:
+            self.last_report = self.evaluate(trainer, latest.path, latest.step, folder)
+        trainer.strategy.barrier("downstream_eval")
+
+    def evaluate(self, trainer: Trainer, cache: Path, step: int, folder: Path) -> Path:
+        """Evaluate the cache at ``cache`` into the report folder ``folder`` (kept if already complete,
+        e.g. after a resumed fit) and log its metrics; returns the path of ``report.json``."""
+        if folder.is_dir():
+            report = json.loads((folder / REPORT_JSON).read_text(encoding="utf-8"))
+        else:
+            report, records = self._run(trainer, cache, step)
+            write_report(folder, report, records)
+        metrics = {f"downstream/{variant}/{name}": value for variant in VARIANTS for name, value in report[variant].items()}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)
+        return folder / REPORT_JSON
+
+    def _run(self, trainer: Trainer, cache: Path, step: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``(report, per-question records)`` of one evaluation."""
+        datamodule = trainer.datamodule
+        task = datamodule.task
+        metric_task = canonical_task_name(self.metric_task) if self.metric_task else task.name
+        settings = self.settings
+        evaluation = Questions.of(datamodule.users[self.eval_split], self.eval_split, settings.max_eval_examples)
+        train = None
+        if settings.mode == "sft":
+            train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
+        results = run_downstream(settings, task, metric_task, load_profiles(cache), train, evaluation)
+        records = results.pop("records")
+        report = {
+            **results,
+            "step": step,
+            "task": task.name,
+            "metric_task": metric_task,
+            "train_split": self.train_split if train is not None else None,
+            "eval_split": self.eval_split,
+            "num_train_examples": len(train.pairs) if train is not None else 0,
+            "num_eval_examples": len(evaluation.pairs),
+            "profile_cache": str(cache),
+            "settings": asdict(settings),
+        }
+        return report, records

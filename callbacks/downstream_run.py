@@ -1,0 +1,167 @@
+"""One downstream LaMP evaluation of cached profiles against the ``no_profile`` and ``raw_history`` baselines.
+
+For every variant (see :mod:`bump_pl.callbacks.downstream_prompts`) the same eval questions are
+answered greedily and scored with LaMP's official metric (``bump_pl.metrics.evaluate_lamp``).
+``zero_shot`` prompts the backbone as is (loaded once for all variants); ``sft`` trains a fresh
+LoRA adapter per variant on the train users' questions, with that variant's prompts, so each
+variant is judged by a model that learned to use its kind of context. No Lightning here.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from bump_pl.callbacks.downstream_model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
+from bump_pl.callbacks.downstream_prompts import VARIANTS, Architecture, PromptBuilder, Variant
+from bump_pl.data import LampExample, TaskSpec, UserHistory
+from bump_pl.metrics.lamp import evaluate_lamp
+from bump_pl.models.policy import LoraSettings
+
+ProfileMap = dict[tuple[str, str], str]  # (user_id, split) -> profile
+
+
+@dataclass
+class DownstreamSettings:
+    """How the downstream model is built, trained and asked (see ``DownstreamEvalCallback`` for each field)."""
+
+    backbone: str = "tiny-random-llama"
+    architecture: Architecture = "causal"
+    mode: Literal["sft", "zero_shot"] = "zero_shot"
+    dtype: str = "float32"
+    max_new_tokens: int = 16
+    context_tokens: int = 128
+    history_items: int = 8
+    max_question_tokens: int = 512
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    lora: LoraSettings = field(default_factory=lambda: LoraSettings(rank=8, alpha=16.0, dropout=0.0))
+    epochs: int = 1
+    batch_size: int = 4
+    lr: float = 2e-4
+    eval_batch_size: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("sft", "zero_shot"):
+            raise ValueError(f"downstream mode must be 'sft' or 'zero_shot', got {self.mode!r}")
+        if self.architecture not in ("causal", "seq2seq"):
+            raise ValueError(f"downstream architecture must be 'causal' or 'seq2seq', got {self.architecture!r}")
+        for name in ("max_new_tokens", "epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"downstream {name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Questions:
+    """The questions of one split's users (at most ``limit``), with their users and golds."""
+
+    split: str
+    pairs: list[tuple[UserHistory, LampExample]]
+
+    @classmethod
+    def of(cls, users: list[UserHistory], split: str, limit: int | None) -> Questions:
+        pairs = [(user, question) for user in users for question in user.questions][:limit]
+        missing = [question.id for _, question in pairs if question.output is None]
+        if missing:
+            raise ValueError(f"{split}: questions {missing[:3]} have no gold output (is the split's outputs file missing?)")
+        if not pairs:
+            raise ValueError(f"{split}: no LaMP questions to evaluate on")
+        return cls(split, pairs)
+
+    def prompts(self, builder: PromptBuilder, variant: Variant, profiles: ProfileMap) -> list[str]:
+        return [builder(variant, user, question, profiles.get((user.user_id, self.split))) for user, question in self.pairs]
+
+    @property
+    def answers(self) -> list[str]:
+        """Gold outputs, in question order."""
+        return [str(question.output) for _, question in self.pairs]
+
+    @property
+    def golds(self) -> dict[str, str]:
+        """``{question id: gold output}`` in question order."""
+        golds = {question.id: str(question.output) for _, question in self.pairs}
+        if len(golds) != len(self.pairs):
+            raise ValueError(f"{self.split}: question ids are not unique")
+        return golds
+
+
+def run_downstream(
+    settings: DownstreamSettings,
+    task: TaskSpec,
+    metric_task: str,
+    profiles: ProfileMap,
+    train: Questions | None,
+    evaluation: Questions,
+) -> dict[str, Any]:
+    """Evaluate every variant on ``evaluation``; ``train`` is needed for ``sft`` only.
+
+    Returns ``{variant: metrics}`` plus ``"eval_ids"`` (question ids, in order), ``"records"``
+    (per question and variant: prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
+    (``{variant: [first step's loss, last step's loss]}``). Runs under a forked, seeded torch RNG so
+    it neither depends on nor disturbs the training run's random state.
+    """
+    if settings.mode == "sft" and train is None:
+        raise ValueError("downstream mode 'sft' needs train questions")
+    golds = evaluation.golds
+    results: dict[str, Any] = {"eval_ids": list(golds), "records": []}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        tokenizer = load_backbone_tokenizer(settings.backbone, settings.architecture)
+        builder = PromptBuilder(
+            task,
+            tokenizer,
+            settings.architecture,
+            settings.context_tokens,
+            settings.history_items,
+            settings.max_question_tokens,
+        )
+        shared = load_backbone(settings.backbone, settings.architecture, settings.dtype) if settings.mode == "zero_shot" else None
+        for variant in VARIANTS:
+            model = shared if shared is not None else _trained_model(settings, tokenizer, builder, variant, profiles, train, results)
+            prompts = evaluation.prompts(builder, variant, profiles)
+            answers = generate_answers(
+                model,
+                tokenizer,
+                settings.architecture,
+                prompts,
+                max_new_tokens=settings.max_new_tokens,
+                batch_size=settings.eval_batch_size,
+            )
+            results[variant] = evaluate_lamp(metric_task, dict(zip(golds, answers)), golds)
+            results["records"].extend(
+                {"variant": variant, "id": qid, "prompt": prompt, "prediction": answer, "gold": golds[qid]}
+                for qid, prompt, answer in zip(golds, prompts, answers)
+            )
+            del model
+            gc.collect()
+    return results
+
+
+def _trained_model(
+    settings: DownstreamSettings,
+    tokenizer: Any,
+    builder: PromptBuilder,
+    variant: Variant,
+    profiles: ProfileMap,
+    train: Questions,
+    results: dict[str, Any],
+) -> torch.nn.Module:
+    """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts."""
+    model = add_lora(load_backbone(settings.backbone, settings.architecture, settings.dtype), settings.lora, settings.architecture)
+    losses = sft(
+        model,
+        tokenizer,
+        settings.architecture,
+        train.prompts(builder, variant, profiles),
+        train.answers,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
+    )
+    results.setdefault("sft_loss", {})[variant] = [losses[0], losses[-1]]
+    return model

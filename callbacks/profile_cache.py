@@ -1,0 +1,138 @@
+"""``ProfileCacheCallback``: one greedy profile per user of some splits, cached on disk per global step.
+
+When: after every ``every_n_validations``-th validation of a fit (``when="validation"``), or once at
+the end of the fit (``when="fit_end"``). The cache lands in ``<trainer.log_dir>/profiles/step-XXXXXX/``
+(see :mod:`bump_pl.callbacks.profile_store` for the layout, atomicity and resume), and a few profiles
+go to TensorBoard as a text table. ``DownstreamEvalCallback`` reads the latest cache via ``latest``.
+
+Distributed runs: global rank 0 generates and writes every profile while the other ranks wait at a
+barrier (profiles are a few hundred short greedy generations; not worth sharding). This needs the
+policy whole on rank 0, i.e. DDP or a single device, not a sharded strategy (FSDP, DeepSpeed ZeRO-3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from tqdm.auto import tqdm
+
+from bump_pl.callbacks.modes import eval_all
+from bump_pl.callbacks.profile_store import promote, read_shards, remove_stale_temps, step_dir, write_shard
+
+PROFILES_DIR = "profiles"
+
+
+@dataclass(frozen=True)
+class CachedProfiles:
+    """Where the cache of one global step lives."""
+
+    path: Path
+    step: int
+
+
+class ProfileCacheCallback(Callback):
+    """Cache one greedy profile per user (``pl_module.generate_profiles``) for ``splits``.
+
+    Args:
+        splits: data-module splits to profile, e.g. ``["train", "val"]``.
+        when: ``"validation"`` (after validations of a fit) or ``"fit_end"``.
+        every_n_validations: with ``when="validation"``, cache after every n-th validation.
+        num_logged: profiles per split written to TensorBoard as text (0: none).
+    """
+
+    def __init__(
+        self,
+        splits: list[str] | None = None,
+        when: Literal["validation", "fit_end"] = "validation",
+        every_n_validations: int = 1,
+        num_logged: int = 4,
+    ) -> None:
+        if when not in ("validation", "fit_end"):
+            raise ValueError(f"ProfileCacheCallback: when must be 'validation' or 'fit_end', got {when!r}")
+        if every_n_validations < 1:
+            raise ValueError(f"ProfileCacheCallback: every_n_validations must be >= 1, got {every_n_validations}")
+        self.splits = list(splits) if splits is not None else ["train", "val"]
+        if not self.splits:
+            raise ValueError("ProfileCacheCallback: splits is empty")
+        self.when, self.every_n_validations, self.num_logged = when, every_n_validations, num_logged
+        self.validations = 0
+        self.latest: CachedProfiles | None = None
+
+    # ----------------------------------------------------------------------------- hooks
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.when != "validation" or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        self.validations += 1
+        if self.validations % self.every_n_validations == 0:
+            self.write(trainer, pl_module)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.when == "fit_end":
+            self.write(trainer, pl_module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"validations": self.validations}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.validations = int(state_dict["validations"])
+
+    # ----------------------------------------------------------------------------- work
+    def write(self, trainer: Trainer, pl_module: LightningModule) -> CachedProfiles:
+        """Cache this global step's profiles (rank 0; a complete cache of this step is kept as is)."""
+        root = Path(trainer.log_dir or trainer.default_root_dir) / PROFILES_DIR
+        step = trainer.global_step
+        if trainer.is_global_zero and not step_dir(root, step).is_dir():
+            rows = self._generate(trainer, pl_module, root, step)
+            promote(root, step, rows)
+            self._log_text(trainer, rows, step)
+        trainer.strategy.barrier("profile_cache")
+        self.latest = CachedProfiles(step_dir(root, step), step)
+        return self.latest
+
+    def _generate(self, trainer: Trainer, pl_module: LightningModule, root: Path, step: int) -> list[dict[str, Any]]:
+        """Every user's row for ``step`` in data-module order, generating only those not in a shard yet."""
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "profile_dataloader"):
+            raise RuntimeError("ProfileCacheCallback needs a BumpDataModule (with profile_dataloader) on the trainer")
+        missing = [split for split in self.splits if split not in datamodule.users]
+        if missing:
+            raise ValueError(f"ProfileCacheCallback: splits {missing} are not in the data module ({list(datamodule.users)})")
+        remove_stale_temps(root)
+        done = {(row["split"], row["user_id"]): row for row in read_shards(root, step)}
+        with torch.no_grad(), eval_all(pl_module):
+            for split in self.splits:
+                cached = {user for cached_split, user in done if cached_split == split}
+                loader = datamodule.profile_dataloader(split, exclude=cached)
+                for batch in tqdm(loader, desc=f"profiles {split} @ step {step}", leave=False, dynamic_ncols=True):
+                    texts = pl_module.generate_profiles(batch.to(pl_module.device))
+                    rows = [
+                        {"user_id": user, "split": split, "step": step, "profile": text}
+                        for user, text in zip(batch.user_ids, texts)
+                    ]
+                    write_shard(root, step, rows)
+                    done.update({(split, row["user_id"]): row for row in rows})
+        return [done[(split, user.user_id)] for split in self.splits for user in datamodule.users[split]]
+
+    def _log_text(self, trainer: Trainer, rows: list[dict[str, Any]], step: int) -> None:
+        """A Markdown table of the first ``num_logged`` profiles of each split on TensorBoard."""
+        if self.num_logged <= 0:
+            return
+        for logger in trainer.loggers:
+            if not isinstance(logger, TensorBoardLogger):
+                continue
+            for split in self.splits:
+                shown = [row for row in rows if row["split"] == split][: self.num_logged]
+                lines = [f"| {_cell(row['user_id'])} | {_cell(row['profile'])} |" for row in shown]
+                table = "| user | profile |\n|---|---|\n" + "\n".join(lines)
+                logger.experiment.add_text(f"profiles/{split}", table, global_step=step)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one Markdown table cell."""
+    return text.replace("|", "/").replace("\n", " ")
