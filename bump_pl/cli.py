@@ -36,19 +36,25 @@ class BumpCLI(LightningCLI):
             self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
 
 
+def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
+    """The ``bump`` CLI on ``args`` (``sys.argv`` when None); ``run=False`` only instantiates."""
+    return BumpCLI(
+        BumpModule,
+        BumpDataModule,
+        trainer_defaults={"use_distributed_sampler": False},
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False},
+        args=args,
+        run=run,
+    )
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``bump``; errors print one line (``BUMP_DEBUG=1`` shows the traceback)."""
     # BumpModule optimises manually on purpose and checkpoints the post-step state it wants.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     try:
-        BumpCLI(
-            BumpModule,
-            BumpDataModule,
-            trainer_defaults={"use_distributed_sampler": False},
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False},
-            args=args,
-        )
+        build_cli(args)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback
@@ -67,6 +73,7 @@ def one_line(error: BaseException, limit: int = 500) -> str:
     if len(message) > limit:
         message = message[: limit - 3] + "..."
     return f"{type(error).__name__}: {message}"
+
 
 if __name__ == "__main__":
     main()
