@@ -100,7 +100,7 @@ def run_downstream(
     """Evaluate every variant on ``evaluation``; ``train`` is needed for ``sft`` only.
 
     Returns ``{variant: metrics}`` plus ``"eval_ids"`` (question ids, in order), ``"records"``
-    (per question and variant: prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
+    (per question and variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
     (``{variant: [first step's loss, last step's loss]}``). Runs under a forked, seeded torch RNG so
     it neither depends on nor disturbs the training run's random state.
     """
@@ -133,8 +133,8 @@ def run_downstream(
             )
             results[variant] = evaluate_lamp(metric_task, dict(zip(golds, answers)), golds)
             results["records"].extend(
-                {"variant": variant, "id": qid, "prompt": prompt, "prediction": answer, "gold": golds[qid]}
-                for qid, prompt, answer in zip(golds, prompts, answers)
+                {"variant": variant, "id": question.id, "user_id": user.user_id, "prompt": prompt, "prediction": answer, "gold": golds[question.id]}
+                for (user, question), prompt, answer in zip(evaluation.pairs, prompts, answers)
             )
             del model
             gc.collect()
