@@ -81,7 +81,11 @@ class BumpDataModule(LightningDataModule):
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         if (data_dir is None) == (synthetic is None):
-            raise ValueError("BumpDataModule needs exactly one of data_dir (LaMP files) or synthetic (generated users)")
+            raise ValueError(
+                "BumpDataModule needs exactly one of data_dir (LaMP files) or synthetic (generated users);"
+                " set the other to null (e.g. --data.synthetic null to use --data.data_dir with a config"
+                " that sets synthetic users)"
+            )
         if tokenizer is None:
             raise ValueError("BumpDataModule needs a tokenizer (an object, or a model name/path)")
         self.synthetic = synthetic
