@@ -37,9 +37,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from bump_pl.cache import cache_dir
 from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer
 
-CACHE_ENV = "BUMP_PL_CACHE"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -65,11 +65,6 @@ _WHEEL_ALIASES: dict[str, _WheelAlias] = {
 _TINY_CAUSAL: dict[str, Callable[[], PreTrainedModel]] = {"tiny-random-llama": lambda: tiny_random_llama(seed=0)}
 _TINY_ENCODER: dict[str, Callable[[], PreTrainedModel]] = {"tiny-random-encoder": lambda: tiny_random_encoder(seed=0)}
 ALIASES: tuple[str, ...] = (*_WHEEL_ALIASES, *_TINY_CAUSAL, *_TINY_ENCODER)
-
-
-def cache_dir() -> Path:
-    """Where converted models live: ``$BUMP_PL_CACHE`` or ``~/.cache/bump_pl``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bump_pl").expanduser()
 
 
 def _wheel_path(alias: str) -> Path:
