@@ -108,7 +108,7 @@ class BumpModule(LightningModule):
         hp = self.hparams
         num_users, group = len(batch.user_ids), hp.group_size
         rollouts = self._sample(batch, group_size=group, greedy=False)
-        reward = self._reward(rollouts.texts, batch.heldout, group_size=group)
+        reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
         advantages = group_advantages(reward.total, group, scale=hp.advantage_scale)
         flat_groups = zero_std_groups(reward.total, group)
         keep = ~flat_groups.repeat_interleave(group) if hp.drop_zero_std_groups else None
@@ -240,8 +240,13 @@ class BumpModule(LightningModule):
             self.policy, self.tokenizer, batch.input_ids, batch.attention_mask, group_size=group_size, settings=settings
         )
 
-    def _reward(self, profiles: list[str], heldout: list[list[str]], *, group_size: int):
-        """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank."""
+    def _reward(self, profiles: list[str], heldout: list[list[str]], user_ids: list[str], *, group_size: int):
+        """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.
+
+        Raises:
+            FloatingPointError: the judge gave a NaN/inf score; names the step and the batch's users
+                (the step stops: a masked reward would silently train on whatever is left).
+        """
         num_users, heldout_per_user = len(heldout), len(heldout[0])
         scores = in_batch_scores(
             self.judge,
@@ -250,6 +255,11 @@ class BumpModule(LightningModule):
             num_users=num_users,
             global_negatives=self.hparams.negatives == "global",
         )
+        if not all(torch.isfinite(rows).all() for rows in (scores.forward, scores.backward)):
+            raise FloatingPointError(
+                f"step {self.global_step}: the judge gave non-finite (NaN/inf) scores for users {user_ids};"
+                " check the judge (e.g. float16 overflow) and these users' texts"
+            )
         return bidirectional_reward(
             scores.forward,
             scores.backward,
