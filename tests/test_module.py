@@ -122,3 +122,16 @@ def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
         gathered = torch.cat([getattr(out[0], field), getattr(out[1], field)])
         torch.testing.assert_close(gathered, getattr(single, field))
     torch.testing.assert_close(out[0].chance, single.chance)
+
+
+def test_checkpoint_exports_a_merged_model_that_reproduces_the_policy(tiny_fit, tmp_path):
+    from bump_pl.models import load_causal_lm
+
+    cli, _, root = tiny_fit
+    restored = BumpModule.load_from_checkpoint(root / cli.trainer.checkpoint_callback.last_model_path)
+    restored.export(str(tmp_path / "merged"), merge=True)
+    merged = load_causal_lm(str(tmp_path / "merged")).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        expected = cli.model.policy.eval()(input_ids=ids).logits
+        torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
