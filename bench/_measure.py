@@ -1,9 +1,10 @@
 """What each side of ``vs_trl.py`` reports: step durations, their warm-up-free median, peak RSS.
 
-A side records one ``time.perf_counter()`` stamp when training starts and one after every
-optimizer step; step ``i`` took ``stamps[i+1] - stamps[i]``. The first step pays one-off costs
-(lazy imports, allocator growth, optimizer state creation), so the figure is the median of the
-remaining steps.
+A side records one :func:`stamp` when training starts and one after every optimizer step; step
+``i`` took ``stamps[i+1] - stamps[i]``, in wall-clock seconds and in CPU seconds of the process
+(all threads). On a shared machine the wall clock also counts time other processes held the
+cores, so the CPU figure is the steadier one. The first step pays one-off costs (lazy imports,
+allocator growth, optimizer state creation), so the figures are medians of the remaining steps.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from __future__ import annotations
 import resource
 import statistics
 import sys
+import time
 from dataclasses import asdict, dataclass
+
+
+def stamp() -> tuple[float, float]:
+    """``(wall-clock seconds, CPU seconds of this process)`` now."""
+    return time.perf_counter(), time.process_time()
 
 
 def step_durations(stamps: list[float]) -> list[float]:
@@ -41,8 +48,10 @@ class SideResult:
     Attributes:
         side: ``"bump"`` or ``"trl"``.
         steps: optimizer steps completed.
-        step_seconds: duration of every step.
+        step_seconds: wall-clock duration of every step.
         s_per_step: median of ``step_seconds`` after the warm-up step.
+        step_cpu_seconds: CPU seconds (all threads) of every step.
+        cpu_s_per_step: median of ``step_cpu_seconds`` after the warm-up step.
         peak_rss_mb: peak RSS of the whole subprocess (model loading included).
         rewards: mean BUMP reward of each step's rollouts.
         mean_reward: mean of ``rewards``.
@@ -54,19 +63,27 @@ class SideResult:
     steps: int
     step_seconds: list[float]
     s_per_step: float
+    step_cpu_seconds: list[float]
+    cpu_s_per_step: float
     peak_rss_mb: float
     rewards: list[float]
     mean_reward: float
     completion_lengths: list[float]
 
     @classmethod
-    def from_run(cls, side: str, stamps: list[float], rewards: list[float], completion_lengths: list[float]) -> SideResult:
-        durations = step_durations(stamps)
+    def from_run(
+        cls, side: str, stamps: list[tuple[float, float]], rewards: list[float], completion_lengths: list[float]
+    ) -> SideResult:
+        """Figures from :func:`stamp` values (start + one per step) and per-step logs."""
+        durations = step_durations([wall for wall, _ in stamps])
+        cpu = step_durations([cpu for _, cpu in stamps])
         return cls(
             side=side,
             steps=len(durations),
             step_seconds=durations,
             s_per_step=median_after_warmup(durations),
+            step_cpu_seconds=cpu,
+            cpu_s_per_step=median_after_warmup(cpu),
             peak_rss_mb=peak_rss_mb(),
             rewards=rewards,
             mean_reward=statistics.fmean(rewards) if rewards else float("nan"),

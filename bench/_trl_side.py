@@ -15,12 +15,11 @@ judge, and passed through ``bump_pl.reward.bidirectional_reward``.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
-from _measure import SideResult
+from _measure import SideResult, stamp
 from _workload import Workload
 
 
@@ -143,17 +142,17 @@ def run_trl(workload: Workload, output_dir: str) -> SideResult:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []
     lengths: list[float] = []
 
     class StepClock(TrainerCallback):
         """Stamps the start of training and the end of every optimizer step; keeps logged lengths."""
 
         def on_train_begin(self, args, state, control, **kwargs):
-            stamps.append(time.perf_counter())
+            stamps.append(stamp())
 
         def on_step_end(self, args, state, control, **kwargs):
-            stamps.append(time.perf_counter())
+            stamps.append(stamp())
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "completions/mean_length" in logs:

@@ -38,7 +38,7 @@ class BenchSettings:
     lora_rank: int = 16
     lora_alpha: int = 32
     temperature: float = 1.0
-    trl_gradient_checkpointing: bool = False
+    trl_gradient_checkpointing: bool = True
     trl_micro_batch: int = 0
 
     def __post_init__(self) -> None:
@@ -52,11 +52,8 @@ class BenchSettings:
         if min(self.prompt_tokens, self.completion_tokens, self.heldout) < 1:
             problems.append("--prompt-tokens, --completion-tokens and --heldout must be >= 1")
         rollouts = self.users * self.group_size
-        if self.trl_micro_batch and (rollouts % self.trl_micro_batch or self.trl_micro_batch % self.group_size):
-            problems.append(
-                f"--trl-micro-batch {self.trl_micro_batch} must divide users*group_size={rollouts}"
-                f" and be a multiple of --group-size {self.group_size}"
-            )
+        if self.trl_micro_batch < 0 or (self.trl_micro_batch and rollouts % self.trl_micro_batch):
+            problems.append(f"--trl-micro-batch {self.trl_micro_batch} must divide users*group_size={rollouts}")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -51,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=defaults.temperature)
     parser.add_argument(
         "--trl-gradient-checkpointing",
-        action="store_true",
-        help="TRL's own default (GRPOConfig turns it on); off by default here to match bump-pl's compute",
+        choices=("on", "off"),
+        default="on" if defaults.trl_gradient_checkpointing else "off",
+        help="TRL's activation checkpointing; on is GRPOConfig's default (without it TRL's activations for"
+        " U*G full prompt+completion sequences do not fit in RAM at the BUMP shape)",
     )
     parser.add_argument(
         "--trl-micro-batch", type=int, default=0, help="TRL sequences per forward/backward (0: all U*G at once)"
@@ -64,7 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_from(args: argparse.Namespace) -> BenchSettings:
     names = {f.name for f in fields(BenchSettings)}
-    return BenchSettings(**{name: value for name, value in vars(args).items() if name in names})
+    values = {name: value for name, value in vars(args).items() if name in names}
+    values["trl_gradient_checkpointing"] = args.trl_gradient_checkpointing == "on"
+    return BenchSettings(**values)
 
 
 def library_versions() -> dict[str, str]:
@@ -104,6 +108,9 @@ def summary(settings: BenchSettings, workload: Workload, bump: dict, trl: dict) 
         "bump_s_per_step": bump["s_per_step"],
         "trl_s_per_step": trl["s_per_step"],
         "time_ratio": bump["s_per_step"] / trl["s_per_step"],
+        "bump_cpu_s_per_step": bump["cpu_s_per_step"],
+        "trl_cpu_s_per_step": trl["cpu_s_per_step"],
+        "cpu_time_ratio": bump["cpu_s_per_step"] / trl["cpu_s_per_step"],
         "bump_peak_rss_mb": bump["peak_rss_mb"],
         "trl_peak_rss_mb": trl["peak_rss_mb"],
         "rss_ratio": bump["peak_rss_mb"] / trl["peak_rss_mb"],
@@ -111,6 +118,8 @@ def summary(settings: BenchSettings, workload: Workload, bump: dict, trl: dict) 
         "trl_steps": trl["steps"],
         "bump_step_seconds": bump["step_seconds"],
         "trl_step_seconds": trl["step_seconds"],
+        "bump_step_cpu_seconds": bump["step_cpu_seconds"],
+        "trl_step_cpu_seconds": trl["step_cpu_seconds"],
         "bump_completion_lengths": bump["completion_lengths"],
         "trl_completion_lengths": trl["completion_lengths"],
         "bump_mean_reward": bump["mean_reward"],

@@ -38,6 +38,8 @@ def test_settings_name_the_bad_flag():
         BenchSettings(group_size=1)
     with pytest.raises(ValueError, match="--trl-micro-batch"):
         BenchSettings(users=2, group_size=4, trl_micro_batch=3)
+    with pytest.raises(ValueError, match="--steps"):
+        BenchSettings(steps=1)
 
 
 HISTORY = [f"text: a kettle that boils water quickly and quietly; score: {i % 5 + 1} (#{i})" for i in range(40)]
