@@ -264,8 +264,10 @@ class BumpDataModule(LightningDataModule):
         users = [user for user in self.users[split] if user.user_id not in excluded]
         source = self.predict_file if split == "predict" else self.data_dir
         dataset = self._dataset(users, source, k=0, redraw=False)
-        count, size = len(dataset), self.users_per_batch
-        groups = [[(0, index) for index in range(start, min(start + size, count))] for start in range(0, count, size)]
+        # A sampler object, not a list: Lightning wraps it to track batch indices for prediction writers.
+        groups = UserGroupBatchSampler(
+            ShardedUserSampler(len(dataset), self.seed, shuffle=False), self.users_per_batch, drop_last=False
+        )
         return DataLoader(
             dataset,
             batch_sampler=groups,
