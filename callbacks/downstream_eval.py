@@ -160,7 +160,7 @@ class DownstreamEvalCallback(Callback):
             "eval_split": self.eval_split,
             "num_train_examples": len(train.pairs) if train is not None else 0,
             "num_eval_examples": len(evaluation.pairs),
-            "profile_cache": str(cache),
+            "profile_cache": str(cache.resolve()),
             "settings": asdict(settings),
         }
         return report, records
