@@ -11,14 +11,15 @@ group-scaled advantages, one iteration per batch, the same ``beta``.
 
 Exact completion length: TRL uses ``min_new_tokens``, a sampling-time logits processor that
 masks the stop tokens. bump-pl's sampler has no such option, so the same masking is a forward
-hook on the policy's LM head that is active only in no-grad, eval-mode forwards, i.e. while
-rollouts are sampled; training log-probs see the unmasked distribution, as on TRL's side.
+hook on the policy's LM head, registered only for the duration of each ``generate_rollouts``
+call; training (and reference) log-probs see the unmasked distribution, as on TRL's side.
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -28,16 +29,11 @@ from _workload import Workload
 
 
 @contextmanager
-def mask_stop_tokens_while_sampling(lm_head: nn.Module, stop_ids: list[int]) -> Iterator[None]:
-    """Inside the block, ``lm_head`` outputs ``-inf`` logits for ``stop_ids`` in no-grad eval-mode forwards.
-
-    The output is ``[..., V]`` logits; only the last dimension's ``stop_ids`` entries change.
-    """
+def mask_stop_tokens(lm_head: nn.Module, stop_ids: list[int]) -> Iterator[None]:
+    """Inside the block, ``lm_head``'s ``[..., V]`` logits are ``-inf`` at ``stop_ids`` (others untouched)."""
     index = torch.tensor(stop_ids, dtype=torch.long)
 
-    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if module.training or torch.is_grad_enabled():
-            return None
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
         return output.index_fill(-1, index.to(output.device), float("-inf"))
 
     handle = lm_head.register_forward_hook(hook)
@@ -45,6 +41,26 @@ def mask_stop_tokens_while_sampling(lm_head: nn.Module, stop_ids: list[int]) -> 
         yield
     finally:
         handle.remove()
+
+
+@contextmanager
+def no_stop_while_sampling(namespace: Any, lm_head: nn.Module, stop_ids: list[int]) -> Iterator[None]:
+    """Make ``namespace.generate_rollouts`` sample with ``stop_ids`` masked, so every rollout runs to
+    ``max_new_tokens`` (TRL's ``min_new_tokens``); every other forward (training and reference
+    log-probs) sees the unmasked distribution. ``namespace`` is the module that calls it
+    (``bump_pl.module``); the original function is restored on exit."""
+    original = namespace.generate_rollouts
+
+    @functools.wraps(original)
+    def generate_without_stops(*args: Any, **kwargs: Any) -> Any:
+        with mask_stop_tokens(lm_head, stop_ids):
+            return original(*args, **kwargs)
+
+    namespace.generate_rollouts = generate_without_stops
+    try:
+        yield
+    finally:
+        namespace.generate_rollouts = original
 
 
 def run_bump(workload: Workload, log_dir: str) -> SideResult:
@@ -57,6 +73,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     from bump_pl.judges import EmbeddingJudge
     from bump_pl.models.policy import LoraSettings
     from bump_pl.models.rollout import SamplingSettings, stop_token_ids
+    import bump_pl.module
     from bump_pl.module import BumpModule
 
     s = workload.settings
@@ -122,6 +139,6 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     )
     loader = DataLoader([batch] * s.steps, batch_size=None)
     lm_head = module.policy.get_output_embeddings()
-    with mask_stop_tokens_while_sampling(lm_head, stop_token_ids(module.tokenizer, module.policy)):
+    with no_stop_while_sampling(bump_pl.module, lm_head, stop_token_ids(module.tokenizer, module.policy)):
         trainer.fit(module, train_dataloaders=loader)
     return SideResult.from_run("bump", stamps, rewards, lengths)

@@ -3,13 +3,14 @@
 import random
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _bump_side import mask_stop_tokens_while_sampling  # noqa: E402
+from _bump_side import no_stop_while_sampling  # noqa: E402
 from _measure import median_after_warmup, step_durations  # noqa: E402
 from _trl_side import BumpRewardFunction  # noqa: E402
 from _workload import BenchSettings, exact_length_prompt, trl_token_ids  # noqa: E402
@@ -94,21 +95,24 @@ def test_trl_reward_rejects_uneven_groups(judge):
         reward(prompts=["p"] * 3, completions=["x", "y", "z"], user_id=["ann", "ann", "bob"])
 
 
-def test_stop_tokens_are_masked_only_in_no_grad_eval_forwards():
-    model = tiny_random_llama(seed=0)
+def test_stop_tokens_are_masked_only_inside_rollout_generation():
+    model = tiny_random_llama(seed=0).eval()
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         reference = model(input_ids=ids).logits
-    with mask_stop_tokens_while_sampling(model.get_output_embeddings(), [1, 3]):
-        model.eval()
+
+    def generate_rollouts(input_ids):  # stands in for bump_pl.module.generate_rollouts
         with torch.no_grad():
-            sampling = model(input_ids=ids).logits
-        model.train()
-        training = model(input_ids=ids).logits
+            return model(input_ids=input_ids).logits
+
+    namespace = SimpleNamespace(generate_rollouts=generate_rollouts)
+    with no_stop_while_sampling(namespace, model.get_output_embeddings(), [1, 3]):
+        sampling = namespace.generate_rollouts(ids)
+        with torch.no_grad():
+            outside = model(input_ids=ids).logits  # e.g. training / reference log-probs
     assert torch.isneginf(sampling[..., [1, 3]]).all()
     keep = [i for i in range(sampling.shape[-1]) if i not in (1, 3)]
     torch.testing.assert_close(sampling[..., keep], reference[..., keep])
-    torch.testing.assert_close(training.detach(), reference)
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(model(input_ids=ids).logits, reference)  # hook removed on exit
+    torch.testing.assert_close(outside, reference)
+    assert namespace.generate_rollouts is generate_rollouts  # restored on exit
+    torch.testing.assert_close(namespace.generate_rollouts(ids), reference)
