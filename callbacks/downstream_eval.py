@@ -109,11 +109,15 @@ class DownstreamEvalCallback(Callback):
         callbacks = list(trainer.callbacks)
         caches = [cb for cb in callbacks if isinstance(cb, ProfileCacheCallback)]
         if len(caches) != 1 or callbacks.index(caches[0]) > callbacks.index(self):
-            raise ValueError("DownstreamEvalCallback needs exactly one ProfileCacheCallback listed before it in trainer.callbacks")
+            raise ValueError(
+                "DownstreamEvalCallback needs exactly one ProfileCacheCallback listed before it in trainer.callbacks"
+            )
         needed = [self.eval_split] + ([self.train_split] if self.settings.mode == "sft" else [])
         uncached = [split for split in needed if split not in caches[0].splits]
         if uncached:
-            raise ValueError(f"DownstreamEvalCallback: splits {uncached} are not in ProfileCacheCallback.splits {caches[0].splits}")
+            raise ValueError(
+                f"DownstreamEvalCallback: splits {uncached} are not in ProfileCacheCallback.splits {caches[0].splits}"
+            )
         return caches[0]
 
     def _maybe_evaluate(self, trainer: Trainer) -> None:
@@ -134,7 +138,9 @@ class DownstreamEvalCallback(Callback):
         else:
             report, records = self._run(trainer, cache, step)
             write_report(folder, report, records)
-        metrics = {f"downstream/{variant}/{name}": value for variant in VARIANTS for name, value in report[variant].items()}
+        metrics = {
+            f"downstream/{variant}/{name}": value for variant in VARIANTS for name, value in report[variant].items()
+        }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
         return folder / REPORT_JSON
@@ -149,7 +155,8 @@ class DownstreamEvalCallback(Callback):
         train = None
         if settings.mode == "sft":
             train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
-        results = run_downstream(settings, task, metric_task, load_profiles(cache), train, evaluation)
+        device = trainer.strategy.root_device
+        results = run_downstream(settings, task, metric_task, load_profiles(cache), train, evaluation, device)
         records = results.pop("records")
         report = {
             **results,

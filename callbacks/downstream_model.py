@@ -24,12 +24,14 @@ from bump_pl.models.policy import LoraSettings
 IGNORE_INDEX = -100
 
 
-def load_backbone(name: str, architecture: Architecture, dtype: str = "float32") -> PreTrainedModel:
-    """The downstream model, freshly loaded, in eval mode."""
+def load_backbone(
+    name: str, architecture: Architecture, dtype: str = "float32", device: torch.device | str = "cpu"
+) -> PreTrainedModel:
+    """The downstream model, freshly loaded onto ``device``, in eval mode."""
     if architecture == "causal":
-        return load_causal_lm(name, dtype=dtype).eval()
+        return load_causal_lm(name, dtype=dtype).to(device).eval()
     if architecture == "seq2seq":
-        return AutoModelForSeq2SeqLM.from_pretrained(name, dtype=getattr(torch, dtype)).eval()
+        return AutoModelForSeq2SeqLM.from_pretrained(name, dtype=getattr(torch, dtype)).to(device).eval()
     raise ValueError(f"downstream architecture must be 'causal' or 'seq2seq', got {architecture!r}")
 
 

@@ -96,8 +96,9 @@ def run_downstream(
     profiles: ProfileMap,
     train: Questions | None,
     evaluation: Questions,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
-    """Evaluate every variant on ``evaluation``; ``train`` is needed for ``sft`` only.
+    """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
 
     Returns ``{variant: metrics}`` plus ``"eval_ids"`` (question ids, in order), ``"records"``
     (per question and variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
@@ -119,9 +120,13 @@ def run_downstream(
             settings.history_items,
             settings.max_question_tokens,
         )
-        shared = load_backbone(settings.backbone, settings.architecture, settings.dtype) if settings.mode == "zero_shot" else None
+        zero_shot = settings.mode == "zero_shot"
+        shared = load_backbone(settings.backbone, settings.architecture, settings.dtype, device) if zero_shot else None
         for variant in VARIANTS:
-            model = shared if shared is not None else _trained_model(settings, tokenizer, builder, variant, profiles, train, results)
+            if shared is not None:
+                model = shared
+            else:
+                model = _trained_model(settings, tokenizer, builder, variant, profiles, train, results, device)
             prompts = evaluation.prompts(builder, variant, profiles)
             answers = generate_answers(
                 model,
@@ -133,7 +138,14 @@ def run_downstream(
             )
             results[variant] = evaluate_lamp(metric_task, dict(zip(golds, answers)), golds)
             results["records"].extend(
-                {"variant": variant, "id": question.id, "user_id": user.user_id, "prompt": prompt, "prediction": answer, "gold": golds[question.id]}
+                {
+                    "variant": variant,
+                    "id": question.id,
+                    "user_id": user.user_id,
+                    "prompt": prompt,
+                    "prediction": answer,
+                    "gold": golds[question.id],
+                }
                 for (user, question), prompt, answer in zip(evaluation.pairs, prompts, answers)
             )
             del model
@@ -149,9 +161,11 @@ def _trained_model(
     profiles: ProfileMap,
     train: Questions,
     results: dict[str, Any],
+    device: torch.device | str,
 ) -> torch.nn.Module:
     """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts."""
-    model = add_lora(load_backbone(settings.backbone, settings.architecture, settings.dtype), settings.lora, settings.architecture)
+    base = load_backbone(settings.backbone, settings.architecture, settings.dtype, device)
+    model = add_lora(base, settings.lora, settings.architecture)
     losses = sft(
         model,
         tokenizer,

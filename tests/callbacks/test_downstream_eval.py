@@ -1,0 +1,57 @@
+"""DownstreamEvalCallback wiring: it follows one earlier ProfileCacheCallback, runs once per new cache, keeps reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback
+from callback_fakes import FakeGenerator, fake_trainer, make_datamodule
+
+
+def test_misconfiguration_fails_at_setup() -> None:
+    downstream = DownstreamEvalCallback(mode="sft")
+    trainer = fake_trainer(Path("."), None, 0)
+    for callbacks, message in (
+        ([downstream], "exactly one ProfileCacheCallback listed before it"),
+        ([downstream, ProfileCacheCallback()], "exactly one ProfileCacheCallback listed before it"),
+        ([ProfileCacheCallback(splits=["val"]), downstream], r"splits \['train'\] are not in ProfileCacheCallback.splits"),
+    ):
+        trainer.callbacks = callbacks
+        with pytest.raises(ValueError, match=message):
+            downstream.setup(trainer, None, "fit")
+
+
+class _Logger:
+    def __init__(self) -> None:
+        self.logged: list[tuple[dict[str, float], int]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logged.append((metrics, step))
+
+
+def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tmp_path: Path) -> None:
+    datamodule, logger = make_datamodule(lamp3_dir), _Logger()
+    cache = ProfileCacheCallback(splits=["val"])
+    downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    trainer = fake_trainer(tmp_path, datamodule, 3, [logger])
+    trainer.callbacks = [cache, downstream]
+
+    downstream.on_validation_end(trainer, None)  # no cache yet: nothing to do
+    assert downstream.last_report is None and logger.logged == []
+    cache.on_validation_end(trainer, FakeGenerator())
+    downstream.on_validation_end(trainer, None)
+    downstream.on_fit_end(trainer, None)  # same cache: not evaluated twice
+    report_path = tmp_path / "downstream" / "step-000003" / "report.json"
+    assert downstream.last_report == report_path and len(logger.logged) == 1
+    metrics, step = logger.logged[0]
+    report = json.loads(report_path.read_text())
+    assert step == 3 and metrics == {f"downstream/{v}/{m}": report[v][m] for v in ("profile", "no_profile", "raw_history") for m in ("MAE", "RMSE")}
+
+    report_path.write_text(json.dumps({**report, "profile": {"MAE": 9.0, "RMSE": 9.0}}))
+    again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)  # e.g. a resumed fit
+    trainer.callbacks = [cache, again]
+    again.on_fit_end(trainer, None)
+    assert logger.logged[-1][0]["downstream/profile/MAE"] == 9.0  # the complete report was kept, not recomputed
