@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from bump_run import TINY, bump_command, bump_env, run_bump
@@ -89,13 +90,15 @@ def test_kill_9_then_resume_from_last_ckpt_repeats_and_skips_no_step(tmp_path: P
     assert last_started < MAX_STEPS - 1  # the kill really cut the run short
 
     (last,) = run_dir.glob("runs/tiny/version_*/checkpoints/last.ckpt")
+    checkpoint = torch.load(last, weights_only=True)  # what bump-pl writes reloads without unpickling code
+    assert 1 <= checkpoint["global_step"] <= last_started + 1
     resumed = run_bump([*args, "--ckpt_path", str(last)], run_dir)
     assert resumed.returncode == 0, resumed.stderr
     after = _records(run_log)[len(killed):]
     resumed_steps = [r["step"] for r in after]
     # It continues from the checkpoint of a completed step: at most the step in flight is redone.
     assert resumed_steps == list(range(resumed_steps[0], MAX_STEPS))
-    assert 1 <= resumed_steps[0] <= last_started
+    assert resumed_steps[0] == checkpoint["global_step"]  # continues right after the saved step
     final = {r["step"]: r["users"] for r in killed if r["step"] < resumed_steps[0]}
     final.update({r["step"]: r["users"] for r in after})
     assert final == expected
