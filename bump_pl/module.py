@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
 from bump_pl.data import UserGroupBatch
-from bump_pl.grpo import group_advantages, grpo_loss, zero_std_groups
+from bump_pl.grpo import GRPOStats, group_advantages, grpo_loss, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.metrics import MultiPositiveNDCG
@@ -32,7 +32,7 @@ from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
-from bump_pl.reward import bidirectional_reward
+from bump_pl.reward import BidirectionalReward, bidirectional_reward, same_user_mask
 from bump_pl.scoring import in_batch_scores
 
 
@@ -105,20 +105,29 @@ class BumpModule(LightningModule):
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
-        hp = self.hparams
-        num_users, group = len(batch.user_ids), hp.group_size
+        group = self.hparams.group_size
         rollouts = self._sample(batch, group_size=group, greedy=False)
         reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
-        advantages = group_advantages(reward.total, group, scale=hp.advantage_scale)
+        advantages = group_advantages(reward.total, group, scale=self.hparams.advantage_scale)
         flat_groups = zero_std_groups(reward.total, group)
-        keep = ~flat_groups.repeat_interleave(group) if hp.drop_zero_std_groups else None
+        keep = ~flat_groups.repeat_interleave(group) if self.hparams.drop_zero_std_groups else None
+        loss, stats = self._optimize(batch, rollouts, advantages, keep)
+        self._log_train(batch, rollouts, reward, flat_groups, loss, stats)
+        return loss
 
+    def _optimize(
+        self, batch: UserGroupBatch, rollouts: Rollouts, advantages: Tensor, keep: Tensor | None
+    ) -> tuple[Tensor, GRPOStats]:
+        """``num_iterations`` optimizer steps on one batch of rollouts; the last loss and stats.
+
+        Old log-probs are those of the first pass (on-policy when ``num_iterations == 1``).
+        """
+        hp = self.hparams
         logprob_args = (batch.input_ids, batch.attention_mask, rollouts.completion_ids, rollouts.completion_mask)
-        logprob_kwargs = dict(group_size=group, temperature=self.sampling.temperature)
+        logprob_kwargs = dict(group_size=hp.group_size, temperature=self.sampling.temperature)
         with torch.no_grad():
             old_logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs) if hp.num_iterations > 1 else None
         ref_logps = self.reference.logprobs(*logprob_args, **logprob_kwargs) if self.reference.enabled else None
-
         optimizer = self.optimizers()
         for _ in range(hp.num_iterations):
             logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs)
@@ -143,11 +152,23 @@ class BumpModule(LightningModule):
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()
+        return loss.detach(), stats
 
+    def _log_train(
+        self,
+        batch: UserGroupBatch,
+        rollouts: Rollouts,
+        reward: BidirectionalReward,
+        flat_groups: Tensor,
+        loss: Tensor,
+        stats: GRPOStats,
+    ) -> None:
+        """The scalars documented in the README, the progress-bar reward and sample profiles."""
+        num_users, group = len(batch.user_ids), self.hparams.group_size
         lengths = rollouts.completion_mask.sum(-1).float()
         self.log_dict(
             {
-                "train/loss": loss.detach(),
+                "train/loss": loss,
                 "train/reward": reward.total.mean(),
                 "train/reward_forward": reward.forward.mean(),
                 "train/reward_backward": reward.backward.mean(),
@@ -161,14 +182,12 @@ class BumpModule(LightningModule):
                 "train/completion_length/mean": lengths.mean(),
                 "train/completion_length/max": lengths.max(),
                 "train/truncated_frac": rollouts.truncated.float().mean(),
-                "train/lr": optimizer.param_groups[0]["lr"],
+                "train/lr": self.optimizers().param_groups[0]["lr"],
             },
-            prog_bar=False,
             batch_size=num_users,
         )
         self.log("reward", reward.total.mean(), prog_bar=True, logger=False, batch_size=num_users)
         self._log_samples(batch, rollouts, reward.total)
-        return loss.detach()
 
     # --------------------------------------------------------------------- validation / test
     def validation_step(self, batch: UserGroupBatch, batch_idx: int) -> None:
@@ -197,17 +216,16 @@ class BumpModule(LightningModule):
             num_users=num_users,
             global_negatives=self.hparams.negatives == "global",
         )
-        own_users = torch.arange(scores.first_user, scores.first_user + num_users, device=scores.forward.device)
-        all_users = torch.arange(scores.num_users, device=scores.forward.device)
-        own_items = slice(scores.first_user * heldout_per_user, (scores.first_user + num_users) * heldout_per_user)
-        # forward: this rank's profiles (one per user) vs every item; the user's K items are relevant
+        first, total = scores.first_user, scores.num_users
+        own_items = slice(first * heldout_per_user, (first + num_users) * heldout_per_user)
+        # this rank's profiles (one per user) vs every item: the user's K items are relevant
         ndcg["profile_to_item"].update(
-            scores.forward[scores.first_user : scores.first_user + num_users],
-            own_users[:, None] == all_users.repeat_interleave(heldout_per_user)[None, :],
+            scores.forward[first : first + num_users],
+            same_user_mask(first, num_users, 1, total, heldout_per_user, scores.forward.device),
         )
-        # backward: this rank's items vs every profile; the item's own user's profile is relevant
+        # this rank's items vs every profile: the item's own user's profile is relevant
         ndcg["item_to_profile"].update(
-            scores.backward[own_items], own_users.repeat_interleave(heldout_per_user)[:, None] == all_users[None, :]
+            scores.backward[own_items], same_user_mask(first, num_users, heldout_per_user, total, 1, scores.forward.device)
         )
 
     def on_validation_epoch_start(self) -> None:
@@ -229,9 +247,10 @@ class BumpModule(LightningModule):
         """Log both directions and their alpha-weighted mean (synchronised over ranks)."""
         forward, backward = ndcg["profile_to_item"].compute(), ndcg["item_to_profile"].compute()
         alpha = self.hparams.alpha
-        self.log(f"{stage}/ndcg_forward", forward)
-        self.log(f"{stage}/ndcg_backward", backward)
-        self.log(f"{stage}/ndcg", alpha * forward + (1 - alpha) * backward, prog_bar=True)
+        # compute() already reduced over ranks, so sync_dist only averages equal values.
+        self.log(f"{stage}/ndcg_forward", forward, sync_dist=True)
+        self.log(f"{stage}/ndcg_backward", backward, sync_dist=True)
+        self.log(f"{stage}/ndcg", alpha * forward + (1 - alpha) * backward, prog_bar=True, sync_dist=True)
 
     # ------------------------------------------------------------------------------- helpers
     def _sample(self, batch: UserGroupBatch, *, group_size: int, greedy: bool) -> Rollouts:
@@ -240,7 +259,9 @@ class BumpModule(LightningModule):
             self.policy, self.tokenizer, batch.input_ids, batch.attention_mask, group_size=group_size, settings=settings
         )
 
-    def _reward(self, profiles: list[str], heldout: list[list[str]], user_ids: list[str], *, group_size: int):
+    def _reward(
+        self, profiles: list[str], heldout: list[list[str]], user_ids: list[str], *, group_size: int
+    ) -> BidirectionalReward:
         """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.
 
         Raises:

@@ -79,6 +79,23 @@ def chance_ndcg(num_relevant: int, num_candidates: int, k: int | None = None) ->
     return float(num_relevant / num_candidates * d.sum() / d[:num_relevant].sum())
 
 
+def same_user_mask(
+    first_user: int, num_row_users: int, rows_per_user: int, num_users: int, cols_per_user: int,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Which (row, column) pairs belong to the same user, in the ``u*n + i`` index convention.
+
+    Rows are ``rows_per_user`` entries for each of users ``first_user .. first_user + num_row_users``;
+    columns are ``cols_per_user`` entries for each of all ``num_users`` users.
+
+    Returns:
+        ``[num_row_users * rows_per_user, num_users * cols_per_user]`` bool relevance mask.
+    """
+    row_user = torch.arange(first_user, first_user + num_row_users, device=device).repeat_interleave(rows_per_user)
+    column_user = torch.arange(num_users, device=device).repeat_interleave(cols_per_user)
+    return row_user[:, None] == column_user[None, :]
+
+
 def _user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
     """``(first, stop)`` of the scored users; the slice must be contiguous and inside ``[0, num_users)``."""
     if local_users is None:
@@ -169,9 +186,7 @@ def bidirectional_reward(
     _check_inputs(forward_scores, backward_scores, num_users, group_size, heldout_per_user, alpha)
     first, stop = _user_range(local_users, num_users)
     device = forward_scores.device
-    rollout_user = torch.arange(first, stop, device=device).repeat_interleave(group_size)  # [u*G]
-    item_user = torch.arange(num_users * heldout_per_user, device=device) // heldout_per_user  # [U*K]
-    relevant = rollout_user[:, None] == item_user[None, :]  # [u*G, U*K]
+    relevant = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, device)  # [u*G, U*K]
     forward = multi_positive_ndcg(forward_scores[first * group_size : stop * group_size], relevant, k)
     backward_rows = backward_scores[first * heldout_per_user : stop * heldout_per_user]
     backward = _backward_ndcg(backward_rows, first, group_size, heldout_per_user, k).to(forward.dtype)

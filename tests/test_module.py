@@ -102,7 +102,8 @@ def _rank_rewards(rank: int, port: int, out: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     profiles, heldout = _texts(rank * U)
-    out[rank] = _module()._reward(profiles, heldout, group_size=G)
+    users = [f"u{u}" for u in range(rank * U, rank * U + U)]
+    out[rank] = _module()._reward(profiles, heldout, users, group_size=G)
     dist.destroy_process_group()
 
 
@@ -117,7 +118,7 @@ def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
         rank_profiles, rank_heldout = _texts(rank * U)
         profiles += rank_profiles
         heldout += rank_heldout
-    single = _module()._reward(profiles, heldout, group_size=G)
+    single = _module()._reward(profiles, heldout, [f"u{u}" for u in range(2 * U)], group_size=G)
     for field in ("total", "forward", "backward"):
         gathered = torch.cat([getattr(out[0], field), getattr(out[1], field)])
         torch.testing.assert_close(gathered, getattr(single, field))

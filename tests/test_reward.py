@@ -159,3 +159,11 @@ def test_chance_levels_match_monte_carlo(k):
 def test_bad_input_raises_clear_error(forward, backward, kwargs, message):
     with pytest.raises(ValueError, match=message):
         bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2, **kwargs)
+
+
+def test_same_user_mask_marks_each_users_block():
+    from bump_pl.reward import same_user_mask
+
+    mask = same_user_mask(first_user=1, num_row_users=2, rows_per_user=2, num_users=3, cols_per_user=1)
+    expected = torch.tensor([[0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=torch.bool)
+    assert torch.equal(mask, expected)
