@@ -24,5 +24,5 @@ def test_two_process_ddp_fit_reaches_max_steps(tmp_path):
     assert "Starting with 2 processes" in done.stdout + done.stderr
     last = next(tmp_path.glob("runs/tiny/version_*/checkpoints/last.ckpt"))
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-    batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"]
+    batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"]
     assert (checkpoint["global_step"], batches) == (2, 1)  # max_steps counts optimizer steps: 1 batch x mu 2
