@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bump_pl.metrics.lamp import canonical_task, evaluate_lamp
+from bump_pl.data.tasks import canonical_task_name
+from bump_pl.metrics.lamp import evaluate_lamp
 
 _LAYOUT = '{"task": ..., "golds": [{"id": ..., "output": "..."}, ...]}'
 
@@ -56,7 +57,8 @@ def _choose_task(cli_task: str | None, golds_task: str | None, preds_task: str |
 
     ``--task`` may override the files' task (e.g. score a ``MovieLens_rating`` file as ``LaMP_3``).
     """
-    if golds_task is not None and preds_task is not None and canonical_task(golds_task) != canonical_task(preds_task):
+    both = golds_task is not None and preds_task is not None
+    if both and canonical_task_name(golds_task) != canonical_task_name(preds_task):
         raise ValueError(f"{preds}: task {preds_task!r} does not match {golds_task!r} in {golds}")
     task = cli_task if cli_task is not None else golds_task
     if task is None:

@@ -28,45 +28,20 @@ parse (LaMP-3) raises ``ValueError`` here. The official script would silently sc
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from rouge_score import rouge_scorer
 
-#: The closed label lists of the official evaluation, in its order (index = class id for macro F1).
+from bump_pl.data.tasks import canonical_task_name, get_task
+
+#: The closed label lists of the official evaluation, in its order (index = class id for macro F1);
+#: one copy, kept with the task registry.
 LAMP_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "LaMP_1": ("[1]", "[2]"),
-        "LaMP_2": (
-            "sci-fi",
-            "based on a book",
-            "comedy",
-            "action",
-            "twist ending",
-            "dystopia",
-            "dark comedy",
-            "classic",
-            "psychology",
-            "fantasy",
-            "romance",
-            "thought-provoking",
-            "social commentary",
-            "violence",
-            "true story",
-        ),
-        "LaMP_3": ("1", "2", "3", "4", "5"),
-    }
+    {name: get_task(name).labels for name in ("LaMP_1", "LaMP_2", "LaMP_3")}
 )
 
-_LAMP_NAME = re.compile(r"^lamp[_-]([1-7])$", re.IGNORECASE)
 _MAX_LISTED_IDS = 5
-
-
-def canonical_task(task: str) -> str:
-    """``"LaMP_k"`` for a LaMP task written ``LaMP_k`` / ``LaMP-k`` (any case); other names unchanged."""
-    match = _LAMP_NAME.match(task.strip())
-    return f"LaMP_{match.group(1)}" if match else task
 
 
 def evaluate_lamp(task: str, predictions: Mapping[str, str], golds: Mapping[str, str]) -> dict[str, float]:
@@ -79,7 +54,7 @@ def evaluate_lamp(task: str, predictions: Mapping[str, str], golds: Mapping[str,
     (see the module docstring).
     """
     preds, gold_texts = _aligned(predictions, golds)
-    name = canonical_task(task)
+    name = canonical_task_name(task)
     if name in ("LaMP_1", "LaMP_2"):
         return classification_metrics(preds, gold_texts, LAMP_LABELS[name])
     if name == "LaMP_3":

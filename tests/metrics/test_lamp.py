@@ -9,7 +9,7 @@ import warnings
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
 
-from bump_pl.metrics.lamp import LAMP_LABELS, canonical_task, evaluate_lamp
+from bump_pl.metrics.lamp import LAMP_LABELS, evaluate_lamp
 
 
 def _ids(texts: list[str]) -> dict[str, str]:
@@ -92,14 +92,6 @@ def test_rouge_ignores_case_punctuation_and_surrounding_whitespace() -> None:
 def test_unknown_task_is_scored_as_generation() -> None:
     result = evaluate_lamp("MovieLens_review", {"a": "the cat"}, {"a": "the cat sat"})
     assert result == pytest.approx({"rouge-1": 0.8, "rouge-L": 0.8})
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [("LaMP_3", "LaMP_3"), ("LaMP-3", "LaMP_3"), ("lamp_7", "LaMP_7"), ("LaMP_8", "LaMP_8"), ("other", "other")],
-)
-def test_canonical_task(name: str, expected: str) -> None:
-    assert canonical_task(name) == expected
 
 
 def test_id_mismatch_is_refused_naming_the_ids() -> None:
