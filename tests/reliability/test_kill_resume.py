@@ -38,6 +38,7 @@ def _overlay(folder: Path, record: Path) -> Path:
             ],
         },
         "model": {"sampling": {"max_new_tokens": 4}},
+        "data": {"users_per_batch": 5},  # 28 train users: 5 batches an epoch, so 7 steps cross epochs
         "validate_before_fit": False,
     }
     path = folder / "overlay.yaml"
