@@ -1,7 +1,7 @@
 """TRL's side of ``vs_trl.py``: the BUMP workload through ``trl.GRPOTrainer`` (TRL 1.x), on CPU.
 
 Matched to bump-pl's side: the policy comes from ``bump_pl.models.load_causal_lm`` (fp32), the
-LoRA adapter from a ``peft.LoraConfig`` with bump-pl's ``LoraSettings`` values, one optimizer
+LoRA adapter from bump-pl's ``LoraSettings.peft_config()``, one optimizer
 step per generation batch of ``U*G`` completions (``num_iterations=1``, so TRL computes no old
 log-probs, and ``beta`` as given), ``loss_type="grpo"``, group-scaled advantages, constant
 learning rate, AdamW without weight decay, gradient clipping at 1. ``min_new_tokens`` equal to
@@ -82,7 +82,6 @@ def _text(completion: Any) -> str:
 def run_trl(workload: Workload, output_dir: str) -> SideResult:
     """Train ``settings.steps`` GRPO steps with ``GRPOTrainer`` and measure them."""
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
@@ -134,14 +133,7 @@ def run_trl(workload: Workload, output_dir: str) -> SideResult:
     judge = EmbeddingJudge(model=s.judge)
     reward = BumpRewardFunction(judge, dict(zip(workload.user_ids, workload.heldout)), s.group_size)
     dataset = Dataset.from_dict({"prompt": workload.prompts, "user_id": workload.user_ids})
-    peft_config = LoraConfig(
-        r=lora.rank,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    peft_config = lora.peft_config()
     stamps: list[tuple[float, float]] = []
     lengths: list[float] = []
 

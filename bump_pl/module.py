@@ -95,7 +95,8 @@ class BumpModule(LightningModule):
         self.judge = judge if judge is not None else EmbeddingJudge()
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
-        self.policy = build_policy(base, lora)
+        # from_pretrained returns eval mode and Lightning keeps submodule modes: train (LoRA dropout on).
+        self.policy = build_policy(base, lora).train()
         self.reference = ReferencePolicy(self.policy, beta=beta)
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel, get_peft_model
 from torch import Tensor
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 
@@ -42,15 +42,7 @@ def load_backbone_tokenizer(name: str, architecture: Architecture) -> Any:
 
 def add_lora(model: PreTrainedModel, lora: LoraSettings, architecture: Architecture) -> PeftModel:
     """A fresh LoRA adapter on ``model`` (only adapter weights train)."""
-    config = LoraConfig(
-        r=lora.rank,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM" if architecture == "causal" else "SEQ_2_SEQ_LM",
-    )
-    return get_peft_model(model, config)
+    return get_peft_model(model, lora.peft_config("CAUSAL_LM" if architecture == "causal" else "SEQ_2_SEQ_LM"))
 
 
 def _pad(rows: list[list[int]], value: int, left: bool) -> Tensor:

@@ -136,3 +136,8 @@ def test_checkpoint_exports_a_merged_model_that_reproduces_the_policy(tiny_fit, 
     with torch.no_grad():
         expected = cli.model.policy.eval()(input_ids=ids).logits
         torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_policy_trains_in_train_mode(tiny_fit):
+    cli, _, _ = tiny_fit
+    assert cli.model.policy.training and all(module.training for module in cli.model.policy.modules())

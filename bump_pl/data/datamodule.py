@@ -128,6 +128,8 @@ class BumpDataModule(LightningDataModule):
                 configured = canonical_task_name(recorded)
             elif canonical_task_name(recorded) != configured:
                 raise LampFormatError(outputs, f"task {recorded!r} disagrees with the configured task {configured!r}")
+        if configured is None and self.synthetic is not None:
+            configured = canonical_task_name(self.synthetic.task)
         return get_task(configured or self.data_dir.name)
 
     def _read_users(self, path: Path) -> list[UserHistory]:

@@ -38,20 +38,23 @@ class LoraSettings:
     dropout: float = 0.05
     target_modules: str | list[str] = field(default="all-linear")
 
+    def peft_config(self, task_type: str = "CAUSAL_LM") -> LoraConfig:
+        """These settings as a peft ``LoraConfig`` (no bias training) for ``task_type``."""
+        return LoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            bias="none",
+            task_type=task_type,
+        )
+
 
 def build_policy(model: PreTrainedModel, lora: LoraSettings | None) -> PreTrainedModel:
     """Wrap ``model`` with a fresh LoRA adapter (only adapter weights train), or train it all if ``lora`` is None."""
     if lora is None:
         return model.requires_grad_(True)
-    config = LoraConfig(
-        r=lora.rank,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)
+    return get_peft_model(model, lora.peft_config())
 
 
 class ReferencePolicy:

@@ -42,3 +42,12 @@ def test_exactly_one_data_source_is_required():
         BumpDataModule(tokenizer=tiny_tokenizer())
     with pytest.raises(ValueError, match="exactly one of data_dir"):
         BumpDataModule("somewhere", tokenizer=tiny_tokenizer(), synthetic=SPEC)
+
+
+def test_predict_on_synthetic_data_renders_items_with_the_synthetic_task(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    module = BumpDataModule(synthetic=SPEC, tokenizer=tiny_tokenizer(), users_per_batch=2)
+    module.prepare_data()
+    module.predict_file = module.data_dir / "dev_questions.json"
+    module.setup("predict")
+    assert module.task.name == "LaMP_3" and module.task.known
