@@ -26,10 +26,12 @@ def test_non_editable_install_exposes_bump_pl_callbacks(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert build.returncode == 0, build.stderr
-    # -S: no site-packages, so the repo's editable install cannot answer the import instead
+    # PYTHONPATH comes before site-packages and the editable finder (appended to sys.meta_path),
+    # so the installed copy answers; its dependencies (lightning, ...) come from site-packages.
     probe = subprocess.run(
-        [sys.executable, "-S", "-c", "import bump_pl.callbacks; print(bump_pl.callbacks.__file__)"],
-        cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", "import bump_pl.callbacks; print(bump_pl.callbacks.__file__)"],
+        cwd=tmp_path, env={"PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+        timeout=300,
     )
     assert probe.returncode == 0, probe.stderr
     assert Path(probe.stdout.strip()).resolve().is_relative_to(target.resolve())
