@@ -72,7 +72,9 @@ def synthetic_data(settings: StepSettings, users: int, tokenizer: Any) -> BumpDa
     ``settings.steps`` batches in one epoch (no epoch boundary inside the timed steps)."""
     num_users = math.ceil(users * settings.steps / TRAIN_FRACTION) + 4
     return BumpDataModule(
-        synthetic=SyntheticUsers(task="LaMP_3", num_users=num_users, seed=settings.seed, items_per_user=10, words_per_item=8),
+        synthetic=SyntheticUsers(
+            task="LaMP_3", num_users=num_users, seed=settings.seed, items_per_user=10, words_per_item=8
+        ),
         tokenizer=tokenizer,
         users_per_batch=users,
         heldout_per_user=settings.heldout,
@@ -159,7 +161,9 @@ def time_training_steps(judge: Judge, users: int, settings: StepSettings, log_di
             judge_seconds.append(-timed.seconds)
             stamps.append(stamp())
 
-        def on_train_batch_end(self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        def on_train_batch_end(
+            self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
             stamps.append(stamp())
             judge_seconds[-1] += timed.seconds
             lengths.append(float(trainer.callback_metrics["train/completion_length/mean"]))

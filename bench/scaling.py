@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as log_dir:
         for kind in args.judges:
             judge = build_judge(kind, args)
-            figures: dict[str, list] = {key: [] for key in ("users", "pairs", "judge_s", "step_s", "step_cpu_s", "judge_in_step_s", "completion_length")}
+            keys = ("users", "pairs", "judge_s", "step_s", "step_cpu_s", "judge_in_step_s", "completion_length")
+            figures: dict[str, list] = {key: [] for key in keys}
             for u in users:
                 profiles, items = inputs[u]
                 judge_s = time_judge(judge, profiles, items, u, args.judge_repeats)
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     plot_scaling(results, args.plot)
     for kind, figures in results.items():
         step = figures["step_exponent"]
-        print(f"{kind}: judge time ~ U^{figures['judge_exponent']:.2f}" + ("" if step is None else f", step time ~ U^{step:.2f}"))
+        step_text = "" if step is None else f", step time ~ U^{step:.2f}"
+        print(f"{kind}: judge time ~ U^{figures['judge_exponent']:.2f}{step_text}")
     report: dict[str, object] = {
         "bench": "scaling",
         "results": results,
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "threads": torch.get_num_threads(),
         },
         "plot": str(args.plot),
-        "versions": {name: version(name) for name in ("torch", "transformers", "lightning", "peft")} | {"python": platform.python_version()},
+        "versions": {name: version(name) for name in ("torch", "transformers", "lightning", "peft")}
+        | {"python": platform.python_version()},
     }
     print(json.dumps(report))
     return report
