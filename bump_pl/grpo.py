@@ -13,6 +13,10 @@ tokens per sequence; ``mask`` marks real completion tokens.
   over all tokens / token count) or ``dr_grpo`` (sum / (sequences * max completion length)).
   Dropped sequences (``keep`` False) contribute nothing and are not counted by any of the
   three normalisations.
+
+The loss is **row-separable**: its normalisers depend only on ``mask`` and ``keep``, so the
+gradient with respect to some rows of ``logps`` does not depend on the values of the other rows.
+The module relies on this to backpropagate the loss a chunk of rows at a time (tested).
 """
 
 from __future__ import annotations

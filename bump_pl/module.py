@@ -16,6 +16,7 @@ Optimisation is manual because one batch of rollouts feeds ``num_iterations`` op
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -29,6 +30,7 @@ from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.metrics import MultiPositiveNDCG
 from bump_pl.models import load_causal_lm, load_tokenizer
+from bump_pl.models.chunked_backward import backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
@@ -60,6 +62,9 @@ class BumpModule(LightningModule):
         negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's.
         log_samples_every_n_steps: write a few sampled profiles and rewards to TensorBoard text.
         max_grad_norm: gradient clipping by norm (0 disables).
+        grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
+            activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
+            forward of the prompts. 0 runs the whole batch in one forward and backward.
     """
 
     def __init__(
@@ -83,12 +88,15 @@ class BumpModule(LightningModule):
         negatives: Literal["global", "local"] = "global",
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
+        grad_budget_tokens: int = 1024,
     ) -> None:
         super().__init__()
         if group_size < 2:
             raise ValueError(f"group_size must be >= 2 for group-relative advantages, got {group_size}")
         if num_iterations < 1:
             raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
+        if grad_budget_tokens < 0:
+            raise ValueError(f"grad_budget_tokens must be >= 0 (0: no chunking), got {grad_budget_tokens}")
         self.save_hyperparameters(ignore=["judge"])
         self.sampling = sampling
         self.automatic_optimization = False
@@ -129,12 +137,12 @@ class BumpModule(LightningModule):
         with torch.no_grad():
             old_logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs) if hp.num_iterations > 1 else None
         ref_logps = self.reference.logprobs(*logprob_args, **logprob_kwargs) if self.reference.enabled else None
-        optimizer = self.optimizers()
-        for _ in range(hp.num_iterations):
-            logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs)
-            loss, stats = grpo_loss(
+
+        def loss_of(logps: Tensor) -> tuple[Tensor, GRPOStats]:
+            old = logps.detach() if old_logps is None else old_logps
+            return grpo_loss(
                 logps,
-                logps.detach() if old_logps is None else old_logps,
+                old,
                 advantages,
                 rollouts.completion_mask,
                 ref_logps=ref_logps,
@@ -145,8 +153,11 @@ class BumpModule(LightningModule):
                 max_completion_length=self.sampling.max_new_tokens,
                 keep=keep,
             )
+
+        optimizer = self.optimizers()
+        for _ in range(hp.num_iterations):
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            loss, stats = self._backward_policy_loss(logprob_args, logprob_kwargs, loss_of, old_logps)
             if hp.max_grad_norm > 0:
                 self.clip_gradients(optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm")
             optimizer.step()
@@ -154,6 +165,36 @@ class BumpModule(LightningModule):
         if scheduler is not None:
             scheduler.step()
         return loss.detach(), stats
+
+    def _backward_policy_loss(
+        self,
+        logprob_args: tuple[Tensor, ...],
+        logprob_kwargs: dict,
+        loss_of: Callable[[Tensor], tuple[Tensor, GRPOStats]],
+        old_logps: Tensor | None,
+    ) -> tuple[Tensor, GRPOStats]:
+        """Backpropagate ``loss_of(policy log-probs)``: in one pass, or within ``grad_budget_tokens``.
+
+        The chunked path relies on the GRPO loss being row-separable: the loss of a chunk of rows is
+        taken on a full ``[N, T]`` tensor whose other rows are constants (their old log-probs), so
+        its gradient is exactly that chunk's share of the whole loss's gradient.
+        """
+        budget = self.hparams.grad_budget_tokens
+        prompt_ids, _, completion_ids, _ = logprob_args
+        if budget == 0 or prompt_ids.numel() + completion_ids.numel() <= budget:
+            loss, stats = loss_of(completion_logprobs(self.policy, *logprob_args, **logprob_kwargs))
+            self.manual_backward(loss)
+            return loss, stats
+        fill = torch.zeros(completion_ids.shape, device=completion_ids.device) if old_logps is None else old_logps
+
+        def row_loss(rows: Tensor, logps: Tensor) -> Tensor:
+            return loss_of(fill.index_copy(0, rows, logps))[0]
+
+        logps = backward_completion_logprobs(
+            self.policy, *logprob_args, **logprob_kwargs, row_loss=row_loss, budget_tokens=budget, backward=self.manual_backward
+        )
+        with torch.no_grad():
+            return loss_of(logps)
 
     def _log_train(
         self,

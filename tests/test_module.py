@@ -141,3 +141,35 @@ def test_checkpoint_exports_a_merged_model_that_reproduces_the_policy(tiny_fit, 
 def test_policy_trains_in_train_mode(tiny_fit):
     cli, _, _ = tiny_fit
     assert cli.model.policy.training and all(module.training for module in cli.model.policy.modules())
+
+
+
+def _one_sgd_step(root: Path, grad_budget_tokens: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """LoRA weights before and after one SGD step of the tiny config (no dropout, so both budgets
+    draw the same rollouts and apply the same update)."""
+    old_cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        cli = build_cli(
+            [
+                "--config", str(TINY), "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+                "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
+                "--optimizer=torch.optim.SGD", "--optimizer.lr=1.0", f"--model.grad_budget_tokens={grad_budget_tokens}",
+            ],
+            run=False,
+        )
+        lora = lambda: {n: p.detach().clone() for n, p in cli.model.policy.named_parameters() if "lora_" in n}  # noqa: E731
+        before = lora()
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    finally:
+        os.chdir(old_cwd)
+    return before, lora()
+
+
+def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    before, one_pass = _one_sgd_step(tmp_path, 0)
+    _, chunked = _one_sgd_step(tmp_path, 64)  # 64 tokens at a time: many segments and row chunks
+    assert any(not torch.equal(one_pass[name], before[name]) for name in before)  # the step moved the adapter
+    for name, weight in one_pass.items():
+        torch.testing.assert_close(chunked[name], weight, atol=1e-6, rtol=1e-5)

@@ -1,0 +1,175 @@
+"""Backpropagate a loss of completion log-probs with bounded activation memory.
+
+Autograd keeps every activation of a forward pass until its backward. For BUMP's shape (long
+prompts, ``G`` completions each) that is ``U*P + U*G*T`` tokens at once, about 2.5-3.5 MB per
+token for a 135M-parameter model in float32: gigabytes per step. Generic trainers bound this with
+activation checkpointing, which drops the layer caches that sharing a prompt's KV needs. This module
+bounds it while keeping the sharing, in three phases:
+
+1. **Context, no grad.** Every prompt but its last token (the *context*, ``[U, P-1]``) runs
+   forward in segments of ``~budget / U`` tokens, filling a KV cache; the RNG state before each
+   segment is kept so that dropout can be replayed in phase 3.
+2. **Continuations, with grad, in row chunks.** The cache's keys and values become leaf tensors.
+   Each chunk of completion rows (``~budget / T`` rows) is run from its prompts' cached context:
+   its input is the prompt's last token followed by the completion, so every completion token is
+   predicted inside the chunk. The chunk's loss goes backward at once; gradients reach the
+   weights and, through attention, the context's keys and values (``.grad`` of the leaves).
+3. **Context, with grad, last segment first.** Each segment is run again (same dropout) from the
+   leaves of the segments before it, and ``sum(new_kv * kv.grad)`` goes backward: by the chain
+   rule this sends the continuations' (and later segments') gradient through the segment, into
+   the weights and into the earlier segments' ``.grad``, which are complete by the time their
+   own turn comes.
+
+The result equals one forward and backward over everything (tested to float error), for one
+extra forward of the context and a peak of about ``budget`` tokens of activations. The loss
+must be **row-separable**: the total loss is the sum of the per-chunk losses, as GRPO's is once
+its normalisers are fixed (see :func:`bump_pl.grpo.grpo_loss`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor
+from transformers import DynamicCache, PreTrainedModel
+
+from bump_pl.models.logprobs import token_logprobs
+from bump_pl.models.prefix import position_ids_from_mask
+
+RowLoss = Callable[[Tensor, Tensor], Tensor]
+"""``row_loss(rows, logps)``: the 0-dim loss contribution of completion rows ``rows`` ``[n]`` with
+log-probs ``logps`` ``[n, T]`` (differentiable, 0 at masked positions)."""
+
+
+def _rng_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """CPU (and this CUDA device's) RNG state, to replay dropout."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+@contextmanager
+def _replayed_rng(state: tuple[Tensor, Tensor | None], device: torch.device) -> Iterator[None]:
+    """Inside the block the RNG is at ``state``; outside it is untouched."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], device)
+        yield
+
+
+def _segments(length: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, length)) for start in range(0, length, size)]
+
+
+def _cache(layers: list[tuple[Tensor, Tensor]], config) -> DynamicCache:
+    return DynamicCache(ddp_cache_data=layers, config=config) if layers else DynamicCache(config=config)
+
+
+def backward_completion_logprobs(
+    model: PreTrainedModel,
+    prompt_ids: Tensor,
+    prompt_mask: Tensor,
+    completion_ids: Tensor,
+    completion_mask: Tensor,
+    *,
+    group_size: int,
+    row_loss: RowLoss,
+    temperature: float = 1.0,
+    budget_tokens: int = 1024,
+    backward: Callable[[Tensor], None] = Tensor.backward,
+) -> Tensor:
+    """Run ``backward(row_loss(rows, logps))`` over all rows, ``budget_tokens`` tokens at a time.
+
+    Args:
+        prompt_ids: ``[U, P]`` left-padded prompts, each with at least 2 real tokens.
+        prompt_mask: ``[U, P]`` 0/1.
+        completion_ids: ``[U*G, T]`` right-padded completions, row ``r = u*G + g`` follows prompt ``u``.
+        completion_mask: ``[U*G, T]`` 0/1.
+        group_size: ``G``.
+        row_loss: the row-separable loss (see :data:`RowLoss`).
+        temperature: the sampling temperature (log-probs of ``logits / temperature``).
+        budget_tokens: tokens forwarded with gradients at once (per context segment: all ``U``
+            prompts times the segment length; per chunk: rows times ``T``), at least one row.
+        backward: how to backpropagate a 0-dim tensor (``LightningModule.manual_backward`` in training).
+
+    Returns:
+        ``[U*G, T]`` detached log-probs, 0 at masked positions, as computed for the gradients.
+    """
+    num_prompts, width = prompt_ids.shape[0], completion_ids.shape[1]
+    if completion_ids.shape != completion_mask.shape or completion_ids.shape[0] != num_prompts * group_size:
+        raise ValueError(
+            f"completion_ids {tuple(completion_ids.shape)} / completion_mask {tuple(completion_mask.shape)} "
+            f"must be [U*G, T] = [{num_prompts * group_size}, T] for {num_prompts} prompts and group_size {group_size}"
+        )
+    if bool((prompt_mask[:, :-1].sum(-1) < 1).any()) or bool((prompt_mask[:, -1] == 0).any()):
+        raise ValueError("backward_completion_logprobs: prompts must be left-padded with at least 2 real tokens each")
+    if budget_tokens < 1:
+        raise ValueError(f"budget_tokens must be >= 1, got {budget_tokens}")
+    device = prompt_ids.device
+    context_ids, context_mask = prompt_ids[:, :-1], prompt_mask[:, :-1]
+    context_positions = position_ids_from_mask(context_mask)
+    segments = _segments(context_ids.shape[1], max(1, budget_tokens // num_prompts))
+
+    # Phase 1: the context's KV cache, segment by segment, without a graph.
+    rng_states, cache = [], DynamicCache(config=model.config)
+    with torch.no_grad():
+        for start, stop in segments:
+            rng_states.append(_rng_state(device))
+            model(
+                input_ids=context_ids[:, start:stop],
+                attention_mask=context_mask[:, :stop],
+                position_ids=context_positions[:, start:stop],
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+    leaves = [(layer.keys.detach().requires_grad_(), layer.values.detach().requires_grad_()) for layer in cache.layers]
+    del cache
+
+    # Phase 2: continuations (last prompt token + completion) in row chunks, each backpropagated.
+    prompt_of_row = torch.arange(num_prompts, device=device).repeat_interleave(group_size)
+    inputs = torch.cat([prompt_ids[prompt_of_row, -1:], completion_ids[:, :-1]], dim=1)  # [N, T]
+    input_mask = torch.cat([torch.ones_like(completion_mask[:, :1]), completion_mask[:, :-1]], dim=1)
+    context_lengths = context_mask.sum(-1)
+    logps = torch.zeros(completion_ids.shape, dtype=torch.float32, device=device)
+    rows_per_chunk = max(1, budget_tokens // width)
+    for start in range(0, completion_ids.shape[0], rows_per_chunk):
+        rows = torch.arange(start, min(start + rows_per_chunk, completion_ids.shape[0]), device=device)
+        prompts = prompt_of_row[rows]
+        mask = input_mask[rows]
+        logits = model(
+            input_ids=inputs[rows],
+            attention_mask=torch.cat([context_mask[prompts], mask], dim=-1),
+            position_ids=position_ids_from_mask(mask, offset=context_lengths[prompts]),
+            cache=_cache([(keys[prompts], values[prompts]) for keys, values in leaves], model.config),
+            use_cache=True,
+        ).logits
+        chunk = token_logprobs(logits, completion_ids[rows], temperature) * completion_mask[rows].to(torch.float32)
+        backward(row_loss(rows, chunk))
+        logps[rows] = chunk.detach()
+        del logits, chunk
+
+    # Phase 3: the context again, last segment first, pulling the gradient through each segment.
+    for (start, stop), rng_state in zip(reversed(segments), reversed(rng_states)):
+        with _replayed_rng(rng_state, device):
+            out = model(
+                input_ids=context_ids[:, start:stop],
+                attention_mask=context_mask[:, :stop],
+                position_ids=context_positions[:, start:stop],
+                cache=_cache([(keys[:, :, :start], values[:, :, :start]) for keys, values in leaves], model.config),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        surrogate = sum(
+            (new[:, :, start:stop] * leaf.grad[:, :, start:stop].clone()).sum()
+            for layer, (keys, values) in zip(out.cache.layers, leaves)
+            for new, leaf in ((layer.keys, keys), (layer.values, values))
+            if leaf.grad is not None
+        )
+        if isinstance(surrogate, Tensor):  # no gradient reached the context: nothing to pull through
+            backward(surrogate)
+        del out, surrogate
+    return logps

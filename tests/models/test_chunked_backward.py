@@ -1,0 +1,111 @@
+"""Memory-bounded backward == one forward and backward over everything, in values and gradients."""
+
+import pytest
+import torch
+
+from bump_pl.models.chunked_backward import backward_completion_logprobs
+from bump_pl.models.logprobs import completion_logprobs
+from bump_pl.models.policy import LoraSettings, build_policy
+from bump_pl.models.prefix import encode_prefix, forward_continuation
+from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+
+G = 3
+
+
+def _policy(tiny_llama, dropout: float):
+    policy = build_policy(tiny_llama, LoraSettings(rank=4, alpha=8.0, dropout=dropout)).train()
+    with torch.no_grad():  # peft starts B at zero; make the adapter non-trivial so A gets gradients too
+        for name, p in policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    return policy
+
+
+@pytest.fixture
+def rollouts(tiny_llama, tokenizer, prompts):
+    torch.manual_seed(0)
+    return generate_rollouts(tiny_llama, tokenizer, *prompts, group_size=G, settings=SamplingSettings(max_new_tokens=12))
+
+
+def _weights(rollouts) -> torch.Tensor:
+    """A fixed ``[N, T]`` weighting: the row-separable loss ``sum(weights * logps)``."""
+    return torch.linspace(-1, 1, rollouts.completion_ids.numel()).view(rollouts.completion_ids.shape)
+
+
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _assert_close_grads(got: dict, expected: dict) -> None:
+    assert got.keys() == expected.keys() and len(got) == 2 * 2 * 7
+    for name in got:
+        assert expected[name].abs().max() > 0, name
+        rel = (got[name] - expected[name]).norm() / expected[name].norm()
+        assert rel <= 1e-4, (name, rel.item())
+
+
+@pytest.mark.parametrize("budget", [1, 7, 40, 100_000])
+def test_chunked_values_and_gradients_equal_one_full_pass(tiny_llama, prompts, rollouts, budget):
+    policy = _policy(tiny_llama, dropout=0.0)
+    weights = _weights(rollouts)
+    args = (policy, *prompts, rollouts.completion_ids, rollouts.completion_mask)
+
+    policy.zero_grad()
+    full = completion_logprobs(*args, group_size=G, temperature=0.8, share_prompt=False)
+    (full * weights).sum().backward()
+    expected = _grads(policy)
+
+    policy.zero_grad()
+    seen: list[int] = []
+
+    def row_loss(rows, logps):
+        seen.extend(rows.tolist())
+        return (logps * weights[rows]).sum()
+
+    chunked = backward_completion_logprobs(*args, group_size=G, temperature=0.8, row_loss=row_loss, budget_tokens=budget)
+    assert sorted(seen) == list(range(rollouts.completion_ids.shape[0]))  # every row exactly once
+    assert not chunked.requires_grad
+    torch.testing.assert_close(chunked, full.detach(), atol=1e-5, rtol=0)
+    _assert_close_grads(_grads(policy), expected)
+
+
+def test_dropout_is_replayed_when_the_context_is_run_again(tiny_llama, prompts, rollouts):
+    """With LoRA dropout on, phase 3 must see the dropout masks phase 1 drew: then the gradient
+    equals one pass that draws them in the same order (context, then continuations)."""
+    policy = _policy(tiny_llama, dropout=0.3)
+    weights = _weights(rollouts)
+    ids, mask = prompts
+    completion, completion_mask = rollouts.completion_ids, rollouts.completion_mask
+
+    torch.manual_seed(7)
+    policy.zero_grad()
+    context = encode_prefix(policy, ids[:, :-1], mask[:, :-1])
+    rows = torch.arange(ids.shape[0]).repeat_interleave(G)
+    inputs = torch.cat([ids[rows, -1:], completion[:, :-1]], dim=1)
+    input_mask = torch.cat([torch.ones_like(completion_mask[:, :1]), completion_mask[:, :-1]], dim=1)
+    logits = forward_continuation(policy, context, rows, inputs, input_mask)
+    logps = torch.log_softmax(logits.float(), -1).gather(-1, completion.unsqueeze(-1)).squeeze(-1) * completion_mask
+    (logps * weights).sum().backward()
+    expected = _grads(policy)
+
+    torch.manual_seed(7)
+    policy.zero_grad()
+    backward_completion_logprobs(
+        policy, ids, mask, completion, completion_mask, group_size=G,
+        row_loss=lambda r, lp: (lp * weights[r]).sum(), budget_tokens=100_000,
+    )
+    _assert_close_grads(_grads(policy), expected)
+
+
+def test_short_prompts_and_bad_shapes_are_rejected(tiny_llama, prompts, rollouts):
+    ids, mask = prompts
+    one_token = mask.clone()
+    one_token[1] = 0
+    one_token[1, -1] = 1
+    loss = lambda r, lp: lp.sum()  # noqa: E731
+    with pytest.raises(ValueError, match="at least 2 real tokens"):
+        backward_completion_logprobs(tiny_llama, ids, one_token, rollouts.completion_ids, rollouts.completion_mask, group_size=G, row_loss=loss)
+    with pytest.raises(ValueError, match="U\\*G"):
+        backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G + 1, row_loss=loss)
+    with pytest.raises(ValueError, match="budget_tokens"):
+        backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G, row_loss=loss, budget_tokens=0)
