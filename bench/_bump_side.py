@@ -78,6 +78,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
 
     s = workload.settings
     seed_everything(s.seed, verbose=False)
+    budget = {} if s.bump_grad_budget_tokens is None else {"grad_budget_tokens": s.bump_grad_budget_tokens}
     module = BumpModule(
         model=s.model,
         judge=EmbeddingJudge(model=s.judge),
@@ -90,6 +91,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
         num_iterations=1,
         log_samples_every_n_steps=0,
         max_grad_norm=1.0,
+        **budget,
     )
 
     def configure_optimizers() -> torch.optim.Optimizer:

@@ -40,6 +40,7 @@ class BenchSettings:
     temperature: float = 1.0
     trl_gradient_checkpointing: bool = True
     trl_micro_batch: int = 0
+    bump_grad_budget_tokens: int | None = None
 
     def __post_init__(self) -> None:
         problems = []

@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--trl-micro-batch", type=int, default=0, help="TRL sequences per forward/backward (0: all U*G at once)"
     )
+    parser.add_argument(
+        "--bump-grad-budget-tokens", type=int, default=None,
+        help="bump-pl's grad_budget_tokens (tokens forwarded with gradients at once); default: BumpModule's default",
+    )
     parser.add_argument("--side", choices=("both", "bump", "trl"), default="both")
     parser.add_argument("--workload", help="workload JSON written by the parent (internal; built when absent)")
     return parser.parse_args(argv)

@@ -88,7 +88,7 @@ class BumpModule(LightningModule):
         negatives: Literal["global", "local"] = "global",
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
-        grad_budget_tokens: int = 1024,
+        grad_budget_tokens: int = 256,
     ) -> None:
         super().__init__()
         if group_size < 2:
