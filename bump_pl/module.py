@@ -346,6 +346,14 @@ class BumpModule(LightningModule):
         table = "| user | reward | profile |\n|---|---|---|\n" + "\n".join(rows)
         self.logger.experiment.add_text("train/samples", table, global_step=self.global_step)
 
+    def setup(self, stage: str) -> None:
+        """Refuse a gradient scaler with the memory-bounded update before any step runs."""
+        if stage == "fit" and self.hparams.grad_budget_tokens > 0 and str(self.trainer.precision) in ("16-mixed", "16"):
+            raise ValueError(
+                "model.grad_budget_tokens > 0 cannot run with trainer.precision 16-mixed: its gradient scaler would"
+                " scale the prompts' share of the gradient twice; use bf16-mixed, 32 or grad_budget_tokens: 0"
+            )
+
     def on_fit_start(self) -> None:
         self.judge.to(self.device)
 

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,14 @@ def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch)
     assert any(not torch.equal(one_pass[name], before[name]) for name in before)  # the step moved the adapter
     for name, weight in one_pass.items():
         torch.testing.assert_close(chunked[name], weight, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("precision", "budget", "refused"), [("16-mixed", 256, True), ("16-mixed", 0, False), ("bf16-mixed", 256, False)])
+def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget, refused):
+    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=budget)
+    module._trainer = SimpleNamespace(precision=precision)  # setup only reads the precision
+    if refused:
+        with pytest.raises(ValueError, match="16-mixed"):
+            module.setup("fit")
+    else:
+        module.setup("fit")

@@ -163,13 +163,15 @@ def backward_completion_logprobs(
                 use_cache=True,
                 logits_to_keep=1,
             )
-        surrogate = sum(
+        # The last layer's query/output/MLP weights shape no key or value, so they get no gradient
+        # here; the zero-weighted logits term lets them take part (DDP expects every parameter in
+        # every backward) without changing any gradient.
+        surrogate = 0.0 * out.logits.float().sum() + sum(
             (new[:, :, start:stop] * leaf.grad[:, :, start:stop].clone()).sum()
             for layer, (keys, values) in zip(out.cache.layers, leaves)
             for new, leaf in ((layer.keys, keys), (layer.values, values))
             if leaf.grad is not None
         )
-        if isinstance(surrogate, Tensor):  # no gradient reached the context: nothing to pull through
-            backward(surrogate)
+        backward(surrogate)
         del out, surrogate
     return logps
