@@ -7,14 +7,15 @@ activation checkpointing, which drops the layer caches that sharing a prompt's K
 bounds it while keeping the sharing, in three phases:
 
 1. **Context, no grad.** Every prompt but its last token (the *context*, ``[U, P-1]``) runs
-   forward in segments of ``~budget / U`` tokens, filling a KV cache; the RNG state before each
-   segment is kept so that dropout can be replayed in phase 3.
+   forward in blocks of at most ``budget`` tokens (whole prompts while they fit, else one prompt
+   in segments), filling a KV cache; the RNG state before each block is kept so that dropout can
+   be replayed in phase 3.
 2. **Continuations, with grad, in row chunks.** The cache's keys and values become leaf tensors.
    Each chunk of completion rows (``~budget / T`` rows) is run from its prompts' cached context:
    its input is the prompt's last token followed by the completion, so every completion token is
    predicted inside the chunk. The chunk's loss goes backward at once; gradients reach the
    weights and, through attention, the context's keys and values (``.grad`` of the leaves).
-3. **Context, with grad, last segment first.** Each segment is run again (same dropout) from the
+3. **Context, with grad, last segment first.** Each block is run again (same dropout) from the
    leaves of the segments before it, and ``sum(new_kv * kv.grad)`` goes backward: by the chain
    rule this sends the continuations' (and later segments') gradient through the segment, into
    the weights and into the earlier segments' ``.grad``, which are complete by the time their
@@ -60,12 +61,35 @@ def _replayed_rng(state: tuple[Tensor, Tensor | None], device: torch.device) -> 
         yield
 
 
-def _segments(length: int, size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + size, length)) for start in range(0, length, size)]
+def _context_blocks(num_prompts: int, length: int, budget: int) -> list[tuple[int, int, int, int]]:
+    """``(first_prompt, end_prompt, start, stop)`` blocks of at most ``budget`` context tokens.
+
+    Whole prompts are grouped while they fit (``budget // length`` at a time); a prompt longer
+    than the budget runs alone, in segments of ``budget`` tokens. A block's segments are in order.
+    """
+    per_block = max(1, budget // length)
+    blocks = []
+    for first in range(0, num_prompts, per_block):
+        end = min(first + per_block, num_prompts)
+        size = max(1, budget // (end - first))
+        blocks += [(first, end, start, min(start + size, length)) for start in range(0, length, size)]
+    return blocks
 
 
-def _cache(layers: list[tuple[Tensor, Tensor]], config) -> DynamicCache:
-    return DynamicCache(ddp_cache_data=layers, config=config) if layers else DynamicCache(config=config)
+def _context_forward(
+    model: PreTrainedModel, context: tuple[Tensor, Tensor, Tensor], block: tuple[int, int, int, int], cache: DynamicCache
+):
+    """One block of the context (``ids, mask, positions``, each ``[U, P-1]``) through ``model``, appending to ``cache``."""
+    first, end, start, stop = block
+    ids, mask, positions = context
+    return model(
+        input_ids=ids[first:end, start:stop],
+        attention_mask=mask[first:end, :stop],
+        position_ids=positions[first:end, start:stop],
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
 
 
 def backward_completion_logprobs(
@@ -78,7 +102,7 @@ def backward_completion_logprobs(
     group_size: int,
     row_loss: RowLoss,
     temperature: float = 1.0,
-    budget_tokens: int = 1024,
+    budget_tokens: int = 256,
     backward: Callable[[Tensor], None] = Tensor.backward,
 ) -> Tensor:
     """Run ``backward(row_loss(rows, logps))`` over all rows, ``budget_tokens`` tokens at a time.
@@ -91,8 +115,8 @@ def backward_completion_logprobs(
         group_size: ``G``.
         row_loss: the row-separable loss (see :data:`RowLoss`).
         temperature: the sampling temperature (log-probs of ``logits / temperature``).
-        budget_tokens: tokens forwarded with gradients at once (per context segment: all ``U``
-            prompts times the segment length; per chunk: rows times ``T``), at least one row.
+        budget_tokens: tokens forwarded with gradients at once (per context block: prompts times
+            segment length, see :func:`_context_blocks`; per chunk: rows times ``T``, at least one row).
         backward: how to backpropagate a 0-dim tensor (``LightningModule.manual_backward`` in training).
 
     Returns:
@@ -108,26 +132,23 @@ def backward_completion_logprobs(
         raise ValueError("backward_completion_logprobs: prompts must be left-padded with at least 2 real tokens each")
     if budget_tokens < 1:
         raise ValueError(f"budget_tokens must be >= 1, got {budget_tokens}")
-    device = prompt_ids.device
-    context_ids, context_mask = prompt_ids[:, :-1], prompt_mask[:, :-1]
-    context_positions = position_ids_from_mask(context_mask)
-    segments = _segments(context_ids.shape[1], max(1, budget_tokens // num_prompts))
+    device, config = prompt_ids.device, model.config
+    context_mask = prompt_mask[:, :-1]
+    context = (prompt_ids[:, :-1], context_mask, position_ids_from_mask(context_mask))
+    blocks = _context_blocks(num_prompts, context_mask.shape[1], budget_tokens)
 
-    # Phase 1: the context's KV cache, segment by segment, without a graph.
-    rng_states, cache = [], DynamicCache(config=model.config)
+    # Phase 1: the context's KV cache, block by block, without a graph.
+    rng_states, caches = [], {}
     with torch.no_grad():
-        for start, stop in segments:
+        for block in blocks:
             rng_states.append(_rng_state(device))
-            model(
-                input_ids=context_ids[:, start:stop],
-                attention_mask=context_mask[:, :stop],
-                position_ids=context_positions[:, start:stop],
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-    leaves = [(layer.keys.detach().requires_grad_(), layer.values.detach().requires_grad_()) for layer in cache.layers]
-    del cache
+            _context_forward(model, context, block, caches.setdefault(block[0], DynamicCache(config=config)))
+    per_layer = zip(*(cache.layers for cache in caches.values()))  # each layer of every prompt block
+    leaves = [
+        tuple(torch.cat([getattr(b, kind) for b in blocks_of_layer]).requires_grad_() for kind in ("keys", "values"))
+        for blocks_of_layer in per_layer
+    ]
+    del caches
 
     # Phase 2: continuations (last prompt token + completion) in row chunks, each backpropagated.
     prompt_of_row = torch.arange(num_prompts, device=device).repeat_interleave(group_size)
@@ -144,7 +165,7 @@ def backward_completion_logprobs(
             input_ids=inputs[rows],
             attention_mask=torch.cat([context_mask[prompts], mask], dim=-1),
             position_ids=position_ids_from_mask(mask, offset=context_lengths[prompts]),
-            cache=_cache([(keys[prompts], values[prompts]) for keys, values in leaves], model.config),
+            cache=DynamicCache(ddp_cache_data=[(keys[prompts], values[prompts]) for keys, values in leaves], config=config),
             use_cache=True,
         ).logits
         chunk = token_logprobs(logits, completion_ids[rows], temperature) * completion_mask[rows].to(torch.float32)
@@ -152,22 +173,17 @@ def backward_completion_logprobs(
         logps[rows] = chunk.detach()
         del logits, chunk
 
-    # Phase 3: the context again, last segment first, pulling the gradient through each segment.
-    for (start, stop), rng_state in zip(reversed(segments), reversed(rng_states)):
+    # Phase 3: the context again, each prompt block's last segment first, pulling the gradient through.
+    for block, rng_state in zip(reversed(blocks), reversed(rng_states)):
+        first, end, start, stop = block
+        past = DynamicCache(ddp_cache_data=[(k[first:end, :, :start], v[first:end, :, :start]) for k, v in leaves], config=config)
         with _replayed_rng(rng_state, device):
-            out = model(
-                input_ids=context_ids[:, start:stop],
-                attention_mask=context_mask[:, :stop],
-                position_ids=context_positions[:, start:stop],
-                cache=_cache([(keys[:, :, :start], values[:, :, :start]) for keys, values in leaves], model.config),
-                use_cache=True,
-                logits_to_keep=1,
-            )
+            out = _context_forward(model, context, block, past)
         # The last layer's query/output/MLP weights shape no key or value, so they get no gradient
         # here; the zero-weighted logits term lets them take part (DDP expects every parameter in
         # every backward) without changing any gradient.
         surrogate = 0.0 * out.logits.float().sum() + sum(
-            (new[:, :, start:stop] * leaf.grad[:, :, start:stop].clone()).sum()
+            (new[:, :, start:stop] * leaf.grad[first:end, :, start:stop].clone()).sum()
             for layer, (keys, values) in zip(out.cache.layers, leaves)
             for new, leaf in ((layer.keys, keys), (layer.values, values))
             if leaf.grad is not None

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bump_pl.models.chunked_backward import backward_completion_logprobs
+from bump_pl.models.chunked_backward import _context_blocks, backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, build_policy
 from bump_pl.models.prefix import encode_prefix, forward_continuation
@@ -44,7 +44,7 @@ def _assert_close_grads(got: dict, expected: dict) -> None:
         assert rel <= 1e-4, (name, rel.item())
 
 
-@pytest.mark.parametrize("budget", [1, 7, 40, 100_000])
+@pytest.mark.parametrize("budget", [1, 7, 40, 120, 100_000])  # 120: two whole prompts per block
 def test_chunked_values_and_gradients_equal_one_full_pass(tiny_llama, prompts, rollouts, budget):
     policy = _policy(tiny_llama, dropout=0.0)
     weights = _weights(rollouts)
@@ -109,3 +109,13 @@ def test_short_prompts_and_bad_shapes_are_rejected(tiny_llama, prompts, rollouts
         backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G + 1, row_loss=loss)
     with pytest.raises(ValueError, match="budget_tokens"):
         backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G, row_loss=loss, budget_tokens=0)
+
+
+def test_context_blocks_by_hand():
+    # whole prompts while they fit: 10 // 4 = 2 prompts of 4 tokens per block
+    assert _context_blocks(3, 4, 10) == [(0, 2, 0, 4), (2, 3, 0, 4)]
+    # a prompt longer than the budget runs alone, in segments of the budget
+    assert _context_blocks(2, 5, 2) == [(0, 1, 0, 2), (0, 1, 2, 4), (0, 1, 4, 5), (1, 2, 0, 2), (1, 2, 2, 4), (1, 2, 4, 5)]
+    # every context token of every prompt is covered exactly once
+    covered = sorted((u, t) for first, end, start, stop in _context_blocks(5, 9, 7) for u in range(first, end) for t in range(start, stop))
+    assert covered == [(u, t) for u in range(5) for t in range(9)]
