@@ -5,9 +5,9 @@ path runs each prompt once (:func:`~bump_pl.models.prefix.encode_prefix`), copie
 its G samples once (:func:`~bump_pl.models.prefix.expand_cache`) and then decodes token by token.
 The naive path (``share_prompt=False``) is plain ``model.generate`` on the prompts repeated G
 times, as generic GRPO trainers do; both paths draw from the global torch RNG in the same order
-(one ``torch.multinomial`` over all ``U*G`` rows per step, with transformers' own temperature,
-top-k and top-p warpers), so with a fixed seed they give the same tokens, not just the same
-distribution.
+(one ``torch.multinomial`` over all ``U*G`` rows per step, with transformers' own logits
+processors in ``generate``'s order: repetition penalty, min-new-tokens, then temperature, top-k,
+top-p, min-p), so with a fixed seed they give the same tokens, not just the same distribution.
 
 Rows are ordered ``r = u*G + g`` (prompt ``u``, sample ``g``).
 """
@@ -21,6 +21,9 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation.logits_process import (
     LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
@@ -41,7 +44,12 @@ class SamplingSettings:
         temperature: softmax temperature (> 0); training log-probs must use the same one.
         top_p: nucleus mass in (0, 1]; 1 disables it.
         top_k: keep the k most likely tokens; 0 disables it.
-        greedy: argmax decoding (ignores the three above).
+        greedy: argmax decoding (ignores temperature, top_p, top_k and min_p).
+        min_p: keep tokens with probability >= ``min_p`` times the top token's; 0 disables it.
+        repetition_penalty: divide positive (multiply negative) logits of tokens already in the
+            prompt or completion by this (> 0); 1 disables it. Applies to greedy decoding too.
+        min_new_tokens: forbid stop tokens until this many tokens were generated; 0 disables it
+            (benchmarks set it to ``max_new_tokens`` to force the exact completion length).
     """
 
     max_new_tokens: int = 128
@@ -49,6 +57,9 @@ class SamplingSettings:
     top_p: float = 1.0
     top_k: int = 0
     greedy: bool = False
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    min_new_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -59,6 +70,14 @@ class SamplingSettings:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 <= self.min_p <= 1:
+            raise ValueError(f"SamplingSettings.min_p must be in [0, 1] (0 disables it), got {self.min_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"SamplingSettings.repetition_penalty must be > 0 (1 disables it), got {self.repetition_penalty}")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"SamplingSettings.min_new_tokens must be in [0, max_new_tokens={self.max_new_tokens}], got {self.min_new_tokens}"
+            )
 
 
 @dataclass
@@ -94,23 +113,36 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | 
     return sorted(ids)
 
 
-def _warpers(settings: SamplingSettings) -> LogitsProcessorList:
-    """Transformers' warpers, in ``generate``'s order (temperature, top-k, top-p)."""
-    warpers = LogitsProcessorList()
-    if settings.temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(settings.temperature))
-    if settings.top_k > 0:
-        warpers.append(TopKLogitsWarper(settings.top_k))
-    if settings.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(settings.top_p))
-    return warpers
+def _processors(settings: SamplingSettings, prompt_mask: Tensor, stop_ids: Tensor) -> LogitsProcessorList:
+    """Transformers' logits processors in ``generate``'s order, for rows with prompt mask ``[N, P]``.
 
-
-def _next_tokens(logits: Tensor, settings: SamplingSettings, warpers: LogitsProcessorList) -> Tensor:
-    """One token per row from ``[N, V]`` logits: argmax, or a draw from the warped softmax."""
+    Repetition penalty and min-new-tokens apply to greedy decoding too; the warpers (temperature,
+    top-k, top-p, min-p) only when sampling. The processors read the ``[N, P + t]`` token history.
+    """
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        left_pads = (prompt_mask != 0).int().argmax(dim=1)  # generate's prompt_ignore_length
+        processors.append(RepetitionPenaltyLogitsProcessor(float(settings.repetition_penalty), prompt_ignore_length=left_pads))
+    if settings.min_new_tokens > 0:
+        processors.append(MinNewTokensLengthLogitsProcessor(prompt_mask.shape[1], settings.min_new_tokens, stop_ids))
     if settings.greedy:
-        return logits.argmax(-1)
-    scores = warpers(None, logits.float())
+        return processors
+    if settings.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k > 0:
+        processors.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p < 1.0:
+        processors.append(TopPLogitsWarper(settings.top_p))
+    if settings.min_p > 0:
+        processors.append(MinPLogitsWarper(settings.min_p))
+    return processors
+
+
+def _next_tokens(logits: Tensor, history: Tensor, greedy: bool, processors: LogitsProcessorList) -> Tensor:
+    """One token per row from ``[N, V]`` logits and the ``[N, P + t]`` history: argmax or a draw."""
+    scores = processors(history, logits.float())
+    if greedy:
+        return scores.argmax(-1)
     return torch.multinomial(scores.softmax(-1), num_samples=1).squeeze(1)
 
 
@@ -130,12 +162,14 @@ def _decode_shared(
     mask = prefix.attention_mask.index_select(0, rows)
     positions = prefix.lengths.index_select(0, rows).unsqueeze(1)  # [N, 1]
     logits = prefix.last_logits.index_select(0, rows)
-    warpers = _warpers(settings)
+    processors = _processors(settings, mask, stop_ids)
+    history = input_ids.index_select(0, rows)
     done = torch.zeros(rows.shape[0], dtype=torch.bool, device=input_ids.device)
     tokens: list[Tensor] = []
     for step in range(settings.max_new_tokens):
-        token = _next_tokens(logits, settings, warpers).masked_fill(done, pad_id)
+        token = _next_tokens(logits, history, settings.greedy, processors).masked_fill(done, pad_id)
         tokens.append(token)
+        history = torch.cat([history, token.unsqueeze(1)], dim=1)
         done = done | torch.isin(token, stop_ids)
         if bool(done.all()) or step == settings.max_new_tokens - 1:
             break
@@ -162,12 +196,18 @@ def _decode_naive(
     pad_id: int,
 ) -> Tensor:
     """``[U*G, T']`` raw tokens from ``model.generate`` on each prompt repeated ``G`` times."""
-    sampling = {} if settings.greedy else {"temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
+    sampling = {} if settings.greedy else {
+        "temperature": settings.temperature,
+        "top_k": settings.top_k,
+        "top_p": settings.top_p,
+        "min_p": settings.min_p if settings.min_p > 0 else None,
+    }
     out = model.generate(
         input_ids=input_ids.repeat_interleave(group_size, dim=0),
         attention_mask=attention_mask.repeat_interleave(group_size, dim=0),
         max_new_tokens=settings.max_new_tokens,
-        min_new_tokens=0,
+        min_new_tokens=settings.min_new_tokens,
+        repetition_penalty=settings.repetition_penalty,
         do_sample=not settings.greedy,
         eos_token_id=stop_ids.tolist(),
         pad_token_id=pad_id,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bump_pl.models.rollout import SamplingSettings, generate_rollouts, stop_token_ids
+from bump_pl.models.rollout import SamplingSettings, _processors, generate_rollouts, stop_token_ids
 from bump_pl.models.tiny import tiny_tokenizer
 
 G = 4
@@ -24,8 +24,13 @@ def _both(model, tokenizer, prompts, settings, seed=0):
         SamplingSettings(max_new_tokens=16, greedy=True),
         SamplingSettings(max_new_tokens=16, temperature=1.0),
         SamplingSettings(max_new_tokens=16, temperature=0.7, top_k=20, top_p=0.9),
+        SamplingSettings(max_new_tokens=16, temperature=0.7, min_p=0.2),
+        SamplingSettings(max_new_tokens=16, repetition_penalty=1.3),
+        SamplingSettings(max_new_tokens=16, greedy=True, repetition_penalty=1.5),
+        SamplingSettings(max_new_tokens=16, min_new_tokens=6),
+        SamplingSettings(max_new_tokens=16, greedy=True, min_new_tokens=16),
     ],
-    ids=["greedy", "sample", "sample-topk-topp"],
+    ids=["greedy", "sample", "sample-topk-topp", "min-p", "repetition", "greedy-repetition", "min-new", "greedy-forced-length"],
 )
 def test_shared_prompt_rollouts_equal_naive_generate(tiny_llama, tokenizer, prompts, settings):
     shared, naive = _both(tiny_llama, tokenizer, prompts, settings)
@@ -98,3 +103,34 @@ def test_bad_sampling_settings_are_rejected():
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="top_p"):
         SamplingSettings(top_p=1.5)
+    with pytest.raises(ValueError, match="min_p"):
+        SamplingSettings(min_p=-0.1)
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        SamplingSettings(repetition_penalty=0.0)
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        SamplingSettings(max_new_tokens=4, min_new_tokens=5)
+
+
+def test_min_new_tokens_equal_to_the_budget_forces_every_completion_to_full_length(tiny_llama, tokenizer, prompts):
+    free = generate_rollouts(tiny_llama, tokenizer, *prompts, group_size=G, settings=SamplingSettings(12, greedy=True))
+    assert (~free.truncated).any(), "fixture should stop some rows early without min_new_tokens"
+    forced = generate_rollouts(
+        tiny_llama, tokenizer, *prompts, group_size=G, settings=SamplingSettings(12, greedy=True, min_new_tokens=12)
+    )
+    assert forced.completion_mask.sum(1).tolist() == [12] * 3 * G
+    assert forced.truncated.all()
+
+
+def test_min_p_keeps_exactly_the_tokens_with_probability_at_least_min_p_times_the_top_one():
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.11, 0.09, 0.05]]))  # p_max 0.5: keep p >= 0.2 * 0.5 = 0.1
+    settings = SamplingSettings(min_p=0.2)
+    processors = _processors(settings, torch.ones(1, 1, dtype=torch.long), torch.tensor([4]))
+    kept = processors(torch.zeros(1, 1, dtype=torch.long), logits).isfinite()
+    assert kept.tolist() == [[True, True, True, False, False]]
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_seen_tokens():
+    logits = torch.tensor([[2.0, -1.0, 3.0, -4.0]])
+    history = torch.tensor([[0, 1, 1]])  # tokens 0 and 1 were seen (once or twice: penalised once)
+    processors = _processors(SamplingSettings(repetition_penalty=2.0, greedy=True), torch.ones(1, 2), torch.tensor([3]))
+    assert processors(history, logits).tolist() == [[1.0, -2.0, 3.0, -4.0]]
