@@ -1,32 +1,30 @@
-"""Data layer: LaMP reader, task registry, download, synthetic users, batching and the DataModule."""
+"""Data layer: LaMP reader, task registry, download, synthetic users, batching and the DataModule.
 
-from bump_pl.data.batch import UserGroupBatch
-from bump_pl.data.datamodule import BumpDataModule
-from bump_pl.data.download import DownloadError, download_lamp, lamp_urls
-from bump_pl.data.errors import LampFormatError
-from bump_pl.data.lamp import LampExample, read_lamp, read_lamp_outputs, read_lamp_task
-from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp, write_synthetic_lamp
-from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task, known_tasks
-from bump_pl.data.users import UserHistory, group_users
+Exports load lazily: ``bump_pl.data.tasks`` (the task registry) imports neither Lightning nor ``datasets``.
+"""
 
-__all__ = [
-    "BumpDataModule",
-    "DownloadError",
-    "LampExample",
-    "LampFormatError",
-    "TaskSpec",
-    "UserGroupBatch",
-    "UserHistory",
-    "canonical_task_name",
-    "download_lamp",
-    "get_task",
-    "group_users",
-    "known_tasks",
-    "lamp_urls",
-    "read_lamp",
-    "read_lamp_outputs",
-    "read_lamp_task",
-    "SyntheticUsers",
-    "ensure_synthetic_lamp",
-    "write_synthetic_lamp",
-]
+from bump_pl._lazy import lazy_exports
+
+_EXPORTS = {
+    "UserGroupBatch": "batch",
+    "BumpDataModule": "datamodule",
+    "DownloadError": "download",
+    "download_lamp": "download",
+    "lamp_urls": "download",
+    "LampFormatError": "errors",
+    "LampExample": "lamp",
+    "read_lamp": "lamp",
+    "read_lamp_outputs": "lamp",
+    "read_lamp_task": "lamp",
+    "SyntheticUsers": "synthetic",
+    "ensure_synthetic_lamp": "synthetic",
+    "write_synthetic_lamp": "synthetic",
+    "TaskSpec": "tasks",
+    "canonical_task_name": "tasks",
+    "get_task": "tasks",
+    "known_tasks": "tasks",
+    "UserHistory": "users",
+    "group_users": "users",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -3,10 +3,18 @@
 - :class:`Judge` (``base``): the protocol the training step relies on.
 - :class:`EmbeddingJudge` (``embedding``): cosine similarity of pooled embeddings.
 - :class:`CrossJudge` (``cross``): a causal LM's yes-minus-no logit, with a shared-prefix fast path.
+
+Exports load lazily: the protocol alone does not import transformers.
 """
 
-from bump_pl.judges.base import DIRECTIONS, Direction, Judge
-from bump_pl.judges.cross import CrossJudge
-from bump_pl.judges.embedding import EmbeddingJudge
+from bump_pl._lazy import lazy_exports
 
-__all__ = ["DIRECTIONS", "CrossJudge", "Direction", "EmbeddingJudge", "Judge"]
+_EXPORTS = {
+    "DIRECTIONS": "base",
+    "Direction": "base",
+    "Judge": "base",
+    "CrossJudge": "cross",
+    "EmbeddingJudge": "embedding",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

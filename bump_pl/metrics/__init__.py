@@ -1,12 +1,17 @@
-"""Ranking and task metrics.
+"""Ranking and task metrics (exports load lazily: the NDCG pieces never import the LaMP metrics' nltk).
 
 - :func:`multi_positive_ndcg` / :class:`MultiPositiveNDCG`: per-query NDCG with several
   relevant candidates and tie-averaged ranks (equal to sklearn's and torchmetrics' NDCG).
 - :func:`evaluate_lamp`: LaMP's official task metrics (``bump_pl.metrics.lamp``).
 """
 
-from bump_pl.metrics.functional import multi_positive_ndcg
-from bump_pl.metrics.lamp import LAMP_LABELS, evaluate_lamp
-from bump_pl.metrics.ndcg import MultiPositiveNDCG
+from bump_pl._lazy import lazy_exports
 
-__all__ = ["LAMP_LABELS", "MultiPositiveNDCG", "evaluate_lamp", "multi_positive_ndcg"]
+_EXPORTS = {
+    "multi_positive_ndcg": "functional",
+    "LAMP_LABELS": "lamp",
+    "evaluate_lamp": "lamp",
+    "MultiPositiveNDCG": "ndcg",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,47 @@
+"""The reusable core imports without Lightning, ``datasets`` or the LaMP metrics' ``nltk``/``rouge_score``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("lightning", "pytorch_lightning", "datasets", "nltk", "rouge_score")
+LIGHT_MODULES = (
+    "bump_pl.reward",
+    "bump_pl.grpo",
+    "bump_pl.metrics.functional",
+    "bump_pl.metrics.ndcg",
+    "bump_pl.judges",
+    "bump_pl.data.tasks",
+)
+
+
+def loaded_after_import(module: str) -> set[str]:
+    """Top-level names in ``sys.modules`` after importing ``module`` in a fresh interpreter."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_core_imports_load_no_heavy_dependency(module: str) -> None:
+    assert loaded_after_import(module).isdisjoint(HEAVY)
+
+
+def test_judge_protocol_alone_does_not_import_transformers() -> None:
+    assert "transformers" not in loaded_after_import("bump_pl.judges.base")
+
+
+def test_lazy_exports_resolve_and_reject_unknown_names() -> None:
+    import bump_pl.data as data
+    import bump_pl.metrics as metrics
+
+    from bump_pl.metrics.functional import multi_positive_ndcg
+
+    assert metrics.multi_positive_ndcg is multi_positive_ndcg
+    assert "BumpDataModule" in dir(data)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = metrics.nope
