@@ -32,6 +32,7 @@ from bump_pl.metrics import MultiPositiveNDCG
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.chunked_backward import backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs
+from bump_pl.models.modes import disable_dropout as disable_dropout_in, eval_mode
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 from bump_pl.reward import BidirectionalReward, bidirectional_reward, same_user_mask
@@ -65,6 +66,8 @@ class BumpModule(LightningModule):
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
             activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
             forward of the prompts. 0 runs the whole batch in one forward and backward.
+        disable_dropout: switch every dropout of the policy off (LoRA's too), as TRL does by default,
+            so the policy that trains is the policy that sampled (importance ratio 1 on a batch's first step).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class BumpModule(LightningModule):
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
         grad_budget_tokens: int = 256,
+        disable_dropout: bool = True,
     ) -> None:
         super().__init__()
         if group_size < 2:
@@ -105,6 +109,8 @@ class BumpModule(LightningModule):
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
         # from_pretrained returns eval mode and Lightning keeps submodule modes: train (LoRA dropout on).
         self.policy = build_policy(base, lora).train()
+        if disable_dropout:
+            disable_dropout_in(self.policy)
         self.reference = ReferencePolicy(self.policy, beta=beta)
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None
@@ -129,12 +135,14 @@ class BumpModule(LightningModule):
     ) -> tuple[Tensor, GRPOStats]:
         """``num_iterations`` optimizer steps on one batch of rollouts; the last loss and stats.
 
-        Old log-probs are those of the first pass (on-policy when ``num_iterations == 1``).
+        Old log-probs are the sampling policy's: computed before any step, in eval mode as the
+        rollouts were sampled (on-policy when ``num_iterations == 1``). The LR scheduler steps with
+        every optimizer step, so ``max_steps`` and a schedule's length count the same steps.
         """
         hp = self.hparams
         logprob_args = (batch.input_ids, batch.attention_mask, rollouts.completion_ids, rollouts.completion_mask)
         logprob_kwargs = dict(group_size=hp.group_size, temperature=self.sampling.temperature)
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(self.policy):
             old_logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs) if hp.num_iterations > 1 else None
         ref_logps = self.reference.logprobs(*logprob_args, **logprob_kwargs) if self.reference.enabled else None
 
@@ -154,16 +162,15 @@ class BumpModule(LightningModule):
                 keep=keep,
             )
 
-        optimizer = self.optimizers()
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         for _ in range(hp.num_iterations):
             optimizer.zero_grad()
             loss, stats = self._backward_policy_loss(logprob_args, logprob_kwargs, loss_of, old_logps)
             if hp.max_grad_norm > 0:
                 self.clip_gradients(optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm")
             optimizer.step()
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            scheduler.step()
+            if scheduler is not None:
+                scheduler.step()
         return loss.detach(), stats
 
     def _backward_policy_loss(

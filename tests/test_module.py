@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import bump_pl.module
 from bump_pl.cli import build_cli
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
@@ -185,3 +186,53 @@ def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget
             module.setup("fit")
     else:
         module.setup("fit")
+
+
+# ------------------------------------------------------------------------------- off-policy math
+@pytest.fixture(scope="module")
+def two_iteration_fit(tmp_path_factory):
+    """The tiny config with LoRA dropout 0.05, num_iterations 2 and a linear LR schedule over
+    4 optimizer steps, fitted for 4 optimizer steps; every grpo_loss call's largest |logps - old|."""
+    root = tmp_path_factory.mktemp("mu2")
+    gaps: list[float] = []
+    original = bump_pl.module.grpo_loss
+
+    def recording_loss(logps, old_logps, advantages, mask, **kwargs):
+        gaps.append(float((logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()))
+        return original(logps, old_logps, advantages, mask, **kwargs)
+
+    old_cwd, old_cache = os.getcwd(), os.environ.get("BUMP_PL_CACHE")
+    os.chdir(root)
+    os.environ["BUMP_PL_CACHE"] = str(root / "cache")
+    bump_pl.module.grpo_loss = recording_loss
+    try:
+        cli = build_cli(
+            [
+                "--config", str(TINY), "--trainer.max_steps=4", "--trainer.limit_val_batches=0",
+                "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
+                "--model.lora.dropout=0.05", "--model.num_iterations=2", "--model.grad_budget_tokens=0",
+                "--lr_scheduler=torch.optim.lr_scheduler.LinearLR", "--lr_scheduler.start_factor=1.0",
+                "--lr_scheduler.end_factor=0.1", "--lr_scheduler.total_iters=4",
+            ],
+            run=False,
+        )
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    finally:
+        bump_pl.module.grpo_loss = original
+        os.chdir(old_cwd)
+        os.environ.pop("BUMP_PL_CACHE") if old_cache is None else os.environ.update(BUMP_PL_CACHE=old_cache)
+    return cli, gaps
+
+
+def test_ratio_is_one_on_the_first_of_several_iterations_with_lora_dropout(two_iteration_fit):
+    cli, gaps = two_iteration_fit
+    assert cli.model.hparams.lora["dropout"] == 0.05 and cli.trainer.global_step == 4
+    assert len(gaps) == 4  # 2 batches of rollouts x 2 iterations, one loss each (one-pass update)
+    assert gaps[0] <= 1e-5 and gaps[2] <= 1e-5  # first iteration: the policy that sampled
+    assert gaps[1] > 1e-4 and gaps[3] > 1e-4  # second iteration: the policy moved
+
+
+def test_lr_scheduler_steps_with_every_optimizer_step(two_iteration_fit):
+    cli, _ = two_iteration_fit
+    # LinearLR from 1.0 to 0.1 of lr 0.001 over 4 steps: after 4 optimizer steps it is at its end
+    assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
