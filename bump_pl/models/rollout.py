@@ -29,6 +29,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from bump_pl.models.decode import StaticDecoder, static_cache_from_prefix
 from bump_pl.models.modes import eval_mode
 from bump_pl.models.prefix import encode_prefix, expand_cache
 
@@ -154,36 +155,37 @@ def _decode_shared(
     settings: SamplingSettings,
     stop_ids: Tensor,
     pad_id: int,
+    cuda_graphs: bool = True,
 ) -> Tensor:
-    """``[U*G, T']`` raw tokens (pad after a row stops), each prompt prefilled once."""
+    """``[U*G, T']`` raw tokens (pad after a row stops), each prompt prefilled once.
+
+    Decodes into a preallocated cache (:class:`~bump_pl.models.decode.StaticDecoder`). Rows that
+    finished keep their last logits: every step still draws one token for all ``U*G`` rows (the
+    draw's random stream does not depend on the probabilities), so tokens equal ``generate``'s.
+    """
     prefix = encode_prefix(model, input_ids, attention_mask)
-    rows = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(group_size)
-    cache = expand_cache(prefix.cache, rows, model.config)
-    mask = prefix.attention_mask.index_select(0, rows)
-    positions = prefix.lengths.index_select(0, rows).unsqueeze(1)  # [N, 1]
-    logits = prefix.last_logits.index_select(0, rows)
-    processors = _processors(settings, mask, stop_ids)
-    history = input_ids.index_select(0, rows)
+    n_prompts, prompt_len = input_ids.shape
+    rows = torch.arange(n_prompts, device=input_ids.device).repeat_interleave(group_size)
+    budget = settings.max_new_tokens
+    cache = static_cache_from_prefix(prefix.cache, rows, model.config, prompt_len + budget)
+    logits = prefix.last_logits.index_select(0, rows).float()  # [N, V], rows that finished keep theirs
+    del prefix  # the dynamic prefix cache is no longer needed
+    prompt_mask = attention_mask.index_select(0, rows)
+    key_mask = torch.cat([prompt_mask, prompt_mask.new_zeros(rows.shape[0], budget)], dim=1)
+    decoder = StaticDecoder(model, cache, key_mask, prompt_len, cuda_graphs)
+    positions = prompt_mask.sum(1)
+    processors = _processors(settings, prompt_mask, stop_ids)
+    history = torch.cat([input_ids.index_select(0, rows), input_ids.new_full((rows.shape[0], budget), pad_id)], dim=1)
     done = torch.zeros(rows.shape[0], dtype=torch.bool, device=input_ids.device)
-    tokens: list[Tensor] = []
-    for step in range(settings.max_new_tokens):
-        token = _next_tokens(logits, history, settings.greedy, processors).masked_fill(done, pad_id)
-        tokens.append(token)
-        history = torch.cat([history, token.unsqueeze(1)], dim=1)
+    for step in range(budget):
+        token = _next_tokens(logits, history[:, : prompt_len + step], settings.greedy, processors).masked_fill(done, pad_id)
+        history[:, prompt_len + step] = token
         done = done | torch.isin(token, stop_ids)
-        if bool(done.all()) or step == settings.max_new_tokens - 1:
+        if step == budget - 1 or bool(done.all()):
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = model(
-            input_ids=token.unsqueeze(1),
-            attention_mask=mask,
-            position_ids=positions + step,
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache, logits = out.cache, out.logits[:, -1]
-    return torch.stack(tokens, dim=1)
+        computed, step_logits = decoder.step(step, token, positions + step, done)
+        logits[computed] = step_logits.float()
+    return history[:, prompt_len : prompt_len + step + 1]
 
 
 def _decode_naive(
@@ -225,6 +227,7 @@ def generate_rollouts(
     group_size: int,
     settings: SamplingSettings,
     share_prompt: bool = True,
+    cuda_graphs: bool = True,
 ) -> Rollouts:
     """Sample ``group_size`` completions for each of ``U`` left-padded prompts.
 
@@ -233,6 +236,7 @@ def generate_rollouts(
         attention_mask: ``[U, P]`` 0/1.
         group_size: ``G`` samples per prompt.
         share_prompt: prefill each prompt once (fast) or let ``generate`` prefill it G times.
+        cuda_graphs: on CUDA, replay the shared path's decode step as a CUDA graph (no effect on CPU).
 
     Runs without gradients and with dropout off; the model's train/eval mode is restored after.
     """
@@ -244,9 +248,11 @@ def generate_rollouts(
         raise ValueError("prompts must be left-padded (attention_mask[:, -1] has zeros); set tokenizer.padding_side='left'")
     stop_ids = torch.tensor(stop_token_ids(tokenizer, model), device=input_ids.device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(stop_ids[0])
-    decode = _decode_shared if share_prompt else _decode_naive
     with torch.no_grad(), eval_mode(model):
-        raw = decode(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id)
+        if share_prompt:
+            raw = _decode_shared(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id, cuda_graphs)
+        else:
+            raw = _decode_naive(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id)
     is_stop = torch.isin(raw, stop_ids)
     after_stop = (is_stop.long().cumsum(1) - is_stop.long()) > 0
     completion_mask = (~after_stop).long()
