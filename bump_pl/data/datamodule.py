@@ -20,10 +20,9 @@ from torch.utils.data import DataLoader
 
 from bump_pl.data.collate import UserGroupCollator
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
-from bump_pl.data.errors import LampFormatError
-from bump_pl.data.lamp import read_lamp, read_lamp_task
+from bump_pl.data.lamp import read_lamp, resolve_task
 from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
-from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
+from bump_pl.data.tasks import TaskSpec
 from bump_pl.cache import cache_dir
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
 from bump_pl.data.users import UserHistory, group_users
@@ -115,22 +114,12 @@ class BumpDataModule(LightningDataModule):
         return self.tokenizer
 
     def _resolve_task(self, split_files: list[str]) -> TaskSpec:
-        """The configured task, checked against the ``task`` of every outputs file present."""
-        configured = canonical_task_name(self.task_name) if self.task_name else None
-        for split in split_files:
-            outputs = self.data_dir / f"{split}_outputs.json"
-            if not outputs.exists():
-                continue
-            recorded = read_lamp_task(outputs)
-            if recorded is None:
-                continue
-            if configured is None:
-                configured = canonical_task_name(recorded)
-            elif canonical_task_name(recorded) != configured:
-                raise LampFormatError(outputs, f"task {recorded!r} disagrees with the configured task {configured!r}")
-        if configured is None and self.synthetic is not None:
-            configured = canonical_task_name(self.synthetic.task)
-        return get_task(configured or self.data_dir.name)
+        """The configured task, checked against the ``task`` of every outputs file present (never the folder name)."""
+        outputs = [self.data_dir / f"{split}_outputs.json" for split in split_files]
+        if self.predict_file is not None and self.predict_file.name.endswith("_questions.json"):
+            outputs.append(self.predict_file.with_name(self.predict_file.name.replace("_questions.json", "_outputs.json")))
+        fallback = self.synthetic.task if self.synthetic is not None else None
+        return resolve_task(self.task_name, outputs, fallback)
 
     def _read_users(self, path: Path) -> list[UserHistory]:
         """Users of a questions file, with golds when its ``*_outputs.json`` sits beside it."""
@@ -181,7 +170,7 @@ class BumpDataModule(LightningDataModule):
         if stage == "predict":
             if self.predict_file is None:
                 raise ValueError("predict needs predict_file (a LaMP questions file)")
-            self.task = self._resolve_task([])
+            self.task = self._resolve_task(list(_SPLIT_FILES.values()))
             self.users["predict"] = self._read_users(self.predict_file)
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bump_pl.data.errors import LampFormatError
-from bump_pl.data.tasks import TaskSpec, get_task
+from bump_pl.data.items import check_profile_items
+from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
 
 
 @dataclass
@@ -121,12 +122,13 @@ def read_lamp(
     Args:
         questions: path of ``{split}_questions.json``.
         outputs: path of ``{split}_outputs.json``; its gold ids must match the question ids exactly.
-        task: when given, every profile item must have a text field of this task.
+        task: when given, every profile item's values are checked for this task and blank items
+            dropped (see :mod:`bump_pl.data.items`).
 
     Raises:
         LampFormatError: missing/empty/non-UTF-8/malformed file, a question without a list
             ``profile``, duplicate question ids, question/gold ids that differ, or (with ``task``)
-            an item with no text field for the task.
+            an item with no text field for the task or a bad value (naming question, item and field).
     """
     path = Path(questions)
     data = load_json(path)
@@ -141,15 +143,7 @@ def read_lamp(
             raise LampFormatError(path, f"duplicate question id {example.id!r}")
         seen.add(example.id)
     if task is not None:
-        spec = get_task(task) if isinstance(task, str) else task
-        for example in examples:
-            for item in example.profile:
-                if not spec.text_fields(item):
-                    raise LampFormatError(
-                        path,
-                        f"question {example.id!r}: profile item {item.get('id', '?')!r} has no text field"
-                        f" for {spec.name} ({', '.join(spec.fields or ('any besides id/date',))})",
-                    )
+        check_profile_items(examples, get_task(task) if isinstance(task, str) else task, path)
     if outputs is not None:
         _, golds = read_lamp_outputs(outputs)
         missing, extra = seen - golds.keys(), golds.keys() - seen
@@ -163,3 +157,45 @@ def read_lamp(
         for example in examples:
             example.output = golds[example.id]
     return examples
+
+
+def resolve_task(configured: str | None, outputs_files: list[Path], fallback: str | None = None) -> TaskSpec:
+    """The task of a data folder: ``configured`` (``--data.task``), else the one its outputs files record.
+
+    Never guessed from a folder name. ``fallback`` (e.g. the synthetic users' task) is used when
+    nothing is configured or recorded.
+
+    Raises:
+        LampFormatError: an outputs file disagrees with the configured task, the outputs files
+            disagree with each other (the odd one out is named), or no task is known at all.
+    """
+    recorded: dict[Path, str] = {}
+    for path in outputs_files:
+        if path.exists() and (task := read_lamp_task(path)) is not None:
+            recorded[path] = canonical_task_name(task)
+    if configured:
+        wanted = canonical_task_name(configured)
+        for path, task in recorded.items():
+            if task != wanted:
+                raise LampFormatError(path, f"task {task!r} disagrees with the configured task {wanted!r} (--data.task)")
+        return get_task(wanted)
+    by_task: dict[str, list[Path]] = {}
+    for path, task in recorded.items():
+        by_task.setdefault(task, []).append(path)
+    if len(by_task) > 1:
+        odd_task = min(by_task, key=lambda t: (len(by_task[t]), t))
+        others = ", ".join(f"{p.name} says {t!r}" for t, paths in by_task.items() if t != odd_task for p in paths)
+        raise LampFormatError(
+            by_task[odd_task][0],
+            f"task {odd_task!r} disagrees with the other outputs files ({others}); no --data.task was configured:"
+            " fix the odd file or set --data.task",
+        )
+    if by_task:
+        return get_task(next(iter(by_task)))
+    if fallback:
+        return get_task(fallback)
+    names = ", ".join(p.name for p in outputs_files)
+    raise LampFormatError(
+        outputs_files[0].parent if outputs_files else Path("."),
+        f"no task: --data.task is not set and no outputs file ({names}) records one; set --data.task (e.g. LaMP_3)",
+    )

@@ -47,6 +47,8 @@ class TaskSpec:
         labels: the closed label set of a classification/regression task, else ``None``.
         metric: ``"classification"``, ``"regression"`` or ``"generation"``.
         known: whether this is one of the registered LaMP tasks.
+        numeric_fields: fields of ``fields`` whose value must be a finite number (or a numeric
+            string), e.g. LaMP-3's ``score``; the others must be text.
     """
 
     name: str
@@ -54,6 +56,7 @@ class TaskSpec:
     labels: tuple[str, ...] | None
     metric: MetricFamily
     known: bool = True
+    numeric_fields: frozenset[str] = frozenset()
 
     def text_fields(self, item: dict[str, Any]) -> list[tuple[str, str]]:
         """The ``(field, value)`` pairs of ``item`` that make up its text (scalars only, non-empty)."""
@@ -86,7 +89,7 @@ _REGISTRY: dict[str, TaskSpec] = {
     for spec in (
         TaskSpec("LaMP_1", ("title", "abstract"), ("[1]", "[2]"), "classification"),
         TaskSpec("LaMP_2", ("description", "tag"), LAMP2_TAGS, "classification"),
-        TaskSpec("LaMP_3", ("text", "score"), ("1", "2", "3", "4", "5"), "regression"),
+        TaskSpec("LaMP_3", ("text", "score"), ("1", "2", "3", "4", "5"), "regression", numeric_fields=frozenset({"score"})),
         TaskSpec("LaMP_4", ("title", "text"), None, "generation"),
         TaskSpec("LaMP_5", ("title", "abstract"), None, "generation"),
         TaskSpec("LaMP_6", ("text", "title"), None, "generation"),

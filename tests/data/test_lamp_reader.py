@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bump_pl.data import LampFormatError, get_task, group_users, read_lamp, read_lamp_task
+from bump_pl.data.lamp import resolve_task
 from bump_pl.data.users import parse_date
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -122,3 +123,87 @@ def test_outputs_file_without_golds(tmp_path: Path) -> None:
     outputs = _write(tmp_path, "dev_outputs.json", [{"id": "1", "output": "3"}])
     with pytest.raises(LampFormatError, match="expected an object with a 'golds' list"):
         read_lamp_task(outputs)
+
+
+def _one_item(**fields: object) -> list[dict]:
+    return [{"id": "1", "input": "q", "profile": [{"id": "1a", "text": "fine", "score": "3"}, {"id": "1b", **fields}]}]
+
+
+BAD_VALUES = {
+    "lone_surrogate": (_one_item(text="cut emoji \ud83d", score="4"), "field 'text' has a lone surrogate '\\ud83d' at character 10"),
+    "score_word": (_one_item(text="ok", score="five"), "field 'score' is 'five', expected a number"),
+    "score_nan": (_one_item(text="ok", score=float("nan")), "field 'score' is nan, expected a finite number"),
+    "score_null": (_one_item(text="ok", score=None), "field 'score' is null, expected a number"),
+    "text_list": (_one_item(text=["a", "b"], score="4"), "field 'text' is a list (['a', 'b']), expected a string"),
+    "text_nan": (_one_item(text=float("nan"), score="4"), "field 'text' is nan, expected a finite number"),
+    "input_surrogate": ([{"id": "1", "input": "q \udc00", "profile": []}], "question '1': field 'input' has a lone surrogate"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_item_values_name_file_question_item_and_field(tmp_path: Path, case: str) -> None:
+    content, problem = BAD_VALUES[case]
+    path = tmp_path / "train_questions.json"
+    path.write_text(json.dumps(content), encoding="utf-8")  # json escapes the surrogate as "\ud83d"
+    with pytest.raises(LampFormatError) as info:
+        read_lamp(path, task="LaMP_3")
+    message = str(info.value)
+    assert message.startswith(f"{path}: question '1'") and problem in message and "\n" not in message
+    if case != "input_surrogate":
+        assert "profile item '1b'" in message
+
+
+def test_numbers_as_text_are_counted_and_blank_items_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    profile = [{"id": "a", "text": 1234, "score": 5}, {"id": "b", "text": "  ", "score": "2"}, {"id": "c", "text": "ok", "score": "4.0"}]
+    path = _write(tmp_path, "dev_questions.json", [{"id": "1", "input": "q", "profile": profile}])
+    with caplog.at_level("WARNING"):
+        (example,) = read_lamp(path, task="LaMP_3")
+    assert [item["id"] for item in example.profile] == ["a", "c"]
+    assert get_task("LaMP_3").render(example.profile[0]) == "text: 1234; score: 5"
+    assert f"{path}: 1 profile text fields are numbers" in caplog.text
+    assert f"{path}: dropped 1 of 3 profile items whose text is empty" in caplog.text
+
+
+def test_every_item_blank_is_an_error(tmp_path: Path) -> None:
+    profile = [{"id": "a", "text": "", "score": "5"}, {"id": "b", "text": " ", "score": "2"}]
+    path = _write(tmp_path, "dev_questions.json", [{"id": "1", "input": "q", "profile": profile}])
+    with pytest.raises(LampFormatError, match=r"every profile item's text is empty \(2 items\)"):
+        read_lamp(path, task="LaMP_3")
+
+
+def test_generic_task_accepts_numbers_and_skips_lists(tmp_path: Path) -> None:
+    profile = [{"id": "a", "movie": "Heat", "rating": 4.5, "genres": ["crime"]}]
+    path = _write(tmp_path, "dev_questions.json", [{"id": "1", "input": "q", "profile": profile}])
+    (example,) = read_lamp(path, task="MovieLens_rating")
+    assert get_task("MovieLens_rating").render(example.profile[0]) == "movie: Heat; rating: 4.5"
+
+
+def _outputs(tmp_path: Path, **tasks: str | None) -> list[Path]:
+    paths = []
+    for split, task in tasks.items():
+        content = {"golds": []} if task is None else {"task": task, "golds": []}
+        paths.append(_write(tmp_path, f"{split}_outputs.json", content))
+    return paths
+
+
+def test_resolve_task_names_the_odd_file_and_that_nothing_was_configured(tmp_path: Path) -> None:
+    files = _outputs(tmp_path, train="LaMP_2", dev="LaMP_3", test="LaMP-3")
+    with pytest.raises(LampFormatError) as info:
+        resolve_task(None, files)
+    message = str(info.value)
+    assert message.startswith(f"{files[0]}: task 'LaMP_2' disagrees with the other outputs files")
+    assert "dev_outputs.json says 'LaMP_3'" in message and "no --data.task was configured" in message
+
+
+def test_resolve_task_configured_recorded_fallback_and_never_the_folder_name(tmp_path: Path) -> None:
+    folder = tmp_path / "LaMP_7"
+    folder.mkdir()
+    files = _outputs(folder, train="LaMP_3", dev=None)
+    assert resolve_task(None, files).name == "LaMP_3"
+    assert resolve_task("lamp-3", files).name == "LaMP_3"
+    with pytest.raises(LampFormatError, match=r"train_outputs\.json: task 'LaMP_3' disagrees with the configured task 'LaMP_2' \(--data\.task\)"):
+        resolve_task("LaMP_2", files)
+    missing = [folder / "test_outputs.json"]
+    assert resolve_task(None, missing, fallback="LaMP_7").name == "LaMP_7"
+    with pytest.raises(LampFormatError, match=r"no task: --data\.task is not set and no outputs file \(test_outputs\.json\)"):
+        resolve_task(None, missing)

@@ -53,6 +53,18 @@ def _unchanged(folder: Path) -> None:
     pass
 
 
+def _no_outputs(folder: Path) -> None:
+    for path in folder.glob("*_outputs.json"):
+        path.unlink()
+
+
+def _set_item(field: str, value: Any) -> Callable[[list[dict]], None]:
+    def change(questions: list[dict]) -> None:
+        questions[5]["profile"][2][field] = value
+
+    return change
+
+
 # id -> (mutation of a valid folder, extra CLI args, substrings the one error line must contain)
 CASES: dict[str, tuple[Mutation, list[str], list[str]]] = {
     "malformed_json": (_truncate, [], ["LampFormatError", "train_questions.json: malformed JSON at line"]),
@@ -65,6 +77,27 @@ CASES: dict[str, tuple[Mutation, list[str], list[str]]] = {
         _edit("dev_outputs.json", lambda d: d.update(task="LaMP_99")),
         ["--data.task", "LaMP_3"],
         ["dev_outputs.json: task 'LaMP_99' disagrees with the configured task 'LaMP_3'"],
+    ),
+    "outputs_disagree_nothing_configured": (
+        _edit("train_outputs.json", lambda d: d.update(task="LaMP_2")),
+        [],
+        ["train_outputs.json: task 'LaMP_2' disagrees with the other outputs files", "no --data.task was configured"],
+    ),
+    "task_never_from_folder_name": (_no_outputs, [], ["no task: --data.task is not set", "set --data.task"]),
+    "lone_surrogate_in_text": (
+        _edit("train_questions.json", _set_item("text", "a cut-off emoji \ud83d")),
+        [],
+        ["train_questions.json: question", "field 'text' has a lone surrogate '\\ud83d'"],
+    ),
+    "score_is_a_word": (
+        _edit("train_questions.json", _set_item("score", "five")),
+        [],
+        ["train_questions.json: question", "field 'score' is 'five', expected a number"],
+    ),
+    "text_is_a_list": (
+        _edit("train_questions.json", _set_item("text", ["a", "b"])),
+        [],
+        ["train_questions.json: question", "field 'text' is a list"],
     ),
     "profile_missing": (
         _edit("train_questions.json", lambda q: q[1].pop("profile")),
