@@ -13,6 +13,7 @@ import warnings
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from bump_pl.config_files import configs_command, resolve_config_args
 from bump_pl.data import BumpDataModule
 from bump_pl.module import BumpModule
 
@@ -53,8 +54,13 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of ``bump``; errors print one line (``BUMP_DEBUG=1`` shows the traceback)."""
     # BumpModule optimises manually on purpose and checkpoints the post-step state it wants.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    # Config names are resolved here, so the CLI always gets explicit args (not a mistake, as it warns).
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    args = sys.argv[1:] if args is None else args
+    if args[:1] == ["configs"]:
+        sys.exit(configs_command(args[1:]))
     try:
-        build_cli(args)
+        build_cli(resolve_config_args(args))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback

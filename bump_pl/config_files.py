@@ -1,0 +1,90 @@
+"""The configs shipped inside the package, found by name as well as by path.
+
+``configs/`` of the source tree is installed as the package ``bump_pl.configs`` (see
+``pyproject.toml``), so a wheel carries every config. ``bump fit --config tiny`` (or
+``lamp/LaMP_3``, ``strategy/ddp.yaml``, ``configs/tiny.yaml``) resolves to the shipped file when
+no such file exists in the working directory; an existing path always wins. ``bump configs``
+lists them and copies one out to be edited.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+PACKAGE = "bump_pl.configs"
+SUFFIX = ".yaml"
+
+
+def configs_root() -> Path:
+    """The folder of the shipped configs (the source tree's ``configs/`` in an editable install)."""
+    return Path(str(files(PACKAGE)))
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Shipped config name (``tiny``, ``lamp/LaMP_3``, ``strategy/ddp``) -> its file."""
+    root = configs_root()
+    return {path.relative_to(root).with_suffix("").as_posix(): path for path in sorted(root.rglob(f"*{SUFFIX}"))}
+
+
+def resolve_config(value: str) -> str:
+    """``value`` itself when it is an existing file, else the shipped config it names, else ``value``
+    unchanged (the CLI then reports the missing file as usual)."""
+    if Path(value).exists():
+        return value
+    name = value.removeprefix("configs/").removesuffix(SUFFIX)
+    shipped = shipped_configs().get(name)
+    return str(shipped) if shipped is not None else value
+
+
+def resolve_config_args(args: list[str]) -> list[str]:
+    """``args`` with every ``--config VALUE`` / ``--config=VALUE`` resolved by :func:`resolve_config`."""
+    resolved: list[str] = []
+    expect_value = False
+    for arg in args:
+        if expect_value:
+            resolved.append(resolve_config(arg))
+            expect_value = False
+        elif arg == "--config":
+            resolved.append(arg)
+            expect_value = True
+        elif arg.startswith("--config="):
+            resolved.append("--config=" + resolve_config(arg.removeprefix("--config=")))
+        else:
+            resolved.append(arg)
+    return resolved
+
+
+def configs_command(args: list[str]) -> int:
+    """``bump configs`` (list the shipped configs) or ``bump configs copy NAME [DEST]`` (copy one out)."""
+    shipped = shipped_configs()
+    if not args or args[0] == "list":
+        for name, path in shipped.items():
+            print(f"{name:<20} {_first_comment(path)}")
+        return 0
+    if args[0] == "copy" and len(args) in (2, 3):
+        name = args[1].removeprefix("configs/").removesuffix(SUFFIX)
+        if name not in shipped:
+            print(f"bump configs: error: no shipped config {args[1]!r}; `bump configs` lists them", file=sys.stderr)
+            return 1
+        dest = Path(args[2]) if len(args) == 3 else Path(Path(name).name + SUFFIX)
+        if dest.is_dir():
+            dest = dest / (Path(name).name + SUFFIX)
+        if dest.exists():
+            print(f"bump configs: error: {dest} exists; remove it or name another destination", file=sys.stderr)
+            return 1
+        shutil.copyfile(shipped[name], dest)
+        print(f"wrote {dest}")
+        return 0
+    print("usage: bump configs [list] | bump configs copy NAME [DEST]", file=sys.stderr)
+    return 2
+
+
+def _first_comment(path: Path) -> str:
+    """The config's first comment line (what it is for), without the ``#``."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""

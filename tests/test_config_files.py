@@ -1,0 +1,49 @@
+"""Shipped configs resolve by name; an existing path always wins; `bump configs` lists and copies them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bump_pl.config_files import configs_command, resolve_config, resolve_config_args, shipped_configs
+
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_every_yaml_of_the_source_tree_is_shipped() -> None:
+    names = set(shipped_configs())
+    expected = {p.relative_to(REPO_CONFIGS).with_suffix("").as_posix() for p in REPO_CONFIGS.rglob("*.yaml")}
+    assert names == expected and {"tiny", "lamp/LaMP_3", "strategy/ddp"} <= names
+
+
+@pytest.mark.parametrize("value", ["tiny", "tiny.yaml", "configs/tiny.yaml"])
+def test_names_resolve_to_the_shipped_file(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    assert Path(resolve_config(value)).read_text() == (REPO_CONFIGS / "tiny.yaml").read_text()
+
+
+def test_existing_path_wins_and_unknown_names_pass_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tiny").write_text("seed_everything: 1\n")
+    assert resolve_config("tiny") == "tiny"
+    assert resolve_config("nope/none.yaml") == "nope/none.yaml"
+
+
+def test_only_config_values_are_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = resolve_config_args(["fit", "--config", "tiny", "--config=strategy/ddp", "--model.model", "tiny"])
+    assert args[0] == "fit" and args[-2:] == ["--model.model", "tiny"]
+    assert Path(args[2]) == shipped_configs()["tiny"]
+    assert args[3] == f"--config={shipped_configs()['strategy/ddp']}"
+
+
+def test_configs_command_lists_and_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert configs_command([]) == 0
+    listing = capsys.readouterr().out
+    assert "lamp/LaMP_3" in listing and "tiny" in listing
+    assert configs_command(["copy", "lamp/LaMP_3", str(tmp_path)]) == 0
+    assert (tmp_path / "LaMP_3.yaml").read_text() == (REPO_CONFIGS / "lamp" / "LaMP_3.yaml").read_text()
+    assert configs_command(["copy", "lamp/LaMP_3", str(tmp_path)]) == 1  # never overwrites
+    assert configs_command(["copy", "nope", str(tmp_path)]) == 1
+    assert "no shipped config 'nope'" in capsys.readouterr().err
