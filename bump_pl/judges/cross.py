@@ -6,18 +6,20 @@ as given. The defaults (``"Yes"``/``"No"``, no leading space) fit chat templates
 answer is the first token of the assistant turn; without a chat template the default prompts
 end with ``"Answer:"``, so pass ``yes_word=" Yes", no_word=" No"`` there.
 
-Two paths give the same scores (to float error, <= 1e-4):
+Two paths give the same scores (to float error, <= 1e-4 in float32):
 
 - ``share_prefix=True``: each query's prefix (``head + query + middle``, see
-  :mod:`bump_pl.judges.prompt`) is run once with :func:`~bump_pl.models.prefix.encode_prefix`
-  and its KV cache serves every candidate via
-  :func:`~bump_pl.models.prefix.forward_continuation` (left-padded continuations,
-  ``logits_to_keep=1``). With ``Q`` profiles of ``P`` tokens and ``C`` items of ``T`` tokens
-  this costs ``Q*P + Q*C*T`` token-forwards instead of ``Q*C*(P+T)``.
+  :mod:`bump_pl.judges.prompt`) is run once with :func:`~bump_pl.models.prefix.encode_prefix`;
+  the candidates are then packed end to end into rows after that cached prefix, with a block
+  attention mask (:mod:`bump_pl.judges.packing`), and only the hidden states at the candidates'
+  answer positions go through the LM head. With ``Q`` queries of ``P`` tokens and ``C``
+  candidates of ``T`` tokens this costs ``Q*P + Q*C*T`` token-forwards instead of
+  ``Q*C*(P+T)``, with no per-pair copy of the prefix's KV cache and no per-pair padding.
 - ``share_prefix=False``: the naive path, one left-padded full sequence per pair, kept for checking.
 
-Memory is bounded by ``batch_size`` (prefixes encoded together) and ``max_pairs_per_chunk``
-(pairs per forward; each pair holds a copy of its prefix's KV cache), not by ``Q`` or ``C``.
+Memory is bounded by ``batch_size`` (queries per forward), ``max_pairs_per_chunk`` (pairs per
+forward, on both paths) and ``pack_tokens`` (candidate tokens per packed row; 0 sizes it from the
+device's free memory, see :func:`pack_tokens_for`), not by ``Q`` or ``C``.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.judges.base import Direction, check_score_inputs
 from bump_pl.judges.frozen import FrozenModelHolder
+from bump_pl.judges.packing import packed_attention_mask, plan_packs, segment_ids
 from bump_pl.judges.padding import pad_id_of, pad_token_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
-from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
+from bump_pl.models.prefix import encode_prefix, forward_full
 
 # The question sits in the shared prefix, before the candidate, so that the per-pair continuation
 # is only the candidate plus a few closing tokens (the continuation is what costs per pair).
@@ -46,8 +49,29 @@ ITEM_TO_PROFILE_PROMPT = (
 )
 
 
+# A packed row's attention costs ~width x (P + width) per row, paid on the padding between a
+# candidate and the others too; 2,048 keeps that under ~25% of a 0.5B model's matmul cost.
+MAX_PACK_TOKENS = 2048
+CPU_PACK_TOKENS = 512
+
+
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def pack_tokens_for(model: PreTrainedModel, rows: int, device: torch.device) -> int:
+    """Candidate tokens per packed row when ``pack_tokens=0``: from free memory on CUDA, small on CPU.
+
+    A no-grad forward holds about ``(4 * hidden + 3 * intermediate)`` activations per token at
+    once (residual, attention output, MLP gate/up/act) plus the ``[rows, W, P + W]`` mask; a
+    quarter of the free memory is given to ``rows * W`` tokens, capped at :data:`MAX_PACK_TOKENS`.
+    """
+    if device.type != "cuda":
+        return CPU_PACK_TOKENS
+    config = model.config.get_text_config()
+    per_token = (4 * config.hidden_size + 3 * config.intermediate_size) * torch.finfo(model.dtype).bits // 8
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(max(64, min(MAX_PACK_TOKENS, free // 4 // (per_token * rows))))
 
 
 class CrossJudge(FrozenModelHolder):
@@ -65,6 +89,7 @@ class CrossJudge(FrozenModelHolder):
         max_length: query and candidate texts are each truncated to this many tokens.
         batch_size: queries whose prefixes are encoded in one forward.
         max_pairs_per_chunk: (query, candidate) pairs per forward, on both paths.
+        pack_tokens: candidate tokens per packed row (shared path); 0 sizes it from free memory.
         device: where to put the model; None keeps it where it is.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
     """
@@ -84,9 +109,12 @@ class CrossJudge(FrozenModelHolder):
         max_length: int = 1024,
         batch_size: int = 8,
         max_pairs_per_chunk: int = 64,
+        pack_tokens: int = 0,
         device: str | None = None,
         dtype: str = "float32",
     ) -> None:
+        if pack_tokens < 0:
+            raise ValueError(f"CrossJudge: pack_tokens must be >= 0 (0: sized from free memory), got {pack_tokens}")
         if min(max_length, batch_size, max_pairs_per_chunk) < 1:
             raise ValueError(
                 f"CrossJudge: max_length, batch_size and max_pairs_per_chunk must be >= 1, "
@@ -109,6 +137,7 @@ class CrossJudge(FrozenModelHolder):
         self.max_length = max_length
         self.batch_size = batch_size
         self.max_pairs_per_chunk = max_pairs_per_chunk
+        self.pack_tokens = pack_tokens
         self.pad_id = pad_id_of(self.tokenizer)
 
     def score(self, queries: list[str], candidates: list[str], direction: Direction) -> Tensor:
@@ -135,21 +164,43 @@ class CrossJudge(FrozenModelHolder):
         return last_logits[:, self.yes_id].float() - last_logits[:, self.no_id].float()
 
     def _score_shared(self, prefixes: list[list[int]], continuations: list[list[int]]) -> Tensor:
-        """Encode ``batch_size`` prefixes at a time; run their pairs ``max_pairs_per_chunk`` at a time."""
+        """Encode ``batch_size`` prefixes at a time; run all candidates after them in packed rows."""
         scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
-        by_length = sorted(range(len(continuations)), key=lambda c: -len(continuations[c]))
+        lengths = [len(ids) for ids in continuations]
+        rows = min(self.batch_size, len(prefixes))
+        width = self.pack_tokens or pack_tokens_for(self.model, rows, torch.device(self.device))
+        packs = plan_packs(lengths, width, max(1, self.max_pairs_per_chunk // rows))
         for query_rows in _chunks(sorted(range(len(prefixes)), key=lambda q: -len(prefixes[q])), self.batch_size):
             prefix_ids, prefix_mask = pad_token_ids([prefixes[q] for q in query_rows], self.pad_id, "left", self.device)
             prefix = encode_prefix(self.model, prefix_ids, prefix_mask)
-            pairs = [(row, c) for row in range(len(query_rows)) for c in by_length]
-            for chunk in _chunks(pairs, self.max_pairs_per_chunk):
-                rows = torch.tensor([row for row, _ in chunk], device=self.device)
-                ids, mask = pad_token_ids([continuations[c] for _, c in chunk], self.pad_id, "left", self.device)
-                logits = forward_continuation(self.model, prefix, rows, ids, mask, logits_to_keep=1)
-                q_index = torch.tensor([query_rows[row] for row, _ in chunk], device=self.device)
-                c_index = torch.tensor([c for _, c in chunk], device=self.device)
-                scores[q_index, c_index] = self._answer_scores(logits[:, -1])
+            q_index = torch.tensor(query_rows, device=self.device)
+            for pack in packs:
+                gaps = self._score_pack(prefix.cache, prefix_mask, [continuations[c] for c in pack])
+                scores[q_index[:, None], torch.tensor(pack, device=self.device)[None, :]] = gaps
         return scores
+
+    def _score_pack(self, cache, prefix_mask: Tensor, pack: list[list[int]]) -> Tensor:
+        """``[B, n]`` gaps of ``n`` candidates packed into one row after each of ``B`` cached prefixes.
+
+        ``cache`` (``B`` prefixes of ``P`` tokens) grows by the row during the forward and is cut
+        back to ``P`` after it.
+        """
+        lengths = [len(ids) for ids in pack]
+        width = sum(lengths)
+        segment, local = segment_ids(lengths, width, self.device)
+        row = torch.tensor([token for ids in pack for token in ids], dtype=torch.long, device=self.device)
+        batch = prefix_mask.shape[0]
+        out = self.model.get_decoder()(
+            input_ids=row.expand(batch, width),
+            attention_mask=packed_attention_mask(prefix_mask, segment, self.model.dtype),
+            position_ids=prefix_mask.sum(-1, keepdim=True) + local[None, :],
+            cache=cache,
+            use_cache=True,
+        )
+        cache.crop(-width)
+        answers = torch.tensor(lengths, device=self.device).cumsum(0) - 1  # each candidate's last slot
+        logits = self.model.get_output_embeddings()(out.last_hidden_state[:, answers])
+        return logits[..., self.yes_id].float() - logits[..., self.no_id].float()
 
     def _score_naive(self, prefixes: list[list[int]], continuations: list[list[int]]) -> Tensor:
         """Every pair as one full left-padded sequence, ``max_pairs_per_chunk`` per forward."""

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel, StaticCache
 
+from bump_pl.models.prefix import additive_mask
+
 
 def static_cache_from_prefix(cache: DynamicCache, rows: Tensor, config, max_len: int) -> StaticCache:
     """A ``StaticCache`` of ``max_len`` slots whose row ``n`` starts as prefix row ``rows[n]``.
@@ -42,13 +44,6 @@ def compact_cache(cache: StaticCache, keep: Tensor) -> None:
         layer.keys = layer.keys.index_select(0, keep)
         layer.values = layer.values.index_select(0, keep)
         layer.batch_size = int(keep.shape[0])
-
-
-def additive_mask(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """``[n, L]`` 0/1 key mask -> ``[n, 1, 1, L]`` additive mask (0 where attended, dtype's min else)."""
-    blocked = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=mask.device)
-    zero = torch.zeros((), dtype=dtype, device=mask.device)
-    return torch.where(mask.bool(), zero, blocked)[:, None, None, :]
 
 
 def _forward_step(model: PreTrainedModel, cache: StaticCache, ids: Tensor, positions: Tensor, mask4d: Tensor) -> Tensor:
@@ -127,7 +122,7 @@ class StaticDecoder:
             self.graph = None
         ids = tokens.index_select(0, self.active).unsqueeze(1)
         pos = positions.index_select(0, self.active).unsqueeze(1)
-        mask4d = additive_mask(self.key_mask, self.model.dtype)
+        mask4d = additive_mask(self.key_mask.bool(), self.model.dtype)[:, None, None, :]
         slot = self.prompt_len + step
         if self.use_graphs:
             logits = self._graph_step(ids, pos, mask4d, slot)

@@ -59,6 +59,15 @@ def position_ids_from_mask(attention_mask: Tensor, offset: Tensor | None = None)
     return positions
 
 
+def additive_mask(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    """Bool ``allowed`` (any shape) -> additive attention mask: 0 where True, ``dtype``'s minimum where False.
+
+    For hand-built 4D masks ``[B, 1, q, k]``, which transformers passes to attention as they are.
+    """
+    blocked = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
+    return torch.where(allowed, torch.zeros((), dtype=dtype, device=allowed.device), blocked)
+
+
 def encode_prefix(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor) -> Prefix:
     """Run ``B`` left-padded prefixes ``[B, P]`` through ``model`` once, keeping their KV cache.
 

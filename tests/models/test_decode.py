@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bump_pl.models.decode import StaticDecoder, additive_mask, static_cache_from_prefix
+from bump_pl.models.decode import StaticDecoder, static_cache_from_prefix
 from bump_pl.models.prefix import encode_prefix, forward_full
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 
@@ -32,12 +32,6 @@ def test_decode_steps_equal_full_forward_and_rows_are_dropped_once_half_finished
             reference = forward_full(tiny_llama, full_ids, full_mask, logits_to_keep=1)[:, -1]
             torch.testing.assert_close(logits, reference.index_select(0, computed), atol=1e-5, rtol=1e-5)
     assert sizes == [6, 6, 6, 3, 3]  # compacted once at most half was live (3 of 6), not at 2 of 3
-
-
-def test_additive_mask_blocks_with_the_dtype_minimum():
-    out = additive_mask(torch.tensor([[0, 1, 1]]), torch.float32)
-    assert out.shape == (1, 1, 1, 3)
-    assert out.flatten().tolist() == [torch.finfo(torch.float32).min, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

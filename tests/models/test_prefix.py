@@ -2,7 +2,13 @@
 
 import torch
 
-from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full, position_ids_from_mask
+from bump_pl.models.prefix import (
+    additive_mask,
+    encode_prefix,
+    forward_continuation,
+    forward_full,
+    position_ids_from_mask,
+)
 from bump_pl.models.tiny import tiny_random_llama
 
 
@@ -58,3 +64,9 @@ def test_prefix_cache_is_reusable_and_gradients_flow_through_it():
     first.sum().backward()
     emb = model.get_input_embeddings().weight.grad
     assert emb[5].abs().sum() > 0  # prefix tokens received gradient through the shared cache
+
+
+def test_additive_mask_is_zero_where_allowed_and_the_dtype_minimum_elsewhere():
+    out = additive_mask(torch.tensor([[False, True, True]]), torch.bfloat16)
+    assert out.dtype == torch.bfloat16
+    assert out.flatten().tolist() == [torch.finfo(torch.bfloat16).min, 0.0, 0.0]

@@ -1,0 +1,70 @@
+"""Pack many short continuations of one shared prefix into one row with a block attention mask.
+
+The cross judge scores every candidate against every query. Instead of one padded row per
+(query, candidate) pair, each holding a copy of its query's KV cache, a packed row holds several
+candidates end to end after the query's cached prefix::
+
+    keys:    [ prefix (P, left-padded) | cand 0 | cand 1 | ... | pad ]
+    queries:                           [ cand 0 | cand 1 | ... | pad ]
+
+A candidate token sees the prefix's real tokens and the earlier tokens of its own candidate only;
+its position id continues the prefix as if the candidate were alone. So each candidate's last
+hidden state equals the one of the unpacked pair, without per-pair KV copies or per-pair padding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bump_pl.models.prefix import additive_mask
+
+
+def plan_packs(lengths: list[int], max_tokens: int, max_items: int) -> list[list[int]]:
+    """Group candidate indices into packs of at most ``max_tokens`` tokens and ``max_items`` items.
+
+    First-fit over the candidates sorted longest first; a candidate longer than ``max_tokens``
+    gets a pack of its own. Every index appears in exactly one pack.
+    """
+    if max_tokens < 1 or max_items < 1:
+        raise ValueError(f"packing.py: max_tokens and max_items must be >= 1, got {max_tokens}, {max_items}")
+    packs: list[list[int]] = []
+    used: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        size = max(1, lengths[index])
+        slot = next((p for p, pack in enumerate(packs) if len(pack) < max_items and used[p] + size <= max_tokens), None)
+        if slot is None:
+            packs.append([index])
+            used.append(size)
+        else:
+            packs[slot].append(index)
+            used[slot] += size
+    return packs
+
+
+def segment_ids(lengths: list[int], width: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """``(segment [W], local [W])``: which candidate each packed slot holds (-1: padding) and its index in it."""
+    segment = torch.full((width,), -1, dtype=torch.long)
+    local = torch.zeros(width, dtype=torch.long)
+    start = 0
+    for k, length in enumerate(lengths):
+        segment[start : start + length] = k
+        local[start : start + length] = torch.arange(length)
+        start += length
+    return segment.to(device), local.to(device)
+
+
+def packed_attention_mask(prefix_mask: Tensor, segment: Tensor, dtype: torch.dtype) -> Tensor:
+    """Additive mask ``[B, 1, W, P + W]`` for ``B`` prefixes (``prefix_mask`` ``[B, P]``) and one packing.
+
+    A slot attends to the prefix's real tokens and causally within its own candidate; padding
+    slots attend to themselves only (so no softmax row is empty).
+    """
+    width = segment.shape[0]
+    slots = torch.arange(width, device=segment.device)
+    real = segment >= 0
+    own = (segment[:, None] == segment[None, :]) & (slots[None, :] <= slots[:, None]) & real[:, None]
+    own = own | torch.eye(width, dtype=torch.bool, device=segment.device)
+    sees_prefix = prefix_mask.bool()[:, None, :] & real[None, :, None]  # [B, W, P]
+    allowed = torch.cat([sees_prefix, own.expand(prefix_mask.shape[0], width, width)], dim=-1)
+    return additive_mask(allowed, dtype)[:, None]
