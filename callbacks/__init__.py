@@ -1,7 +1,7 @@
 """Lightning callbacks of bump-pl, installed as ``bump_pl.callbacks``.
 
 * ``ProfileCacheCallback``: one greedy profile per user, cached per global step (``load_profiles`` reads it).
-* ``DownstreamEvalCallback``: LaMP metrics of profile vs ``no_profile`` vs ``raw_history`` prompts.
+* ``DownstreamEvalCallback``: runs :mod:`bump_pl.downstream` (profile vs ``no_profile``, ``recent_history``, ``retrieved_history``) on each new cache.
 * ``ProfileWriter``: ``bump predict`` output as JSONL.
 """
 

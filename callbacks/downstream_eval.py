@@ -1,10 +1,12 @@
-"""``DownstreamEvalCallback``: what the cached profiles are worth on the LaMP task itself.
+"""``DownstreamEvalCallback``: what the cached profiles are worth on the LaMP task itself, during ``fit``.
 
-Each time ``ProfileCacheCallback`` writes a cache (it must come earlier in the callbacks list), this
-callback evaluates the profile of each dev user against ``no_profile`` and ``raw_history`` baselines
-with LaMP's official metric (see :mod:`bump_pl.callbacks.downstream_run`), writes
+Only decides when: each time ``ProfileCacheCallback`` writes a cache (it must come earlier in the
+callbacks list), the evaluation of :mod:`bump_pl.downstream` runs on the data module's users of
+``eval_split`` (the profile against ``no_profile``, ``recent_history`` and ``retrieved_history``,
+LaMP's official metric, paired bootstrap intervals), writes
 ``<log_dir>/downstream/step-XXXXXX/{report.json, report.md, predictions.jsonl}`` and logs
-``downstream/<variant>/<metric>`` to every logger. Rank 0 does the work; other ranks wait.
+``downstream/<variant>/<metric>`` to every logger. Rank 0 does the work; other ranks wait. To score
+every question of a split after training, use the ``bump-downstream`` command.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from typing import Any, Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from bump_pl.callbacks.downstream_report import REPORT_JSON, write_report
-from bump_pl.callbacks.downstream_prompts import VARIANTS
-from bump_pl.callbacks.downstream_run import DownstreamSettings, Questions, run_downstream
 from bump_pl.callbacks.profile_cache import ProfileCacheCallback
 from bump_pl.callbacks.profile_store import load_profiles, step_dir
-from bump_pl.data.tasks import canonical_task_name
+from bump_pl.downstream.prompts import VARIANTS
+from bump_pl.downstream.report import REPORT_JSON, summarize, write_report
+from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
 from bump_pl.models.policy import LoraSettings
 
 DOWNSTREAM_DIR = "downstream"
@@ -34,13 +35,13 @@ class DownstreamEvalCallback(Callback):
         backbone: downstream model (alias, folder or Hub id); loaded fresh, separate from the policy.
         architecture: ``causal`` (SmolLM2, Qwen, ``tiny-random-llama``) or ``seq2seq`` (FlanT5-style).
         mode: ``zero_shot`` (no training) or ``sft`` (a LoRA adapter per variant on the train users' questions).
-        metric_task: LaMP task whose metric scores the answers (e.g. ``LaMP_3`` for MovieLens ratings);
-            default: the data module's task.
+        metric_task: LaMP task whose metric scores the answers; default: the data module's task
+            (``MovieLens_rating`` is scored as ``LaMP_3``).
         train_split, eval_split: data-module splits to train on and to evaluate; both must be cached
             (``eval_split`` always, ``train_split`` in ``sft`` mode).
         max_new_tokens: greedy answer length.
-        context_tokens: token budget of the profile and of the raw history (downstream tokenizer).
-        history_items: most recent history items the ``raw_history`` baseline starts from.
+        context_tokens: token budget of the profile and of both histories (downstream tokenizer).
+        history_items: most recent history items the ``recent_history`` baseline starts from.
         max_question_tokens: question inputs keep this many leading tokens.
         max_train_examples, max_eval_examples: caps on questions (None: all; CPU demos set them).
         lora, epochs, batch_size, lr: the SFT adapter and its plain AdamW loop.
@@ -139,7 +140,9 @@ class DownstreamEvalCallback(Callback):
             report, records = self._run(trainer, cache, step)
             write_report(folder, report, records)
         metrics = {
-            f"downstream/{variant}/{name}": value for variant in VARIANTS for name, value in report[variant].items()
+            f"downstream/{variant}/{name}": interval["value"]
+            for variant in VARIANTS
+            for name, interval in report["metrics"][variant].items()
         }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
@@ -149,17 +152,18 @@ class DownstreamEvalCallback(Callback):
         """``(report, per-question records)`` of one evaluation."""
         datamodule = trainer.datamodule
         task = datamodule.task
-        metric_task = canonical_task_name(self.metric_task) if self.metric_task else task.name
+        metric_task = metric_task_of(self.metric_task or task.name)
         settings = self.settings
         evaluation = Questions.of(datamodule.users[self.eval_split], self.eval_split, settings.max_eval_examples)
         train = None
         if settings.mode == "sft":
             train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
         device = trainer.strategy.root_device
-        results = run_downstream(settings, task, metric_task, load_profiles(cache), train, evaluation, device)
-        records = results.pop("records")
+        results = run_downstream(settings, task, load_profiles(cache), train, evaluation, device)
         report = {
-            **results,
+            **summarize(results, metric_task, evaluation.answers, seed=settings.seed),
+            "eval_ids": results["eval_ids"],
+            "sft_loss": results.get("sft_loss"),
             "step": step,
             "task": task.name,
             "metric_task": metric_task,
@@ -170,4 +174,4 @@ class DownstreamEvalCallback(Callback):
             "profile_cache": str(cache.resolve()),
             "settings": asdict(settings),
         }
-        return report, records
+        return report, results["records"]

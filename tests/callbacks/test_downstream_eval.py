@@ -48,9 +48,12 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
     assert downstream.last_report == report_path and len(logger.logged) == 1
     metrics, step = logger.logged[0]
     report = json.loads(report_path.read_text())
-    assert step == 3 and metrics == {f"downstream/{v}/{m}": report[v][m] for v in ("profile", "no_profile", "raw_history") for m in ("MAE", "RMSE")}
+    variants = ("no_profile", "recent_history", "retrieved_history", "profile")
+    assert step == 3 and metrics == {f"downstream/{v}/{m}": report["metrics"][v][m]["value"] for v in variants for m in ("MAE", "RMSE")}
+    assert report["num_questions"] == {v: len(report["eval_ids"]) for v in variants}
 
-    report_path.write_text(json.dumps({**report, "profile": {"MAE": 9.0, "RMSE": 9.0}}))
+    report["metrics"]["profile"]["MAE"]["value"] = 9.0
+    report_path.write_text(json.dumps(report))
     again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)  # e.g. a resumed fit
     trainer.callbacks = [cache, again]
     again.on_fit_end(trainer, None)

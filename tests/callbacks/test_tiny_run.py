@@ -38,18 +38,19 @@ def test_fit_writes_the_downstream_report_with_all_variants(tiny_run: Path) -> N
     (folder,) = (tiny_run / "downstream").iterdir()
     report = json.loads((folder / "report.json").read_text())
     assert folder.name == f"step-{report['step']:06d}" and report["step"] == 4
-    for variant in ("profile", "no_profile", "raw_history"):
-        assert set(report[variant]) == {"MAE", "RMSE"}  # LaMP_3's metric
+    variants = ("no_profile", "recent_history", "retrieved_history", "profile")
+    for variant in variants:
+        assert set(report["metrics"][variant]) == {"MAE", "RMSE"}  # LaMP_3's metric
     assert report["metric_task"] == "LaMP_3" and report["settings"]["mode"] == "zero_shot"
     dev = _dev_questions(tiny_run)
     assert report["eval_ids"] == [example.id for example in read_lamp(dev, task="LaMP_3")]
     table = (folder / "report.md").read_text()
-    assert table.count("\n| ") == 4 and "| profile |" in table and "| raw_history |" in table
+    assert "| profile |" in table and "| retrieved_history |" in table and "| profile - recent_history |" in table
 
     profiles = load_profiles(report["profile_cache"])
     assert Path(report["profile_cache"]) == tiny_run / "profiles" / "step-000004"
     records = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
-    by_variant = {v: [r for r in records if r["variant"] == v] for v in ("profile", "no_profile", "raw_history")}
+    by_variant = {v: [r for r in records if r["variant"] == v] for v in variants}
     assert all([r["id"] for r in rows] == report["eval_ids"] for rows in by_variant.values())
     cached = [profiles[(r["user_id"], "val")].strip() for r in by_variant["profile"]]
     assert any(len(text) >= 3 for text in cached)
@@ -62,7 +63,7 @@ def test_fit_writes_the_downstream_report_with_all_variants(tiny_run: Path) -> N
     events = EventAccumulator(str(tiny_run)).Reload()
     assert {f"downstream/{v}/{m}" for v in by_variant for m in ("MAE", "RMSE")} <= set(events.Tags()["scalars"])
     (logged,) = events.Scalars("downstream/profile/MAE")
-    assert logged.step == 4 and logged.value == pytest.approx(report["profile"]["MAE"])
+    assert logged.step == 4 and logged.value == pytest.approx(report["metrics"]["profile"]["MAE"]["value"])
 
 
 def test_predict_writes_one_profile_per_user_of_the_questions_file(tiny_run: Path) -> None:

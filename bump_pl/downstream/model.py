@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from peft import PeftModel, get_peft_model
 from torch import Tensor
+from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 
-from bump_pl.callbacks.downstream_prompts import Architecture
+from bump_pl.downstream.prompts import Architecture
 from bump_pl.data.prompts import encode_prompt
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.policy import LoraSettings
@@ -90,6 +91,7 @@ def sft(
     batch_size: int,
     lr: float,
     seed: int,
+    desc: str = "SFT",
 ) -> list[float]:
     """Plain supervised fine-tuning of ``model``'s trainable weights (AdamW); returns every step's loss.
 
@@ -102,6 +104,7 @@ def sft(
     order = list(range(len(prompts)))
     losses = []
     model.train()
+    progress = tqdm(total=epochs * -(-len(order) // batch_size), desc=desc, leave=False, dynamic_ncols=True)
     for epoch in range(epochs):
         random.Random(f"{seed}:{epoch}").shuffle(order)
         for start in range(0, len(order), batch_size):
@@ -112,6 +115,8 @@ def sft(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+            progress.update()
+    progress.close()
     model.eval()
     return losses
 
@@ -125,11 +130,12 @@ def generate_answers(
     *,
     max_new_tokens: int,
     batch_size: int,
+    desc: str = "answers",
 ) -> list[str]:
     """Greedy answers to ``prompts`` (new tokens only, special tokens dropped, stripped)."""
     device = next(model.parameters()).device
     answers: list[str] = []
-    for start in range(0, len(prompts), batch_size):
+    for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False, dynamic_ncols=True):
         chunk = prompts[start : start + batch_size]
         if architecture == "seq2seq":
             encoded = tokenizer(chunk, padding=True, return_tensors="pt").to(device)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from bump_pl.callbacks.downstream_model import (
+from bump_pl.downstream.model import (
     IGNORE_INDEX,
     add_lora,
     generate_answers,

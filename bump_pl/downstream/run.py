@@ -1,7 +1,8 @@
-"""One downstream LaMP evaluation of cached profiles against the ``no_profile`` and ``raw_history`` baselines.
+"""One downstream LaMP evaluation of profiles against the ``no_profile``, ``recent_history`` and
+``retrieved_history`` baselines.
 
-For every variant (see :mod:`bump_pl.callbacks.downstream_prompts`) the same eval questions are
-answered greedily and scored with LaMP's official metric (``bump_pl.metrics.evaluate_lamp``).
+For every variant (see :mod:`bump_pl.downstream.prompts`) the same eval questions are
+answered greedily (:mod:`bump_pl.downstream.report` scores them with LaMP's official metric).
 ``zero_shot`` prompts the backbone as is (loaded once for all variants); ``sft`` trains a fresh
 LoRA adapter per variant on the train users' questions, with that variant's prompts, so each
 variant is judged by a model that learned to use its kind of context. No Lightning here.
@@ -14,14 +15,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from tqdm.auto import tqdm
 
-from bump_pl.callbacks.downstream_model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
-from bump_pl.callbacks.downstream_prompts import VARIANTS, Architecture, PromptBuilder, Variant
+from bump_pl.downstream.model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
+from bump_pl.downstream.prompts import VARIANTS, Architecture, PromptBuilder, Variant
 from bump_pl.data import LampExample, TaskSpec, UserHistory
-from bump_pl.metrics.lamp import evaluate_lamp
+from bump_pl.data.tasks import canonical_task_name
 from bump_pl.models.policy import LoraSettings
 
 ProfileMap = dict[tuple[str, str], str]  # (user_id, split) -> profile
+
+#: Tasks that are not LaMP's but are scored with a LaMP task's official metric (MovieLens: 1-5 ratings).
+METRIC_TASKS = {"MovieLens_rating": "LaMP_3"}
+
+
+def metric_task_of(task: str) -> str:
+    """The task whose official metric scores ``task``'s answers (canonical name; itself unless in ``METRIC_TASKS``)."""
+    name = canonical_task_name(task)
+    return METRIC_TASKS.get(name, name)
 
 
 @dataclass
@@ -92,7 +103,6 @@ class Questions:
 def run_downstream(
     settings: DownstreamSettings,
     task: TaskSpec,
-    metric_task: str,
     profiles: ProfileMap,
     train: Questions | None,
     evaluation: Questions,
@@ -100,15 +110,16 @@ def run_downstream(
 ) -> dict[str, Any]:
     """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
 
-    Returns ``{variant: metrics}`` plus ``"eval_ids"`` (question ids, in order), ``"records"``
-    (per question and variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
+    Returns ``"eval_ids"`` (question ids, in order), ``"answers"``
+    (``{variant: [answer per question]}``, in question order), ``"records"`` (per question and
+    variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
     (``{variant: [first step's loss, last step's loss]}``). Runs under a forked, seeded torch RNG so
     it neither depends on nor disturbs the training run's random state.
     """
     if settings.mode == "sft" and train is None:
         raise ValueError("downstream mode 'sft' needs train questions")
     golds = evaluation.golds
-    results: dict[str, Any] = {"eval_ids": list(golds), "records": []}
+    results: dict[str, Any] = {"eval_ids": list(golds), "answers": {}, "records": []}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         tokenizer = load_backbone_tokenizer(settings.backbone, settings.architecture)
@@ -122,7 +133,7 @@ def run_downstream(
         )
         zero_shot = settings.mode == "zero_shot"
         shared = load_backbone(settings.backbone, settings.architecture, settings.dtype, device) if zero_shot else None
-        for variant in VARIANTS:
+        for variant in tqdm(VARIANTS, desc="downstream variants", dynamic_ncols=True):
             if shared is not None:
                 model = shared
             else:
@@ -135,8 +146,9 @@ def run_downstream(
                 prompts,
                 max_new_tokens=settings.max_new_tokens,
                 batch_size=settings.eval_batch_size,
+                desc=f"answers {variant}",
             )
-            results[variant] = evaluate_lamp(metric_task, dict(zip(golds, answers)), golds)
+            results["answers"][variant] = answers
             results["records"].extend(
                 {
                     "variant": variant,
@@ -176,6 +188,7 @@ def _trained_model(
         batch_size=settings.batch_size,
         lr=settings.lr,
         seed=settings.seed,
+        desc=f"SFT {variant}",
     )
     results.setdefault("sft_loss", {})[variant] = [losses[0], losses[-1]]
     return model

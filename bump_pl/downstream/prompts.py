@@ -1,16 +1,18 @@
-"""Prompts of the downstream LaMP evaluation: the question alone, or with a profile or raw history.
+"""Prompts of the downstream LaMP evaluation: the question alone, or with a profile or the user's history.
 
-Three variants are evaluated side by side on the same questions:
+Four variants are evaluated side by side on the same questions:
 
 * ``no_profile``: the LaMP question input alone.
-* ``profile``: the user's cached profile, then the question.
-* ``raw_history``: the user's ``history_items`` most recent items (``task.render``, one a line),
-  then the question.
+* ``recent_history``: the user's ``history_items`` most recent items (``task.render``, one a line,
+  oldest first), then the question.
+* ``retrieved_history``: the user's items ranked by BM25 against the question input (most relevant
+  first; :mod:`bump_pl.downstream.retrieval`), then the question. LaMP's own strong baseline.
+* ``profile``: the user's generated profile, then the question.
 
-Profile and raw history get the same budget of ``context_tokens`` tokens of the downstream model's
-tokenizer (a profile keeps its head, a history its most recent tail), so the comparison is at equal
-length. Question inputs keep their first ``max_question_tokens`` tokens (LaMP puts the instruction
-first).
+Profile and both histories get the same budget of ``context_tokens`` tokens of the downstream
+model's tokenizer (a profile and a retrieved list keep their head, a recent history its most recent
+tail), so the comparison is at equal length. Question inputs keep their first
+``max_question_tokens`` tokens (LaMP puts the instruction first).
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bump_pl.data import LampExample, TaskSpec, UserHistory
+from bump_pl.downstream.retrieval import rank_by_bm25
 
-Variant = Literal["profile", "no_profile", "raw_history"]
-VARIANTS: tuple[Variant, ...] = ("profile", "no_profile", "raw_history")
+Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile"]
+VARIANTS: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history", "profile")
+#: The variants a profile is compared with (``profile`` minus each, in the report).
+BASELINES: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history")
 Architecture = Literal["causal", "seq2seq"]
 
-_LABELS = {"profile": "User profile", "raw_history": "User's recent history, oldest first"}
+_LABELS = {
+    "profile": "User profile",
+    "recent_history": "User's recent history, oldest first",
+    "retrieved_history": "User's history most relevant to the question, most relevant first",
+}
 
 
 def truncate_tokens(text: str, tokenizer: Any, max_tokens: int, keep: Literal["head", "tail"]) -> str:
@@ -54,8 +63,8 @@ class PromptBuilder:
         task: renders raw history items.
         tokenizer: the downstream model's tokenizer (token budgets are in its tokens).
         architecture: ``causal`` or ``seq2seq`` (how the prompt is wrapped).
-        context_tokens: budget of the profile and of the raw history.
-        history_items: most recent items considered for ``raw_history``.
+        context_tokens: budget of the profile and of either history.
+        history_items: most recent items considered for ``recent_history``.
         max_question_tokens: budget of the question input.
     """
 
@@ -66,24 +75,27 @@ class PromptBuilder:
     history_items: int
     max_question_tokens: int
 
-    def context(self, variant: Variant, user: UserHistory, profile: str | None) -> str | None:
-        """The text put before the question (``None`` for ``no_profile``)."""
+    def context(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str | None:
+        """The text put before ``question`` (``None`` for ``no_profile``)."""
         if variant == "no_profile":
             return None
         if variant == "profile":
             if profile is None:
-                raise ValueError(f"no cached profile for user {user.user_id!r}")
+                raise ValueError(f"no profile for user {user.user_id!r}")
             return truncate_tokens(profile.strip(), self.tokenizer, self.context_tokens, keep="head")
-        if variant == "raw_history":
-            recent = user.items[-self.history_items :] if self.history_items > 0 else []
-            history = "\n".join(f"- {self.task.render(item)}" for item in recent)
-            return truncate_tokens(history, self.tokenizer, self.context_tokens, keep="tail")
+        lines = [f"- {self.task.render(item)}" for item in user.items]
+        if variant == "recent_history":
+            recent = lines[-self.history_items :] if self.history_items > 0 else []
+            return truncate_tokens("\n".join(recent), self.tokenizer, self.context_tokens, keep="tail")
+        if variant == "retrieved_history":
+            ranked = [lines[index] for index in rank_by_bm25(question.input, lines)]
+            return truncate_tokens("\n".join(ranked), self.tokenizer, self.context_tokens, keep="head")
         raise ValueError(f"unknown downstream variant {variant!r}; expected one of {VARIANTS}")
 
     def __call__(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str:
         """The full model-facing prompt of ``question`` under ``variant``."""
         text = truncate_tokens(question.input.strip(), self.tokenizer, self.max_question_tokens, keep="head")
-        context = self.context(variant, user, profile)
+        context = self.context(variant, user, question, profile)
         if context is not None:
             text = f"{_LABELS[variant]}:\n{context}\n\n{text}"
         return format_for_model(text, self.tokenizer, self.architecture)

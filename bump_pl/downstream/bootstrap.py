@@ -1,0 +1,91 @@
+"""Paired bootstrap intervals of LaMP metrics over questions: per variant and per difference.
+
+Every variant answered the same ``N`` questions, so one set of ``B`` resamples of question indices
+(seeded) serves them all: a variant's interval comes from its metric on each resample, a difference
+``profile - baseline`` from the two metrics on the *same* resample (paired), which removes the
+between-question variance the two share. Intervals are percentile intervals at ``level``. Metrics
+are recomputed with :func:`bump_pl.metrics.lamp.evaluate_lamp` on each resample (RMSE and macro F1
+are not means over questions), except ROUGE, a mean of per-question scores, which is scored once per
+question and then averaged per resample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from bump_pl.data.tasks import get_task
+from bump_pl.metrics.lamp import evaluate_lamp
+
+Interval = dict[str, float]  # {"value", "low", "high"}
+
+
+def resample_indices(num_questions: int, samples: int, seed: int) -> np.ndarray:
+    """``[samples, num_questions]`` question indices drawn with replacement (seeded)."""
+    if num_questions < 1 or samples < 1:
+        raise ValueError(f"bootstrap needs >= 1 question and >= 1 sample, got {num_questions} and {samples}")
+    return np.random.default_rng(seed).integers(0, num_questions, size=(samples, num_questions))
+
+
+def _scores_per_resample(
+    task: str, answers: Sequence[str], golds: Sequence[str], draws: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``{metric: [samples]}``: the metric on each resample of the ``(answer, gold)`` pairs."""
+    if get_task(task).metric == "generation":
+        per_question = [evaluate_lamp(task, {"q": answer}, {"q": gold}) for answer, gold in zip(answers, golds)]
+        return {name: np.array([row[name] for row in per_question])[draws].mean(axis=1) for name in per_question[0]}
+    rows = []
+    for draw in draws:
+        keys = [str(position) for position in range(len(draw))]
+        rows.append(evaluate_lamp(task, dict(zip(keys, (answers[i] for i in draw))), dict(zip(keys, (golds[i] for i in draw)))))
+    return {name: np.array([row[name] for row in rows]) for name in rows[0]}
+
+
+def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return {"value": float(value), "low": float(low), "high": float(high)}
+
+
+def bootstrap_report(
+    task: str,
+    answers: Mapping[str, Sequence[str]],
+    golds: Sequence[str],
+    baselines: Sequence[str],
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[dict[str, dict[str, Interval]], dict[str, dict[str, Interval]]]:
+    """Point estimates with percentile intervals of every variant's metrics, and of ``profile - b`` for each baseline.
+
+    Args:
+        task: LaMP task whose official metric scores the answers.
+        answers: ``{variant: [answer per question]}``, all in the order of ``golds``; must hold ``profile``.
+        golds: the gold output of each question.
+        baselines: variants the profile is compared with.
+
+    Returns:
+        ``({variant: {metric: interval}}, {"profile - b": {metric: interval}})``.
+    """
+    draws = resample_indices(len(golds), samples, seed)
+    keys = [str(position) for position in range(len(golds))]
+    point = {variant: evaluate_lamp(task, dict(zip(keys, rows)), dict(zip(keys, golds))) for variant, rows in answers.items()}
+    resampled = {variant: _scores_per_resample(task, rows, golds, draws) for variant, rows in answers.items()}
+    variants = {
+        variant: {name: _interval(value, resampled[variant][name], level) for name, value in point[variant].items()}
+        for variant in answers
+    }
+    differences = {
+        f"profile - {baseline}": {
+            name: _interval(
+                point["profile"][name] - point[baseline][name],
+                resampled["profile"][name] - resampled[baseline][name],
+                level,
+            )
+            for name in point["profile"]
+        }
+        for baseline in baselines
+    }
+    return variants, differences

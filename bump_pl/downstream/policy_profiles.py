@@ -1,0 +1,61 @@
+"""Profiles from a trained policy checkpoint, for any LaMP questions file (users seen in training or not).
+
+Reuses the ``bump predict`` path: ``BumpDataModule.setup("predict")`` reads the questions file and
+``profile_dataloader`` gives every user once with all of their history as context (no held-out
+items); ``BumpModule.generate_profiles`` decodes greedily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from bump_pl.callbacks.modes import eval_all
+from bump_pl.data import BumpDataModule
+
+
+def load_policy(ckpt: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The ``BumpModule`` of a checkpoint on ``device`` (base model reloaded, adapter restored).
+
+    No judge is built: generating profiles does not use one (an empty module stands in).
+    """
+    from bump_pl.module import BumpModule  # lazy: only the --ckpt path needs Lightning and the policy
+
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint does not exist")
+    module = BumpModule.load_from_checkpoint(str(path), map_location=torch.device(device), judge=torch.nn.Module())
+    return module.to(device)
+
+
+def generate_profiles(
+    module: torch.nn.Module,
+    questions: Path,
+    task: str,
+    user_ids: Collection[str],
+    *,
+    max_prompt_tokens: int | None,
+    batch_size: int,
+) -> dict[str, str]:
+    """``{user_id: greedy profile}`` for the users ``user_ids`` of the questions file ``questions``."""
+    datamodule = BumpDataModule(
+        data_dir=questions.parent,
+        tokenizer=module.tokenizer,
+        task=task,
+        users_per_batch=batch_size,
+        max_prompt_tokens=max_prompt_tokens,
+        predict_file=questions,
+    )
+    datamodule.setup("predict")
+    wanted = set(user_ids)
+    others = [user.user_id for user in datamodule.users["predict"] if user.user_id not in wanted]
+    profiles: dict[str, str] = {}
+    with torch.no_grad(), eval_all(module):
+        loader = datamodule.profile_dataloader("predict", exclude=others)
+        for batch in tqdm(loader, desc=f"profiles {questions.name}", dynamic_ncols=True):
+            texts = module.generate_profiles(batch.to(module.device))
+            profiles.update(zip(batch.user_ids, texts))
+    return profiles

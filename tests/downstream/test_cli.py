@@ -1,0 +1,95 @@
+"""``bump-downstream`` end to end on tiny models: every question, four variants, intervals, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bump_pl.data import read_lamp
+from bump_pl.downstream.cli import main
+from bump_pl.downstream.prompts import VARIANTS
+from bump_pl.metrics.lamp import evaluate_lamp
+
+TINY = ["--backbone", "tiny-random-llama", "--max-new-tokens", "2", "--context-tokens", "24", "--bootstrap-samples", "200"]
+
+
+def _profiles(lamp3_dir: Path, path: Path, splits: tuple[str, ...] = ("train", "dev"), skip: int = 0) -> Path:
+    users = [q.user_id for split in splits for q in read_lamp(lamp3_dir / f"{split}_questions.json")]
+    rows = [{"user_id": user, "profile": f"likes item {i % 3}"} for i, user in enumerate(dict.fromkeys(users))]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows[skip:]))
+    return path
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("mode", ["zero_shot", "sft"])
+def test_every_question_scored_for_four_variants_with_intervals(
+    lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    profiles, out = _profiles(lamp3_dir, tmp_path / "profiles.jsonl"), tmp_path / "report"
+    args = ["--data-dir", str(lamp3_dir), "--split", "dev", "--profiles", str(profiles), "--mode", mode, "--out", str(out)]
+    code, stdout, err = _run(args + TINY + ["--max-train-questions", "4"], capsys)
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    dev = read_lamp(lamp3_dir / "dev_questions.json", lamp3_dir / "dev_outputs.json")
+    assert report["eval_ids"] == [q.id for q in dev] and report["metric_task"] == "LaMP_3"
+    assert report["num_questions"] == {variant: len(dev) for variant in VARIANTS}
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    golds = {q.id: q.output for q in dev}
+    for variant in VARIANTS:
+        answers = {r["id"]: r["prediction"] for r in records if r["variant"] == variant}
+        official = evaluate_lamp("LaMP_3", answers, golds)  # the report's point estimate is the official metric
+        for name, interval in report["metrics"][variant].items():
+            assert interval["value"] == pytest.approx(official[name])
+            assert interval["low"] <= interval["value"] <= interval["high"]
+    for baseline in ("no_profile", "recent_history", "retrieved_history"):
+        for name, interval in report["differences"][f"profile - {baseline}"].items():
+            expected = report["metrics"]["profile"][name]["value"] - report["metrics"][baseline][name]["value"]
+            assert interval["value"] == pytest.approx(expected) and interval["low"] <= interval["value"] <= interval["high"]
+    assert "| retrieved_history |" in stdout and "| profile - no_profile |" in stdout
+    assert (out / "report.md").read_text() == stdout.rstrip("\n") + "\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("missing_user", "profiles.jsonl: no profile for 1 of"),
+        ("bad_line", "profiles.jsonl: line 2 is not valid JSON"),
+        ("no_split", "nosuch_questions.json: file does not exist"),
+        ("wrong_task", "dev_outputs.json: task 'LaMP_3' disagrees with --task 'LaMP_2'"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_report(
+    lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, message: str
+) -> None:
+    profiles, out = _profiles(lamp3_dir, tmp_path / "profiles.jsonl", splits=("dev",)), tmp_path / "report"
+    args = ["--data-dir", str(lamp3_dir), "--split", "dev", "--mode", "zero_shot", "--out", str(out), "--profiles", str(profiles)]
+    if change == "missing_user":
+        _profiles(lamp3_dir, profiles, splits=("dev",), skip=1)
+    elif change == "bad_line":
+        profiles.write_text(profiles.read_text().replace("\n", "\n{oops\n", 1))
+    elif change == "no_split":
+        args[3] = "nosuch"
+    else:
+        args += ["--task", "LaMP_2"]
+    code, _, err = _run(args + TINY, capsys)
+    assert code == 1 and err.count("\n") == 1 and err.startswith("bump-downstream: error: ") and message in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["profiles.jsonl"]
+
+
+def test_an_existing_out_folder_is_refused(lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profiles, out = _profiles(lamp3_dir, tmp_path / "profiles.jsonl"), tmp_path / "report"
+    out.mkdir()
+    args = ["--data-dir", str(lamp3_dir), "--profiles", str(profiles), "--mode", "zero_shot", "--out", str(out)]
+    code, _, err = _run(args + TINY, capsys)
+    assert code == 1 and "report: already exists" in err and list(out.iterdir()) == []
