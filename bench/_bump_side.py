@@ -69,6 +69,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     from torch.utils.data import DataLoader
 
     from bump_pl.data.batch import UserGroupBatch
+    from bump_pl.grpo import GRPOSettings
     from bump_pl.data.prompts import left_pad
     from bump_pl.judges import EmbeddingJudge
     from bump_pl.models.policy import LoraSettings
@@ -85,10 +86,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
         lora=LoraSettings(rank=s.lora_rank, alpha=s.lora_alpha),
         group_size=s.group_size,
         sampling=SamplingSettings(max_new_tokens=s.completion_tokens, temperature=s.temperature),
-        beta=s.beta,
-        loss_type="grpo",
-        advantage_scale="group",
-        num_iterations=1,
+        grpo=GRPOSettings(beta=s.beta, loss_type="grpo", advantage_scale="group", num_iterations=1),
         log_samples_every_n_steps=0,
         max_grad_norm=1.0,
         **budget,

@@ -57,8 +57,8 @@ class BumpRewardFunction:
         items = [item for user in users for item in self.heldout[user]]
         scores = in_batch_scores(self.judge, profiles, items, num_users=len(users), global_negatives=False)
         reward = bidirectional_reward(
-            scores.forward,
-            scores.backward,
+            scores.profile_to_item,
+            scores.item_to_profile,
             num_users=len(users),
             group_size=self.group_size,
             heldout_per_user=len(self.heldout[users[0]]),

@@ -9,19 +9,21 @@ tokens per sequence; ``mask`` marks real completion tokens.
   their fraction and may drop them (DAPO's dynamic sampling) with ``keep`` in :func:`grpo_loss`.
 - :func:`grpo_loss`: the PPO-style clipped surrogate per token, ``-min(ratio*A, clip(ratio,
   1-eps_low, 1+eps_high)*A)``, plus ``beta`` times the k3 KL estimate to a reference policy,
-  normalised as ``grpo`` (per-sequence token mean, then mean over sequences), ``bnpo`` (sum
-  over all tokens / token count) or ``dr_grpo`` (sum / (sequences * max completion length)).
-  Dropped sequences (``keep`` False) contribute nothing and are not counted by any of the
-  three normalisations.
+  weighted by :func:`loss_weights`: ``grpo`` (per-sequence token mean, then mean over
+  sequences), ``bnpo`` (sum over all tokens / token count) or ``dr_grpo`` (sum / (sequences *
+  max completion length)). Dropped sequences (``keep`` False) contribute nothing and are not
+  counted by any normalisation.
+- :func:`grpo_stats`: the clip fractions, KL and ratio behind the loss, for the logs.
 
-The loss is **row-separable**: its normalisers depend only on ``mask`` and ``keep``, so the
-gradient with respect to some rows of ``logps`` does not depend on the values of the other rows.
-The module relies on this to backpropagate the loss a chunk of rows at a time (tested).
+The loss is **row-separable**: a sum over rows of terms that depend only on that row's log-probs,
+with weights fixed by ``mask`` and ``keep``. ``grpo_loss(..., rows=r)`` is the share of rows
+``r``; the shares of disjoint row chunks add up to the whole loss, which is what the
+memory-bounded update (:mod:`bump_pl.models.chunked_backward`) relies on (tested).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -75,6 +77,46 @@ def zero_std_groups(rewards: Tensor, group_size: int, atol: float = 1e-6) -> Ten
     return (grouped.amax(dim=1) - grouped.amin(dim=1)) <= atol
 
 
+@dataclass
+class GRPOSettings:
+    """The GRPO objective and how often one batch of rollouts is reused (a dataclass so that
+    ``bump fit --help`` groups them as ``--model.grpo.*``).
+
+    Attributes:
+        beta: weight of the k3 KL to the reference policy (0 keeps no reference at all).
+        epsilon_low: PPO clip below, ratio ``>= 1 - epsilon_low``.
+        epsilon_high: PPO clip above, ratio ``<= 1 + epsilon_high`` (defaults to ``epsilon_low``).
+        loss_type: ``grpo`` | ``bnpo`` | ``dr_grpo`` normalisation (see :func:`loss_weights`).
+        advantage_scale: divide advantages by the ``group`` or ``batch`` std, or ``none`` (Dr. GRPO).
+        num_iterations: passes over one batch of rollouts (GRPO's mu), one optimizer step each.
+        drop_zero_std_groups: leave users whose G rewards are all equal out of the loss (DAPO).
+        disable_dropout: switch the policy's dropout off (LoRA's too), as TRL does by default, so
+            the policy that trains is the policy that sampled (ratio 1 on a batch's first step).
+    """
+
+    beta: float = 0.0
+    epsilon_low: float = 0.2
+    epsilon_high: float | None = None
+    loss_type: LossType = "grpo"
+    advantage_scale: AdvantageScale = "group"
+    num_iterations: int = 1
+    drop_zero_std_groups: bool = False
+    disable_dropout: bool = True
+
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ValueError(f"model.grpo.beta must be >= 0, got {self.beta}")
+        if not 0.0 <= self.epsilon_low < 1.0 or (self.epsilon_high is not None and self.epsilon_high < 0):
+            raise ValueError(f"model.grpo: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low}, {self.epsilon_high}")
+        if self.num_iterations < 1:
+            raise ValueError(f"model.grpo.num_iterations must be >= 1, got {self.num_iterations}")
+
+    @property
+    def reuses_rollouts(self) -> bool:
+        """More than one optimizer step per batch of rollouts: the steps need the sampling policy's log-probs."""
+        return self.num_iterations > 1
+
+
 @dataclass(frozen=True)
 class GRPOStats:
     """Detached 0-dim diagnostics over kept, unmasked tokens.
@@ -93,25 +135,60 @@ class GRPOStats:
     kl: Tensor
     ratio: Tensor
 
-    def to_dict(self, prefix: str = "") -> dict[str, Tensor]:
-        """``{prefix + field: value}`` for logging."""
-        return {f"{prefix}{field.name}": getattr(self, field.name) for field in fields(self)}
 
-
-def _check_loss_inputs(logps: Tensor, old_logps: Tensor, advantages: Tensor, mask: Tensor,
-                       ref_logps: Tensor | None, keep: Tensor | None, epsilon_low: float, epsilon_high: float) -> None:
-    if logps.ndim != 2:
-        raise ValueError(f"grpo_loss: logps must be [N, T], got shape {tuple(logps.shape)}")
-    for name, other in (("old_logps", old_logps), ("mask", mask), ("ref_logps", ref_logps)):
-        if other is not None and other.shape != logps.shape:
-            raise ValueError(f"grpo_loss: {name} must match logps {tuple(logps.shape)}, got {tuple(other.shape)}")
+def _check_loss_inputs(old_logps: Tensor, advantages: Tensor, mask: Tensor, ref_logps: Tensor | None,
+                       keep: Tensor | None, epsilon_low: float, epsilon_high: float) -> None:
+    if old_logps.ndim != 2:
+        raise ValueError(f"grpo_loss: old_logps must be [N, T], got shape {tuple(old_logps.shape)}")
+    for name, other in (("mask", mask), ("ref_logps", ref_logps)):
+        if other is not None and other.shape != old_logps.shape:
+            raise ValueError(f"grpo_loss: {name} must match old_logps {tuple(old_logps.shape)}, got {tuple(other.shape)}")
     for name, vector in (("advantages", advantages), ("keep", keep)):
-        if vector is not None and tuple(vector.shape) != (logps.shape[0],):
-            raise ValueError(f"grpo_loss: {name} must be [N] = [{logps.shape[0]}], got {tuple(vector.shape)}")
+        if vector is not None and tuple(vector.shape) != (old_logps.shape[0],):
+            raise ValueError(f"grpo_loss: {name} must be [N] = [{old_logps.shape[0]}], got {tuple(vector.shape)}")
     if not (0.0 <= epsilon_low < 1.0 and epsilon_high >= 0.0):
         raise ValueError(
             f"grpo_loss: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {epsilon_low}, {epsilon_high}"
         )
+
+
+def _token_mask(mask: Tensor, keep: Tensor | None) -> Tensor:
+    """``[N, T]`` bool: real completion tokens of kept sequences."""
+    token_mask = mask.bool()
+    return token_mask & keep.bool()[:, None] if keep is not None else token_mask
+
+
+def loss_weights(
+    mask: Tensor, keep: Tensor | None, loss_type: LossType, max_completion_length: int | None = None
+) -> Tensor:
+    """``[N, T]`` weight of each token's term in the loss (0 on padding and dropped sequences).
+
+    ``grpo``: ``1 / (tokens of the sequence * kept sequences)``; ``bnpo``: ``1 / kept tokens``;
+    ``dr_grpo``: ``1 / (kept sequences * max_completion_length)`` (``T`` when None). They depend
+    on ``mask`` and ``keep`` only, never on log-probs: this is what makes the loss row-separable.
+    """
+    token_mask = _token_mask(mask, keep)
+    weights = token_mask.float()
+    num_kept = (keep.bool().sum() if keep is not None else torch.tensor(mask.shape[0])).clamp_min(1)
+    if loss_type == "grpo":
+        return weights / (weights.sum(dim=1, keepdim=True).clamp_min(1.0) * num_kept)
+    if loss_type == "bnpo":
+        return weights / weights.sum().clamp_min(1.0)
+    if loss_type == "dr_grpo":
+        length = mask.shape[1] if max_completion_length is None else max_completion_length
+        return weights / (num_kept * length)
+    raise ValueError(f"grpo_loss: loss_type must be 'grpo', 'bnpo' or 'dr_grpo', got {loss_type!r}")
+
+
+def _log_ratio(logps: Tensor, old_logps: Tensor, token_mask: Tensor) -> Tensor:
+    """``[n, T]`` ``log(pi / pi_old)`` per token, 0 on masked positions (padding may hold -inf)."""
+    return torch.where(token_mask, logps - old_logps, torch.zeros_like(logps))
+
+
+def _k3_kl(logps: Tensor, ref_logps: Tensor, token_mask: Tensor) -> Tensor:
+    """``[n, T]`` ``exp(ref - logp) - (ref - logp) - 1``, 0 on masked positions."""
+    delta = torch.where(token_mask, ref_logps - logps, torch.zeros_like(logps))
+    return torch.exp(delta) - delta - 1.0
 
 
 def grpo_loss(
@@ -120,6 +197,7 @@ def grpo_loss(
     advantages: Tensor,
     mask: Tensor,
     *,
+    rows: Tensor | None = None,
     ref_logps: Tensor | None = None,
     beta: float = 0.0,
     epsilon_low: float = 0.2,
@@ -127,76 +205,78 @@ def grpo_loss(
     loss_type: LossType = "grpo",
     max_completion_length: int | None = None,
     keep: Tensor | None = None,
-) -> tuple[Tensor, GRPOStats]:
+) -> Tensor:
     """Clipped GRPO surrogate loss (to minimise) with an optional k3 KL penalty.
 
     Args:
-        logps: ``[N, T]`` per-token log-probs of the completions under the current policy (with grad).
+        logps: ``[N, T]`` per-token log-probs of the completions under the current policy (with
+            grad); ``[n, T]`` for the sequences ``rows`` when those are given.
         old_logps: ``[N, T]`` the same under the policy that sampled them (no grad; on-policy:
             ``logps.detach()``).
         advantages: ``[N]`` per-sequence advantages.
         mask: ``[N, T]`` bool/0-1, real completion tokens. Masked positions may hold anything.
+        rows: ``[n]`` indices of the sequences ``logps`` holds: the result is their share of the
+            whole loss (normalised as the whole batch is), and the shares of disjoint rows add up
+            to the whole loss.
         ref_logps: ``[N, T]`` reference-policy log-probs; needed when ``beta > 0``.
         beta: weight of ``KL = exp(ref - logp) - (ref - logp) - 1`` per token.
         epsilon_low, epsilon_high: clip range ``[1 - eps_low, 1 + eps_high]`` of the ratio;
             ``epsilon_high`` defaults to ``epsilon_low``.
-        loss_type: ``grpo``, ``bnpo`` or ``dr_grpo`` normalisation (module docstring).
+        loss_type: normalisation, see :func:`loss_weights`.
         max_completion_length: ``dr_grpo``'s constant length; defaults to ``T``.
         keep: ``[N]`` bool, sequences that take part (default all); dropped ones contribute
             nothing and are not counted.
 
     Returns:
-        ``(loss, stats)``: 0-dim loss (0 with a graph when nothing is kept) and :class:`GRPOStats`.
+        0-dim loss (0 with a graph when nothing is kept).
     """
     epsilon_high = epsilon_low if epsilon_high is None else epsilon_high
-    _check_loss_inputs(logps, old_logps, advantages, mask, ref_logps, keep, epsilon_low, epsilon_high)
+    _check_loss_inputs(old_logps, advantages, mask, ref_logps, keep, epsilon_low, epsilon_high)
+    rows = torch.arange(old_logps.shape[0], device=old_logps.device) if rows is None else rows
+    if tuple(logps.shape) != (rows.shape[0], old_logps.shape[1]):
+        raise ValueError(f"grpo_loss: logps must be [len(rows), T] = [{rows.shape[0]}, {old_logps.shape[1]}], "
+                         f"got {tuple(logps.shape)}")
     if beta > 0 and ref_logps is None:
         raise ValueError("grpo_loss: beta > 0 needs ref_logps")
     if max_completion_length is not None and max_completion_length < logps.shape[1]:
         raise ValueError(f"grpo_loss: max_completion_length={max_completion_length} is shorter than the "
                          f"{logps.shape[1]} completion tokens given")
-    token_mask = mask.bool()
-    if keep is not None:
-        token_mask = token_mask & keep.bool()[:, None]
-    # Zero the masked positions first so that padding garbage (e.g. -inf) cannot reach exp() or the gradient.
-    logps = torch.where(token_mask, logps, torch.zeros_like(logps))
-    old_logps = torch.where(token_mask, old_logps, torch.zeros_like(old_logps))
-    adv = advantages[:, None].to(logps.dtype)  # [N, 1]
-
-    ratio = torch.exp(logps - old_logps)  # [N, T]
+    weights = loss_weights(mask, keep, loss_type, max_completion_length)[rows]  # [n, T]
+    token_mask = _token_mask(mask, keep)[rows]
+    ratio = torch.exp(_log_ratio(logps, old_logps[rows], token_mask))  # [n, T]
+    adv = advantages[rows, None].to(logps.dtype)  # [n, 1]
     clipped = ratio.clamp(1.0 - epsilon_low, 1.0 + epsilon_high)
-    per_token = -torch.minimum(ratio * adv, clipped * adv)  # [N, T]
-    kl = torch.zeros_like(per_token)
-    if ref_logps is not None:
-        delta = torch.where(token_mask, ref_logps, torch.zeros_like(ref_logps)) - logps
-        kl = torch.exp(delta) - delta - 1.0
-        if beta > 0:
-            per_token = per_token + beta * kl
+    per_token = -torch.minimum(ratio * adv, clipped * adv)  # [n, T]
+    if beta > 0:
+        per_token = per_token + beta * _k3_kl(logps, ref_logps[rows], token_mask)
+    return (per_token * weights).sum()
 
-    weights = token_mask.to(per_token.dtype)  # [N, T]
-    masked_sum = (per_token * weights).sum(dim=1)  # [N]
-    num_tokens = weights.sum(dim=1)  # [N]
-    kept = keep.bool() if keep is not None else torch.ones_like(advantages, dtype=torch.bool)
-    num_kept = kept.sum()
-    if loss_type == "grpo":
-        loss = (masked_sum / num_tokens.clamp_min(1.0)).sum() / num_kept.clamp_min(1)
-    elif loss_type == "bnpo":
-        loss = masked_sum.sum() / num_tokens.sum().clamp_min(1.0)
-    elif loss_type == "dr_grpo":
-        length = logps.shape[1] if max_completion_length is None else max_completion_length
-        loss = masked_sum.sum() / (num_kept.clamp_min(1) * length)
-    else:
-        raise ValueError(f"grpo_loss: loss_type must be 'grpo', 'bnpo' or 'dr_grpo', got {loss_type!r}")
 
-    with torch.no_grad():
-        low = (ratio < 1.0 - epsilon_low) & (adv < 0) & token_mask
-        high = (ratio > 1.0 + epsilon_high) & (adv > 0) & token_mask
-        total = weights.sum().clamp_min(1.0)
-        stats = GRPOStats(
-            clip_low=low.sum() / total,
-            clip_high=high.sum() / total,
-            clip_region=(low | high).sum() / total,
-            kl=(kl * weights).sum() / total,
-            ratio=(ratio * weights).sum() / total,
-        )
-    return loss, stats
+@torch.no_grad()
+def grpo_stats(
+    logps: Tensor,
+    old_logps: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    ref_logps: Tensor | None = None,
+    epsilon_low: float = 0.2,
+    epsilon_high: float | None = None,
+    keep: Tensor | None = None,
+) -> GRPOStats:
+    """The diagnostics of :class:`GRPOStats` for ``[N, T]`` log-probs (arguments as :func:`grpo_loss`)."""
+    epsilon_high = epsilon_low if epsilon_high is None else epsilon_high
+    token_mask = _token_mask(mask, keep)
+    ratio = torch.exp(_log_ratio(logps, old_logps, token_mask))
+    adv = advantages[:, None]
+    low = (ratio < 1.0 - epsilon_low) & (adv < 0) & token_mask
+    high = (ratio > 1.0 + epsilon_high) & (adv > 0) & token_mask
+    total = token_mask.sum().clamp_min(1)
+    kl = _k3_kl(logps, ref_logps, token_mask) if ref_logps is not None else torch.zeros_like(ratio)
+    return GRPOStats(
+        clip_low=low.sum() / total,
+        clip_high=high.sum() / total,
+        clip_region=(low | high).sum() / total,
+        kl=(kl * token_mask).sum() / total,
+        ratio=(ratio * token_mask).sum() / total,
+    )

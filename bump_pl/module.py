@@ -1,23 +1,22 @@
-"""BumpModule: one GRPO step of BUMP, orchestrated; the math lives in reward.py and grpo.py.
+"""BumpModule: one GRPO step of BUMP, orchestrated; the math lives in reward.py, grpo.py and models/.
 
 One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out items each):
 
-    rollouts  = sample G profiles per user from their context-only prompt (shared-prompt prefill)
-    scores    = judge(profiles -> held-out items) and judge(items -> profiles), negatives from all ranks
-    reward    = bidirectional_reward(scores)                          # [U*G]
-    advantage = group_advantages(reward, G)                           # [U*G]
+    rollouts   = sample G profiles per user from their context-only prompt (shared-prompt prefill)
+    scores     = judge(profile_to_item) and judge(item_to_profile), negatives from all ranks
+    reward     = bidirectional_reward(scores)                          # [U*G]
+    advantages = group_advantages(reward, G)                           # [U*G]
+    batch      = score_rollouts(...)                                   # old and reference log-probs
     repeat num_iterations times:
-        loss  = grpo_loss(logprobs(policy), old logprobs, advantage)  # one optimizer step each
+        policy_update(policy, batch); optimizer step; LR scheduler step
 
-Optimisation is manual because one batch of rollouts feeds ``num_iterations`` optimizer steps
-(``trainer.global_step`` counts optimizer steps, so ``max_steps`` does too).
+Optimisation is manual because one batch of rollouts feeds several optimizer steps
+(``trainer.global_step`` counts optimizer steps, so ``max_steps`` and a schedule do too).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -25,17 +24,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
 from bump_pl.data import UserGroupBatch
-from bump_pl.grpo import GRPOStats, group_advantages, grpo_loss, zero_std_groups
+from bump_pl.grpo import GRPOSettings, group_advantages, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.metrics import MultiPositiveNDCG
 from bump_pl.models import load_causal_lm, load_tokenizer
-from bump_pl.models.chunked_backward import backward_completion_logprobs
-from bump_pl.models.logprobs import completion_logprobs
-from bump_pl.models.modes import disable_dropout as disable_dropout_in, eval_mode
+from bump_pl.models.modes import disable_dropout
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
+from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_update, score_rollouts
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
-from bump_pl.reward import BidirectionalReward, bidirectional_reward, same_user_mask
+from bump_pl.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
 from bump_pl.scoring import in_batch_scores
 
 
@@ -50,24 +48,14 @@ class BumpModule(LightningModule):
         lora: LoRA settings; ``null`` trains every weight.
         trust_remote_code: let transformers run the model repository's code (off unless set).
         group_size: ``G`` profiles sampled per user (GRPO group).
-        sampling: how training rollouts are sampled (``max_new_tokens``, ``temperature``,
-            ``top_p``, ``top_k``); validation, test and predict decode greedily.
-        beta: KL weight against the reference policy (0 keeps no reference at all).
-        epsilon_low, epsilon_high: PPO clip range ``[1 - low, 1 + high]`` (high defaults to low).
-        loss_type: ``grpo`` | ``bnpo`` | ``dr_grpo`` normalisation (see ``bump_pl.grpo.grpo_loss``).
-        advantage_scale: divide advantages by the ``group`` or ``batch`` std, or ``none``.
-        num_iterations: optimizer steps per batch of rollouts (GRPO's mu).
-        drop_zero_std_groups: leave users whose G rewards are all equal out of the loss.
-        alpha: weight of the profile->items direction in the reward (1 or 0: one direction only).
-        ndcg_k: NDCG cut-off (None ranks the whole list).
-        negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's.
+        sampling: how training rollouts are sampled; validation, test and predict decode greedily.
+        grpo: the GRPO objective and how often a batch of rollouts is reused.
+        reward: how profiles are rewarded and validated (direction mix, NDCG cut-off, negatives).
         log_samples_every_n_steps: write a few sampled profiles and rewards to TensorBoard text.
         max_grad_norm: gradient clipping by norm (0 disables).
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
             activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
             forward of the prompts. 0 runs the whole batch in one forward and backward.
-        disable_dropout: switch every dropout of the policy off (LoRA's too), as TRL does by default,
-            so the policy that trains is the policy that sampled (importance ratio 1 on a batch's first step).
     """
 
     def __init__(
@@ -79,129 +67,70 @@ class BumpModule(LightningModule):
         trust_remote_code: bool = False,
         group_size: int = 4,
         sampling: SamplingSettings = SamplingSettings(max_new_tokens=64),
-        beta: float = 0.0,
-        epsilon_low: float = 0.2,
-        epsilon_high: float | None = None,
-        loss_type: Literal["grpo", "bnpo", "dr_grpo"] = "grpo",
-        advantage_scale: Literal["group", "batch", "none"] = "group",
-        num_iterations: int = 1,
-        drop_zero_std_groups: bool = False,
-        alpha: float = 0.5,
-        ndcg_k: int | None = None,
-        negatives: Literal["global", "local"] = "global",
+        grpo: GRPOSettings = GRPOSettings(),
+        reward: RewardSettings = RewardSettings(),
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
         grad_budget_tokens: int = 256,
-        disable_dropout: bool = True,
     ) -> None:
         super().__init__()
         if group_size < 2:
             raise ValueError(f"group_size must be >= 2 for group-relative advantages, got {group_size}")
-        if num_iterations < 1:
-            raise ValueError(f"num_iterations must be >= 1, got {num_iterations}")
         if grad_budget_tokens < 0:
             raise ValueError(f"grad_budget_tokens must be >= 0 (0: no chunking), got {grad_budget_tokens}")
         self.save_hyperparameters(ignore=["judge"])
-        self.sampling = sampling
+        self.sampling, self.grpo, self.reward = sampling, grpo, reward
         self.automatic_optimization = False
         self.judge = judge if judge is not None else EmbeddingJudge()
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
         # from_pretrained returns eval mode and Lightning keeps submodule modes: train (LoRA dropout on).
         self.policy = build_policy(base, lora).train()
-        if disable_dropout:
-            disable_dropout_in(self.policy)
-        self.reference = ReferencePolicy(self.policy, beta=beta)
+        if grpo.disable_dropout:
+            disable_dropout(self.policy)
+        self.reference = ReferencePolicy(self.policy, beta=grpo.beta)
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None
         # ModuleDict keys may not shadow nn.Module attributes, hence "profile_to_item" not "forward".
-        self.val_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=ndcg_k) for d in DIRECTIONS})
-        self.test_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=ndcg_k) for d in DIRECTIONS})
+        self.val_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS})
+        self.test_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS})
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
         group = self.hparams.group_size
         rollouts = self._sample(batch, group_size=group, greedy=False)
         reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
-        advantages = group_advantages(reward.total, group, scale=self.hparams.advantage_scale)
+        advantages = group_advantages(reward.total, group, scale=self.grpo.advantage_scale)
         flat_groups = zero_std_groups(reward.total, group)
-        keep = ~flat_groups.repeat_interleave(group) if self.hparams.drop_zero_std_groups else None
-        loss, stats = self._optimize(batch, rollouts, advantages, keep)
-        self._log_train(batch, rollouts, reward, flat_groups, loss, stats)
-        return loss
+        keep = ~flat_groups.repeat_interleave(group) if self.grpo.drop_zero_std_groups else None
+        scored = score_rollouts(
+            self.policy, self.reference, batch.input_ids, batch.attention_mask, rollouts.completion_ids,
+            rollouts.completion_mask, advantages=advantages, keep=keep, group_size=group,
+            temperature=self.sampling.temperature, need_old=self.grpo.reuses_rollouts,
+        )
+        updates = self._update(scored)
+        self._log_train(batch, rollouts, reward, flat_groups, updates)
+        return torch.stack([update.loss for update in updates]).mean()
 
-    def _optimize(
-        self, batch: UserGroupBatch, rollouts: Rollouts, advantages: Tensor, keep: Tensor | None
-    ) -> tuple[Tensor, GRPOStats]:
-        """``num_iterations`` optimizer steps on one batch of rollouts; the last loss and stats.
-
-        Old log-probs are the sampling policy's: computed before any step, in eval mode as the
-        rollouts were sampled (on-policy when ``num_iterations == 1``). The LR scheduler steps with
-        every optimizer step, so ``max_steps`` and a schedule's length count the same steps.
-        """
-        hp = self.hparams
-        logprob_args = (batch.input_ids, batch.attention_mask, rollouts.completion_ids, rollouts.completion_mask)
-        logprob_kwargs = dict(group_size=hp.group_size, temperature=self.sampling.temperature)
-        with torch.no_grad(), eval_mode(self.policy):
-            old_logps = completion_logprobs(self.policy, *logprob_args, **logprob_kwargs) if hp.num_iterations > 1 else None
-        ref_logps = self.reference.logprobs(*logprob_args, **logprob_kwargs) if self.reference.enabled else None
-
-        def loss_of(logps: Tensor) -> tuple[Tensor, GRPOStats]:
-            old = logps.detach() if old_logps is None else old_logps
-            return grpo_loss(
-                logps,
-                old,
-                advantages,
-                rollouts.completion_mask,
-                ref_logps=ref_logps,
-                beta=hp.beta,
-                epsilon_low=hp.epsilon_low,
-                epsilon_high=hp.epsilon_high,
-                loss_type=hp.loss_type,
-                max_completion_length=self.sampling.max_new_tokens,
-                keep=keep,
-            )
-
+    def _update(self, rollouts: RolloutBatch) -> list[UpdateResult]:
+        """``num_iterations`` optimizer steps on one batch of rollouts, the LR scheduler stepping with each."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        for _ in range(hp.num_iterations):
+        results = []
+        for _ in range(self.grpo.num_iterations):
             optimizer.zero_grad()
-            loss, stats = self._backward_policy_loss(logprob_args, logprob_kwargs, loss_of, old_logps)
-            if hp.max_grad_norm > 0:
-                self.clip_gradients(optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm")
+            results.append(
+                policy_update(
+                    self.policy, rollouts, self.grpo, temperature=self.sampling.temperature,
+                    max_completion_length=self.sampling.max_new_tokens,
+                    budget_tokens=self.hparams.grad_budget_tokens, backward=self.manual_backward,
+                )
+            )
+            if self.hparams.max_grad_norm > 0:
+                self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm, gradient_clip_algorithm="norm")
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-        return loss.detach(), stats
-
-    def _backward_policy_loss(
-        self,
-        logprob_args: tuple[Tensor, ...],
-        logprob_kwargs: dict,
-        loss_of: Callable[[Tensor], tuple[Tensor, GRPOStats]],
-        old_logps: Tensor | None,
-    ) -> tuple[Tensor, GRPOStats]:
-        """Backpropagate ``loss_of(policy log-probs)``: in one pass, or within ``grad_budget_tokens``.
-
-        The chunked path relies on the GRPO loss being row-separable: the loss of a chunk of rows is
-        taken on a full ``[N, T]`` tensor whose other rows are constants (their old log-probs), so
-        its gradient is exactly that chunk's share of the whole loss's gradient.
-        """
-        budget = self.hparams.grad_budget_tokens
-        prompt_ids, _, completion_ids, _ = logprob_args
-        if budget == 0 or prompt_ids.numel() + completion_ids.numel() <= budget:
-            loss, stats = loss_of(completion_logprobs(self.policy, *logprob_args, **logprob_kwargs))
-            self.manual_backward(loss)
-            return loss, stats
-        fill = torch.zeros(completion_ids.shape, device=completion_ids.device) if old_logps is None else old_logps
-
-        def row_loss(rows: Tensor, logps: Tensor) -> Tensor:
-            return loss_of(fill.index_copy(0, rows, logps))[0]
-
-        logps = backward_completion_logprobs(
-            self.policy, *logprob_args, **logprob_kwargs, row_loss=row_loss, budget_tokens=budget, backward=self.manual_backward
-        )
-        with torch.no_grad():
-            return loss_of(logps)
+        return results
 
     def _log_train(
         self,
@@ -209,25 +138,28 @@ class BumpModule(LightningModule):
         rollouts: Rollouts,
         reward: BidirectionalReward,
         flat_groups: Tensor,
-        loss: Tensor,
-        stats: GRPOStats,
+        updates: list[UpdateResult],
     ) -> None:
-        """The scalars documented in the README, the progress-bar reward and sample profiles."""
+        """The scalars documented in the README (update figures averaged over the optimizer steps),
+        the progress-bar reward and sample profiles."""
         num_users, group = len(batch.user_ids), self.hparams.group_size
         lengths = rollouts.completion_mask.sum(-1).float()
+        mean = lambda values: torch.stack(list(values)).mean()  # noqa: E731
+        stats = [update.stats for update in updates]
         self.log_dict(
             {
-                "train/loss": loss,
+                "train/loss": mean(update.loss for update in updates),
                 "train/reward": reward.total.mean(),
-                "train/reward_forward": reward.forward.mean(),
-                "train/reward_backward": reward.backward.mean(),
+                "train/reward_profile_to_item": reward.profile_to_item.mean(),
+                "train/reward_item_to_profile": reward.item_to_profile.mean(),
                 "train/reward_chance": reward.chance,
                 "train/reward_std": reward.total.view(num_users, group).std(-1).mean(),
                 "train/frac_reward_zero_std": flat_groups.float().mean(),
-                "train/kl": stats.kl,
-                "train/clip_ratio/low": stats.clip_low,
-                "train/clip_ratio/high": stats.clip_high,
-                "train/clip_ratio/region": stats.clip_region,
+                "train/kl": mean(s.kl for s in stats),
+                "train/entropy": mean(update.entropy for update in updates),
+                "train/clip_ratio/low": mean(s.clip_low for s in stats),
+                "train/clip_ratio/high": mean(s.clip_high for s in stats),
+                "train/clip_ratio/region": mean(s.clip_region for s in stats),
                 "train/completion_length/mean": lengths.mean(),
                 "train/completion_length/max": lengths.max(),
                 "train/truncated_frac": rollouts.truncated.float().mean(),
@@ -263,18 +195,19 @@ class BumpModule(LightningModule):
             self.generate_profiles(batch),
             [item for items in batch.heldout for item in items],
             num_users=num_users,
-            global_negatives=self.hparams.negatives == "global",
+            global_negatives=self.reward.negatives == "global",
         )
         first, total = scores.first_user, scores.num_users
         own_items = slice(first * heldout_per_user, (first + num_users) * heldout_per_user)
+        device = scores.profile_to_item.device
         # this rank's profiles (one per user) vs every item: the user's K items are relevant
         ndcg["profile_to_item"].update(
-            scores.forward[first : first + num_users],
-            same_user_mask(first, num_users, 1, total, heldout_per_user, scores.forward.device),
+            scores.profile_to_item[first : first + num_users],
+            same_user_mask(first, num_users, 1, total, heldout_per_user, device),
         )
         # this rank's items vs every profile: the item's own user's profile is relevant
         ndcg["item_to_profile"].update(
-            scores.backward[own_items], same_user_mask(first, num_users, heldout_per_user, total, 1, scores.forward.device)
+            scores.item_to_profile[own_items], same_user_mask(first, num_users, heldout_per_user, total, 1, device)
         )
 
     def on_validation_epoch_start(self) -> None:
@@ -294,12 +227,12 @@ class BumpModule(LightningModule):
 
     def _log_ndcg(self, ndcg: torch.nn.ModuleDict, stage: str) -> None:
         """Log both directions and their alpha-weighted mean (synchronised over ranks)."""
-        forward, backward = ndcg["profile_to_item"].compute(), ndcg["item_to_profile"].compute()
-        alpha = self.hparams.alpha
+        p2i, i2p = ndcg["profile_to_item"].compute(), ndcg["item_to_profile"].compute()
+        alpha = self.reward.alpha
         # compute() already reduced over ranks, so sync_dist only averages equal values.
-        self.log(f"{stage}/ndcg_forward", forward, sync_dist=True)
-        self.log(f"{stage}/ndcg_backward", backward, sync_dist=True)
-        self.log(f"{stage}/ndcg", alpha * forward + (1 - alpha) * backward, prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/ndcg_profile_to_item", p2i, sync_dist=True)
+        self.log(f"{stage}/ndcg_item_to_profile", i2p, sync_dist=True)
+        self.log(f"{stage}/ndcg", alpha * p2i + (1 - alpha) * i2p, prog_bar=True, sync_dist=True)
 
     # ------------------------------------------------------------------------------- helpers
     def _sample(self, batch: UserGroupBatch, *, group_size: int, greedy: bool) -> Rollouts:
@@ -323,21 +256,21 @@ class BumpModule(LightningModule):
             profiles,
             [item for items in heldout for item in items],
             num_users=num_users,
-            global_negatives=self.hparams.negatives == "global",
+            global_negatives=self.reward.negatives == "global",
         )
-        if not all(torch.isfinite(rows).all() for rows in (scores.forward, scores.backward)):
+        if not all(torch.isfinite(rows).all() for rows in (scores.profile_to_item, scores.item_to_profile)):
             raise FloatingPointError(
                 f"step {self.global_step}: the judge gave non-finite (NaN/inf) scores for users {user_ids};"
                 " check the judge (e.g. float16 overflow) and these users' texts"
             )
         return bidirectional_reward(
-            scores.forward,
-            scores.backward,
+            scores.profile_to_item,
+            scores.item_to_profile,
             num_users=scores.num_users,
             group_size=group_size,
             heldout_per_user=heldout_per_user,
-            alpha=self.hparams.alpha,
-            k=self.hparams.ndcg_k,
+            alpha=self.reward.alpha,
+            k=self.reward.ndcg_k,
             local_users=slice(scores.first_user, scores.first_user + num_users),
         )
 

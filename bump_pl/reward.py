@@ -8,21 +8,23 @@ interactions per user. Rollout ``r = u*G + g``; held-out interaction ``j = u*K +
 
 Inputs are the judge's scores:
 
-- ``forward_scores[r, j]`` ``[U*G, U*K]``: profile ``r`` as query, interaction ``j`` as candidate.
-- ``backward_scores[j, r]`` ``[U*K, U*G]``: interaction ``j`` as query, profile ``r`` as
-  candidate. A symmetric judge (e.g. cosine of embeddings) passes ``forward_scores.T``.
+- ``profile_to_item[r, j]`` ``[U*G, U*K]``: profile ``r`` as query, interaction ``j`` as candidate.
+- ``item_to_profile[j, r]`` ``[U*K, U*G]``: interaction ``j`` as query, profile ``r`` as
+  candidate. A symmetric judge (e.g. cosine of embeddings) passes ``profile_to_item.T``.
+
+(The judges' names for the two ranking directions; "forward/backward" stays with autograd.)
 
 Directions, for rollout ``r`` of user ``u``:
 
-- forward (i): NDCG of row ``r`` of ``forward_scores`` over all ``U*K`` interactions, the ``K``
+- profile_to_item (i): NDCG of row ``r`` of ``profile_to_item`` over all ``U*K`` interactions, the ``K``
   interactions of ``u`` relevant (multi-positive). Other users' interactions are negatives.
-- backward (ii): for each of ``u``'s interactions ``j``, rank ``r`` among the candidates
-  ``{r} ∪ {every rollout of every other user}`` by ``backward_scores[j]``; ``r`` is the only
+- item_to_profile (ii): for each of ``u``'s interactions ``j``, rank ``r`` among the candidates
+  ``{r} ∪ {every rollout of every other user}`` by ``item_to_profile[j]``; ``r`` is the only
   relevant one. ``u``'s other rollouts are left out: they are the same user's profiles, not
   negatives, and the G samples must not compete with each other. The score is the NDCG of
   that list, ``1 / log2(1 + rank)`` (tie-averaged, cut at ``k``), averaged over the ``K``
   interactions.
-- ``total = alpha * forward + (1 - alpha) * backward``; ``alpha`` 1 or 0 are the
+- ``total = alpha * profile_to_item + (1 - alpha) * item_to_profile``; ``alpha`` 1 or 0 are the
   single-direction ablations.
 
 Both directions use the tie semantics of :func:`bump_pl.metrics.functional.multi_positive_ndcg`
@@ -31,19 +33,20 @@ Both directions use the tie semantics of :func:`bump_pl.metrics.functional.multi
 Chance levels are exact expectations under a uniformly random ranking: with ``P`` relevant
 among ``C`` candidates every position holds a relevant one with probability ``P / C``, so
 ``E[NDCG] = (P / C) * sum_{i<=min(C,k)} d(i) / sum_{i<=min(P,k)} d(i)``, ``d(i) = 1/log2(i+1)``.
-Forward: ``P = K``, ``C = U*K``. Backward: ``P = 1``, ``C = 1 + (U-1)*G``. With ``U = 1``
+Profile_to_item: ``P = K``, ``C = U*K``. Item_to_profile: ``P = 1``, ``C = 1 + (U-1)*G``. With ``U = 1``
 there are no negatives and every reward (and chance) is 1: no signal.
 
 Cross-rank negatives (DDP): the caller gathers the *global* score matrices (rows and columns
 over all ranks' users, in rank order, as :mod:`bump_pl.scoring` does) and passes
 ``local_users=slice(first_user, first_user + U_local)``. Only those users' rollouts are scored
-(forward rows and backward query rows of those users), against candidates of every rank;
+(profile_to_item rows and item_to_profile query rows of those users), against candidates of every rank;
 results have ``U_local * G`` entries, and chance levels use the global sizes.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -51,23 +54,45 @@ from torch import Tensor
 from bump_pl.metrics.functional import check_finite, discounts, multi_positive_ndcg, tie_averaged_discount
 
 
+@dataclass
+class RewardSettings:
+    """How profiles are rewarded and validated (a dataclass so ``bump fit --help`` groups them as
+    ``--model.reward.*``).
+
+    Attributes:
+        alpha: weight of the profile_to_item direction (1 or 0: one direction only).
+        ndcg_k: NDCG cut-off of the reward and of validation (None ranks the whole list).
+        negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's.
+    """
+
+    alpha: float = 0.5
+    ndcg_k: int | None = None
+    negatives: Literal["global", "local"] = "global"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"model.reward.alpha must be in [0, 1], got {self.alpha}")
+        if self.ndcg_k is not None and self.ndcg_k < 1:
+            raise ValueError(f"model.reward.ndcg_k must be >= 1 or null, got {self.ndcg_k}")
+
+
 class BidirectionalReward(NamedTuple):
     """Rewards of the scored rollouts (``R = U_local * G`` of them) and their chance levels.
 
     Attributes:
-        total: ``[R]`` ``alpha * forward + (1 - alpha) * backward``.
-        forward: ``[R]`` direction (i), profile ranks its user's interactions.
-        backward: ``[R]`` direction (ii), interactions rank their user's profile.
-        chance_forward: 0-dim, expected ``forward`` under a uniformly random ranking.
-        chance_backward: 0-dim, expected ``backward`` under a uniformly random ranking.
-        chance: 0-dim, ``alpha * chance_forward + (1 - alpha) * chance_backward``.
+        total: ``[R]`` ``alpha * profile_to_item + (1 - alpha) * item_to_profile``.
+        profile_to_item: ``[R]`` direction (i), profile ranks its user's interactions.
+        item_to_profile: ``[R]`` direction (ii), interactions rank their user's profile.
+        chance_profile_to_item: 0-dim, expected ``profile_to_item`` under a uniformly random ranking.
+        chance_item_to_profile: 0-dim, expected ``item_to_profile`` under a uniformly random ranking.
+        chance: 0-dim, ``alpha * chance_profile_to_item + (1 - alpha) * chance_item_to_profile``.
     """
 
     total: Tensor
-    forward: Tensor
-    backward: Tensor
-    chance_forward: Tensor
-    chance_backward: Tensor
+    profile_to_item: Tensor
+    item_to_profile: Tensor
+    chance_profile_to_item: Tensor
+    chance_item_to_profile: Tensor
     chance: Tensor
 
 
@@ -108,7 +133,7 @@ def _user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
     return first, stop
 
 
-def _check_inputs(forward_scores: Tensor, backward_scores: Tensor, num_users: int, group_size: int,
+def _check_inputs(profile_to_item: Tensor, item_to_profile: Tensor, num_users: int, group_size: int,
                   heldout_per_user: int, alpha: float) -> None:
     for name, value in (("num_users", num_users), ("group_size", group_size), ("heldout_per_user", heldout_per_user)):
         if not isinstance(value, int) or value < 1:
@@ -116,21 +141,21 @@ def _check_inputs(forward_scores: Tensor, backward_scores: Tensor, num_users: in
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"bidirectional_reward: alpha must be in [0, 1], got {alpha}")
     rollouts, items = num_users * group_size, num_users * heldout_per_user
-    if tuple(forward_scores.shape) != (rollouts, items):
-        raise ValueError(f"bidirectional_reward: forward_scores must be [U*G, U*K] = [{rollouts}, {items}], "
-                         f"got {tuple(forward_scores.shape)}")
-    if tuple(backward_scores.shape) != (items, rollouts):
-        raise ValueError(f"bidirectional_reward: backward_scores must be [U*K, U*G] = [{items}, {rollouts}], "
-                         f"got {tuple(backward_scores.shape)}")
-    check_finite("bidirectional_reward: forward_scores", forward_scores)
-    check_finite("bidirectional_reward: backward_scores", backward_scores)
+    if tuple(profile_to_item.shape) != (rollouts, items):
+        raise ValueError(f"bidirectional_reward: profile_to_item scores must be [U*G, U*K] = [{rollouts}, {items}], "
+                         f"got {tuple(profile_to_item.shape)}")
+    if tuple(item_to_profile.shape) != (items, rollouts):
+        raise ValueError(f"bidirectional_reward: item_to_profile scores must be [U*K, U*G] = [{items}, {rollouts}], "
+                         f"got {tuple(item_to_profile.shape)}")
+    check_finite("bidirectional_reward: profile_to_item", profile_to_item)
+    check_finite("bidirectional_reward: item_to_profile", item_to_profile)
 
 
-def _backward_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_user: int, k: int | None) -> Tensor:
+def _item_to_profile_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_user: int, k: int | None) -> Tensor:
     """Direction (ii) for a block of users.
 
     Args:
-        rows: ``[u*K, U*G]`` backward scores of the ``u`` scored users' interactions, all rollouts.
+        rows: ``[u*K, U*G]`` item_to_profile scores of the ``u`` scored users' interactions, all rollouts.
         first_user: global index of the first scored user.
 
     Returns:
@@ -154,8 +179,8 @@ def _backward_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_u
 
 
 def bidirectional_reward(
-    forward_scores: Tensor,
-    backward_scores: Tensor,
+    profile_to_item: Tensor,
+    item_to_profile: Tensor,
     *,
     num_users: int,
     group_size: int,
@@ -167,12 +192,12 @@ def bidirectional_reward(
     """Score every rollout of ``local_users`` (all users by default) in both directions.
 
     Args:
-        forward_scores: ``[U*G, U*K]`` profile ``r`` (query) vs interaction ``j`` (candidate).
-        backward_scores: ``[U*K, U*G]`` interaction ``j`` (query) vs profile ``r`` (candidate).
+        profile_to_item: ``[U*G, U*K]`` profile ``r`` (query) vs interaction ``j`` (candidate).
+        item_to_profile: ``[U*K, U*G]`` interaction ``j`` (query) vs profile ``r`` (candidate).
         num_users: ``U``, all users taking part in the ranking (all ranks under DDP).
         group_size: ``G`` rollouts per user.
         heldout_per_user: ``K`` held-out interactions per user.
-        alpha: weight of the forward direction in ``total``.
+        alpha: weight of the profile_to_item direction in ``total``.
         k: optional NDCG cut-off for both directions.
         local_users: contiguous slice of users whose rollouts are scored (DDP: this rank's).
 
@@ -183,21 +208,20 @@ def bidirectional_reward(
     Raises:
         ValueError: on shape mismatch, bad sizes or ``alpha``, or non-finite scores.
     """
-    _check_inputs(forward_scores, backward_scores, num_users, group_size, heldout_per_user, alpha)
+    _check_inputs(profile_to_item, item_to_profile, num_users, group_size, heldout_per_user, alpha)
     first, stop = _user_range(local_users, num_users)
-    device = forward_scores.device
-    relevant = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, device)  # [u*G, U*K]
-    forward = multi_positive_ndcg(forward_scores[first * group_size : stop * group_size], relevant, k)
-    backward_rows = backward_scores[first * heldout_per_user : stop * heldout_per_user]
-    backward = _backward_ndcg(backward_rows, first, group_size, heldout_per_user, k).to(forward.dtype)
+    relevant = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, profile_to_item.device)
+    p2i = multi_positive_ndcg(profile_to_item[first * group_size : stop * group_size], relevant, k)  # [u*G]
+    i2p_rows = item_to_profile[first * heldout_per_user : stop * heldout_per_user]
+    i2p = _item_to_profile_ndcg(i2p_rows, first, group_size, heldout_per_user, k).to(p2i.dtype)
 
-    chance_forward = chance_ndcg(heldout_per_user, num_users * heldout_per_user, k)
-    chance_backward = chance_ndcg(1, 1 + (num_users - 1) * group_size, k)
+    chance_p2i = chance_ndcg(heldout_per_user, num_users * heldout_per_user, k)
+    chance_i2p = chance_ndcg(1, 1 + (num_users - 1) * group_size, k)
     return BidirectionalReward(
-        total=alpha * forward + (1.0 - alpha) * backward,
-        forward=forward,
-        backward=backward,
-        chance_forward=forward.new_tensor(chance_forward),
-        chance_backward=forward.new_tensor(chance_backward),
-        chance=forward.new_tensor(alpha * chance_forward + (1.0 - alpha) * chance_backward),
+        total=alpha * p2i + (1.0 - alpha) * i2p,
+        profile_to_item=p2i,
+        item_to_profile=i2p,
+        chance_profile_to_item=p2i.new_tensor(chance_p2i),
+        chance_item_to_profile=p2i.new_tensor(chance_i2p),
+        chance=p2i.new_tensor(alpha * chance_p2i + (1.0 - alpha) * chance_i2p),
     )

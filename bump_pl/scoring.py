@@ -26,14 +26,14 @@ class InBatchScores:
     """Judge scores for one step, in the global index convention.
 
     Attributes:
-        forward: ``[W*U*G, W*U*K]`` profile ``r`` as query, held-out item ``j`` as candidate.
-        backward: ``[W*U*K, W*U*G]`` item ``j`` as query, profile ``r`` as candidate.
+        profile_to_item: ``[W*U*G, W*U*K]`` profile ``r`` as query, held-out item ``j`` as candidate.
+        item_to_profile: ``[W*U*K, W*U*G]`` item ``j`` as query, profile ``r`` as candidate.
         num_users: ``W*U``, users over all ``W`` ranks that take part in the ranking.
         first_user: index of this rank's first user in the global order (rank * U).
     """
 
-    forward: Tensor
-    backward: Tensor
+    profile_to_item: Tensor
+    item_to_profile: Tensor
     num_users: int
     first_user: int
 
@@ -82,9 +82,9 @@ def in_batch_scores(
     else:
         all_profiles, all_items = gather_texts(profiles), gather_texts(items)
     gather = gather_rows if world > 1 else (lambda rows: rows)
-    forward = gather(judge.score(profiles, all_items, "profile_to_item").float())
+    profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
     if judge.symmetric:
-        backward = forward.T
+        item_to_profile = profile_to_item.T
     else:
-        backward = gather(judge.score(items, all_profiles, "item_to_profile").float())
-    return InBatchScores(forward=forward, backward=backward, num_users=num_users * world, first_user=rank * num_users)
+        item_to_profile = gather(judge.score(items, all_profiles, "item_to_profile").float())
+    return InBatchScores(profile_to_item=profile_to_item, item_to_profile=item_to_profile, num_users=num_users * world, first_user=rank * num_users)

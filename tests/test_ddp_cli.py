@@ -15,7 +15,7 @@ TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 def test_two_process_ddp_fit_reaches_max_steps(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", BUMP_PL_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     args = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "2"]
-    args += ["--model.num_iterations", "2", "--validate_before_fit", "false"]
+    args += ["--model.grpo.num_iterations", "2", "--validate_before_fit", "false"]
     done = subprocess.run(
         [sys.executable, "-m", "bump_pl.cli", "fit", "--config", str(TINY), *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,

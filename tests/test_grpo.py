@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bump_pl.grpo import group_advantages, grpo_loss, zero_std_groups
+from bump_pl.grpo import group_advantages, grpo_loss, grpo_stats, zero_std_groups
 
 EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.05
 
@@ -90,10 +90,11 @@ def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len):
 def test_loss_equals_per_token_loop(loss_type, drop):
     logps, old, ref, advantages, mask = _inputs()
     keep = torch.tensor([True, False, True, True, False, True]) if drop else torch.ones(6, dtype=torch.bool)
-    loss, stats = grpo_loss(
+    loss = grpo_loss(
         logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
         loss_type=loss_type, max_completion_length=8, keep=keep if drop else None,
     )
+    stats = grpo_stats(logps, old, advantages, mask, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, keep=keep if drop else None)
     expected = _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     # the stats, counted over kept real tokens
@@ -107,7 +108,7 @@ def test_loss_equals_per_token_loop(loss_type, drop):
     assert float(stats.clip_high) == pytest.approx(high / tokens)
     assert float(stats.clip_region) == pytest.approx((low + high) / tokens)
     assert float(stats.ratio) == pytest.approx(float(ratio[real].mean()), rel=1e-6)
-    assert all(not v.requires_grad and v.ndim == 0 for v in stats.to_dict().values())
+    assert all(not v.requires_grad and v.ndim == 0 for v in vars(stats).values())
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
@@ -115,33 +116,38 @@ def test_dropping_equals_removing_the_rows(loss_type):
     logps, old, ref, advantages, mask = _inputs(seed=1)
     keep = torch.tensor([True, True, False, False, True, True])
     kwargs = dict(ref_logps=ref, beta=BETA, loss_type=loss_type, max_completion_length=5)
-    dropped, _ = grpo_loss(logps, old, advantages, mask, keep=keep, **kwargs)
+    dropped = grpo_loss(logps, old, advantages, mask, keep=keep, **kwargs)
     kwargs["ref_logps"] = ref[keep]
-    removed, _ = grpo_loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
+    removed = grpo_loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
     assert float(dropped) == pytest.approx(float(removed), rel=1e-5)  # float32 summation order
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
 def test_loss_is_row_separable(loss_type):
-    """Summed over disjoint row chunks (other rows held constant), the gradient is the whole loss's."""
+    """Over disjoint row chunks, the shares' gradients and values add up to the whole loss's."""
     logps, old, ref, advantages, mask = _inputs(seed=3)
     keep = torch.tensor([True, True, False, True, True, True])
     kwargs = dict(ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, loss_type=loss_type, keep=keep)
     whole = logps.clone().requires_grad_(True)
-    grpo_loss(whole, old, advantages, mask, **kwargs)[0].backward()
-    chunked = torch.zeros_like(logps)
+    whole_loss = grpo_loss(whole, old, advantages, mask, **kwargs)
+    whole_loss.backward()
+    chunked, shares = torch.zeros_like(logps), 0.0
     for rows in (torch.tensor([0, 1]), torch.tensor([2, 3, 4]), torch.tensor([5])):
         part = logps[rows].clone().requires_grad_(True)
-        grpo_loss(old.index_copy(0, rows, part), old, advantages, mask, **kwargs)[0].backward()
-        chunked[rows] = part.grad
+        share = grpo_loss(part, old, advantages, mask, rows=rows, **kwargs)
+        share.backward()
+        chunked[rows], shares = part.grad, shares + float(share.detach())
     assert whole.grad.abs().sum() > 0
     torch.testing.assert_close(chunked, whole.grad, rtol=1e-6, atol=1e-7)
+    assert shares == pytest.approx(float(whole_loss), rel=1e-5)  # the shares add up to the whole loss
 
 
 def test_nothing_kept_gives_zero_loss_that_still_backpropagates():
     logps, old, _, advantages, mask = _inputs()
     logps.requires_grad_(True)
-    loss, stats = grpo_loss(logps, old, advantages, mask, keep=torch.zeros(6, dtype=torch.bool))
+    nothing = torch.zeros(6, dtype=torch.bool)
+    loss = grpo_loss(logps, old, advantages, mask, keep=nothing)
+    stats = grpo_stats(logps.detach(), old, advantages, mask, keep=nothing)
     loss.backward()
     assert float(loss.detach()) == 0.0 and float(stats.clip_region) == 0.0
     assert torch.equal(logps.grad, torch.zeros_like(logps))
@@ -151,10 +157,11 @@ def test_nothing_kept_gives_zero_loss_that_still_backpropagates():
 def test_on_policy_gradient_is_the_policy_gradient(loss_type):
     logps, _, ref, advantages, mask = _inputs(seed=2)
     logps = logps.clone().requires_grad_(True)
-    loss, stats = grpo_loss(
+    loss = grpo_loss(
         logps, logps.detach(), advantages, mask, ref_logps=ref, beta=BETA, loss_type=loss_type,
         max_completion_length=7,
     )
+    stats = grpo_stats(logps.detach(), logps.detach(), advantages, mask)
     loss.backward()
     weights = mask.float()
     n_seq, tokens = mask.shape[0], mask.sum(dim=1, keepdim=True).float()
@@ -176,6 +183,7 @@ def test_on_policy_gradient_is_the_policy_gradient(loss_type):
         ({"epsilon_low": 1.0}, "epsilon_low"),
         ({"keep": torch.ones(5, dtype=torch.bool)}, r"keep must be \[N\] = \[6\]"),
         ({"ref_logps": torch.zeros(6, 4)}, "ref_logps must match"),
+        ({"rows": torch.tensor([0, 1])}, r"logps must be \[len\(rows\), T\] = \[2, 5\]"),
         ({"loss_type": "dr_grpo", "max_completion_length": 3}, "max_completion_length=3 is shorter"),
     ],
 )

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import bump_pl.module
+import bump_pl.models.policy_update
 from bump_pl.cli import build_cli
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
@@ -19,12 +19,12 @@ from bump_pl.module import BumpModule
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 TRAIN_SCALARS = {
-    "train/loss", "train/reward", "train/reward_forward", "train/reward_backward", "train/reward_chance",
+    "train/loss", "train/reward", "train/reward_profile_to_item", "train/reward_item_to_profile", "train/reward_chance",
     "train/reward_std", "train/frac_reward_zero_std", "train/kl", "train/clip_ratio/low", "train/clip_ratio/high",
     "train/clip_ratio/region", "train/completion_length/mean", "train/completion_length/max",
-    "train/truncated_frac", "train/lr",
+    "train/truncated_frac", "train/lr", "train/entropy",
 }
-VAL_SCALARS = {"val/ndcg", "val/ndcg_forward", "val/ndcg_backward"}
+VAL_SCALARS = {"val/ndcg", "val/ndcg_profile_to_item", "val/ndcg_item_to_profile"}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
         profiles += rank_profiles
         heldout += rank_heldout
     single = _module()._reward(profiles, heldout, [f"u{u}" for u in range(2 * U)], group_size=G)
-    for field in ("total", "forward", "backward"):
+    for field in ("total", "profile_to_item", "item_to_profile"):
         gathered = torch.cat([getattr(out[0], field), getattr(out[1], field)])
         torch.testing.assert_close(gathered, getattr(single, field))
     torch.testing.assert_close(out[0].chance, single.chance)
@@ -195,7 +195,7 @@ def two_iteration_fit(tmp_path_factory):
     4 optimizer steps, fitted for 4 optimizer steps; every grpo_loss call's largest |logps - old|."""
     root = tmp_path_factory.mktemp("mu2")
     gaps: list[float] = []
-    original = bump_pl.module.grpo_loss
+    original = bump_pl.models.policy_update.grpo_loss
 
     def recording_loss(logps, old_logps, advantages, mask, **kwargs):
         gaps.append(float((logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()))
@@ -204,13 +204,13 @@ def two_iteration_fit(tmp_path_factory):
     old_cwd, old_cache = os.getcwd(), os.environ.get("BUMP_PL_CACHE")
     os.chdir(root)
     os.environ["BUMP_PL_CACHE"] = str(root / "cache")
-    bump_pl.module.grpo_loss = recording_loss
+    bump_pl.models.policy_update.grpo_loss = recording_loss
     try:
         cli = build_cli(
             [
                 "--config", str(TINY), "--trainer.max_steps=4", "--trainer.limit_val_batches=0",
                 "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
-                "--model.lora.dropout=0.05", "--model.num_iterations=2", "--model.grad_budget_tokens=0",
+                "--model.lora.dropout=0.05", "--model.grpo.num_iterations=2", "--model.grad_budget_tokens=0",
                 "--lr_scheduler=torch.optim.lr_scheduler.LinearLR", "--lr_scheduler.start_factor=1.0",
                 "--lr_scheduler.end_factor=0.1", "--lr_scheduler.total_iters=4",
             ],
@@ -218,7 +218,7 @@ def two_iteration_fit(tmp_path_factory):
         )
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     finally:
-        bump_pl.module.grpo_loss = original
+        bump_pl.models.policy_update.grpo_loss = original
         os.chdir(old_cwd)
         os.environ.pop("BUMP_PL_CACHE") if old_cache is None else os.environ.update(BUMP_PL_CACHE=old_cache)
     return cli, gaps

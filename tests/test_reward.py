@@ -19,7 +19,7 @@ def d(position: int) -> float:
 
 def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
     """U=2, G=2, K=2. Rollouts 0,1 belong to user 0 (items 0,1); rollouts 2,3 to user 1 (items 2,3)."""
-    forward = torch.tensor(
+    p2i = torch.tensor(
         [
             [0.9, 0.8, 0.2, 0.1],  # rollout 0: own items lead            -> 1
             [0.1, 0.2, 0.8, 0.9],  # rollout 1: own items last (ranks 3,4)
@@ -27,7 +27,7 @@ def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
             [0.1, 0.2, 0.3, 0.4],  # rollout 3: own items lead
         ]
     )
-    backward = torch.tensor(
+    i2p = torch.tensor(
         [
             # candidates for user 0's rollouts are {r} + rollouts 2, 3 (user 0's other rollout left out)
             [0.9, 0.1, 0.5, 0.4],  # item 0: rollout 0 first of 3, rollout 1 last of 3
@@ -36,44 +36,44 @@ def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
             [0.3, 0.6, 0.6, 0.9],  # item 3: rollout 2 ties rollout 1 for ranks 1-2; rollout 3 first
         ]
     )
-    return forward, backward
+    return p2i, i2p
 
 
-def test_hand_worked_forward_and_backward():
-    forward, backward = _hand_case()
-    out = bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2)
-    expected_forward = [1.0, (d(3) + d(4)) / (d(1) + d(2)), (d(1) + d(3)) / (d(1) + d(2)), 1.0]
-    expected_backward = [1.0, d(3), (d(2) + (d(1) + d(2)) / 2) / 2, 1.0]
-    torch.testing.assert_close(out.forward, torch.tensor(expected_forward))
-    torch.testing.assert_close(out.backward, torch.tensor(expected_backward))
-    torch.testing.assert_close(out.total, (out.forward + out.backward) / 2)
+def test_hand_worked_both_directions():
+    p2i, i2p = _hand_case()
+    out = bidirectional_reward(p2i, i2p, num_users=2, group_size=2, heldout_per_user=2)
+    expected_p2i = [1.0, (d(3) + d(4)) / (d(1) + d(2)), (d(1) + d(3)) / (d(1) + d(2)), 1.0]
+    expected_i2p = [1.0, d(3), (d(2) + (d(1) + d(2)) / 2) / 2, 1.0]
+    torch.testing.assert_close(out.profile_to_item, torch.tensor(expected_p2i))
+    torch.testing.assert_close(out.item_to_profile, torch.tensor(expected_i2p))
+    torch.testing.assert_close(out.total, (out.profile_to_item + out.item_to_profile) / 2)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 def test_alpha_mixes_the_directions(alpha):
-    forward, backward = _hand_case()
-    out = bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2, alpha=alpha)
-    torch.testing.assert_close(out.total, alpha * out.forward + (1 - alpha) * out.backward)
+    p2i, i2p = _hand_case()
+    out = bidirectional_reward(p2i, i2p, num_users=2, group_size=2, heldout_per_user=2, alpha=alpha)
+    torch.testing.assert_close(out.total, alpha * out.profile_to_item + (1 - alpha) * out.item_to_profile)
     if alpha == 1.0:
-        torch.testing.assert_close(out.total, out.forward)
+        torch.testing.assert_close(out.total, out.profile_to_item)
     if alpha == 0.0:
-        torch.testing.assert_close(out.total, out.backward)
-    torch.testing.assert_close(out.chance, alpha * out.chance_forward + (1 - alpha) * out.chance_backward)
+        torch.testing.assert_close(out.total, out.item_to_profile)
+    torch.testing.assert_close(out.chance, alpha * out.chance_profile_to_item + (1 - alpha) * out.chance_item_to_profile)
 
 
-def _sklearn_reference(forward, backward, u_count, g_count, k_count, k):
+def _sklearn_reference(p2i, i2p, u_count, g_count, k_count, k):
     """A per-rollout loop over explicit candidate lists, scored by sklearn."""
     fwd, bwd = [], []
     for r in range(u_count * g_count):
         user = r // g_count
         relevant = np.array([[j // k_count == user for j in range(u_count * k_count)]], dtype=float)
-        fwd.append(ndcg_score(relevant, forward[r : r + 1].double().numpy(), k=k))
+        fwd.append(ndcg_score(relevant, p2i[r : r + 1].double().numpy(), k=k))
         others = [c for c in range(u_count * g_count) if c // g_count != user]
         per_item = []
         for j in range(user * k_count, (user + 1) * k_count):
             candidates = [r, *others]
             truth = np.array([[1.0] + [0.0] * len(others)])
-            per_item.append(ndcg_score(truth, backward[j, candidates][None].double().numpy(), k=k))
+            per_item.append(ndcg_score(truth, i2p[j, candidates][None].double().numpy(), k=k))
         bwd.append(np.mean(per_item))
     return np.array(fwd), np.array(bwd)
 
@@ -82,36 +82,36 @@ def _sklearn_reference(forward, backward, u_count, g_count, k_count, k):
 def test_random_with_ties_equals_sklearn_loop(k):
     gen = torch.Generator().manual_seed(7)
     u_count, g_count, k_count = 4, 3, 2
-    forward = torch.randint(0, 4, (u_count * g_count, u_count * k_count), generator=gen).float()
-    backward = torch.randint(0, 4, (u_count * k_count, u_count * g_count), generator=gen).float()
+    p2i = torch.randint(0, 4, (u_count * g_count, u_count * k_count), generator=gen).float()
+    i2p = torch.randint(0, 4, (u_count * k_count, u_count * g_count), generator=gen).float()
     out = bidirectional_reward(
-        forward, backward, num_users=u_count, group_size=g_count, heldout_per_user=k_count, k=k, alpha=0.3
+        p2i, i2p, num_users=u_count, group_size=g_count, heldout_per_user=k_count, k=k, alpha=0.3
     )
-    ref_forward, ref_backward = _sklearn_reference(forward, backward, u_count, g_count, k_count, k)
-    np.testing.assert_allclose(out.forward.numpy(), ref_forward, atol=1e-6)
-    np.testing.assert_allclose(out.backward.numpy(), ref_backward, atol=1e-6)
+    ref_p2i, ref_i2p = _sklearn_reference(p2i, i2p, u_count, g_count, k_count, k)
+    np.testing.assert_allclose(out.profile_to_item.numpy(), ref_p2i, atol=1e-6)
+    np.testing.assert_allclose(out.item_to_profile.numpy(), ref_i2p, atol=1e-6)
 
 
 def test_local_users_slice_equals_slicing_the_global_result():
     gen = torch.Generator().manual_seed(3)
-    forward, backward = torch.randint(0, 3, (12, 9), generator=gen).float(), torch.randn(9, 12, generator=gen)
+    p2i, i2p = torch.randint(0, 3, (12, 9), generator=gen).float(), torch.randn(9, 12, generator=gen)
     sizes = dict(num_users=3, group_size=4, heldout_per_user=3)
-    whole = bidirectional_reward(forward, backward, **sizes)
-    part = bidirectional_reward(forward, backward, **sizes, local_users=slice(1, 3))
+    whole = bidirectional_reward(p2i, i2p, **sizes)
+    part = bidirectional_reward(p2i, i2p, **sizes, local_users=slice(1, 3))
     torch.testing.assert_close(part.total, whole.total[4:])
-    torch.testing.assert_close(part.backward, whole.backward[4:])
+    torch.testing.assert_close(part.item_to_profile, whole.item_to_profile[4:])
     torch.testing.assert_close(part.chance, whole.chance)
 
 
 def test_symmetric_judge_passes_the_transpose():
     scores = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
     out = bidirectional_reward(scores, scores.T, num_users=2, group_size=3, heldout_per_user=2)
-    # backward of rollout 0 by hand: its rank among {0} + user 1's rollouts, mean over items 0 and 1
+    # i2p of rollout 0 by hand: its rank among {0} + user 1's rollouts, mean over items 0 and 1
     expected = []
     for j in (0, 1):
         candidates = scores.T[j, [0, 3, 4, 5]]
         expected.append(d(1 + int((candidates[1:] > candidates[0]).sum())))
-    assert float(out.backward[0]) == pytest.approx(sum(expected) / 2, abs=1e-6)
+    assert float(out.item_to_profile[0]) == pytest.approx(sum(expected) / 2, abs=1e-6)
 
 
 def test_single_user_has_no_negatives_so_everything_is_one():
@@ -132,33 +132,33 @@ def test_chance_ndcg_equals_exhaustive_enumeration(relevant, candidates, k):
 def test_chance_levels_match_monte_carlo(k):
     gen = torch.Generator().manual_seed(0)
     sizes = dict(num_users=5, group_size=3, heldout_per_user=2)
-    forward_sum = backward_sum = 0.0
+    p2i_sum = i2p_sum = 0.0
     trials = 400
     for _ in range(trials):
         out = bidirectional_reward(torch.randn(15, 10, generator=gen), torch.randn(10, 15, generator=gen), **sizes, k=k)
-        forward_sum += float(out.forward.mean())
-        backward_sum += float(out.backward.mean())
+        p2i_sum += float(out.profile_to_item.mean())
+        i2p_sum += float(out.item_to_profile.mean())
     # 6000 rollouts (correlated within a batch); NDCG's std is < 0.4, so 0.02 is well over 4 standard errors.
-    assert forward_sum / trials == pytest.approx(float(out.chance_forward), abs=0.02)
-    assert backward_sum / trials == pytest.approx(float(out.chance_backward), abs=0.02)
-    assert float(out.chance_forward) == pytest.approx(chance_ndcg(2, 10, k))
-    assert float(out.chance_backward) == pytest.approx(chance_ndcg(1, 13, k))
+    assert p2i_sum / trials == pytest.approx(float(out.chance_profile_to_item), abs=0.02)
+    assert i2p_sum / trials == pytest.approx(float(out.chance_item_to_profile), abs=0.02)
+    assert float(out.chance_profile_to_item) == pytest.approx(chance_ndcg(2, 10, k))
+    assert float(out.chance_item_to_profile) == pytest.approx(chance_ndcg(1, 13, k))
 
 
 @pytest.mark.parametrize(
-    ("forward", "backward", "kwargs", "message"),
+    ("p2i", "i2p", "kwargs", "message"),
     [
-        (torch.zeros(4, 3), torch.zeros(4, 4), {}, r"forward_scores must be \[U\*G, U\*K\] = \[4, 4\]"),
-        (torch.zeros(4, 4), torch.zeros(4, 3), {}, r"backward_scores must be \[U\*K, U\*G\] = \[4, 4\]"),
-        (torch.full((4, 4), float("nan")), torch.zeros(4, 4), {}, "forward_scores has 16 non-finite"),
-        (torch.zeros(4, 4), torch.tensor([[float("inf")] * 4] + [[0.0] * 4] * 3), {}, "backward_scores has 4 non"),
+        (torch.zeros(4, 3), torch.zeros(4, 4), {}, r"profile_to_item scores must be \[U\*G, U\*K\] = \[4, 4\]"),
+        (torch.zeros(4, 4), torch.zeros(4, 3), {}, r"item_to_profile scores must be \[U\*K, U\*G\] = \[4, 4\]"),
+        (torch.full((4, 4), float("nan")), torch.zeros(4, 4), {}, "profile_to_item has 16 non-finite"),
+        (torch.zeros(4, 4), torch.tensor([[float("inf")] * 4] + [[0.0] * 4] * 3), {}, "item_to_profile has 4 non"),
         (torch.zeros(4, 4), torch.zeros(4, 4), {"alpha": 1.5}, "alpha must be in"),
         (torch.zeros(4, 4), torch.zeros(4, 4), {"local_users": slice(1, 5)}, "local_users must be"),
     ],
 )
-def test_bad_input_raises_clear_error(forward, backward, kwargs, message):
+def test_bad_input_raises_clear_error(p2i, i2p, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        bidirectional_reward(forward, backward, num_users=2, group_size=2, heldout_per_user=2, **kwargs)
+        bidirectional_reward(p2i, i2p, num_users=2, group_size=2, heldout_per_user=2, **kwargs)
 
 
 def test_same_user_mask_marks_each_users_block():

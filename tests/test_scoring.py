@@ -43,7 +43,7 @@ def _worker(rank: int, port: int, symmetric: bool, out: dict) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
     profiles, items = _texts(rank * U, U)
     scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U)
-    out[rank] = (scores.forward, scores.backward, scores.num_users, scores.first_user)
+    out[rank] = (scores.profile_to_item, scores.item_to_profile, scores.num_users, scores.first_user)
     dist.destroy_process_group()
 
 
@@ -60,14 +60,14 @@ def test_two_ranks_see_the_same_global_scores_as_one_process(symmetric):
     profiles, items = _texts(0, 2 * U)
     single = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=2 * U)
     for rank in (0, 1):
-        forward, backward, num_users, first_user = out[rank]
-        torch.testing.assert_close(forward, single.forward)
-        torch.testing.assert_close(backward, single.backward)
+        p2i, i2p, num_users, first_user = out[rank]
+        torch.testing.assert_close(p2i, single.profile_to_item)
+        torch.testing.assert_close(i2p, single.item_to_profile)
         assert (num_users, first_user) == (2 * U, rank * U)
 
 
 def test_local_negatives_use_only_this_ranks_users():
     profiles, items = _texts(0, U)
     scores = in_batch_scores(CharJudge(False), profiles, items, num_users=U, global_negatives=False)
-    assert scores.forward.shape == (U * G, U * K) and scores.backward.shape == (U * K, U * G)
+    assert scores.profile_to_item.shape == (U * G, U * K) and scores.item_to_profile.shape == (U * K, U * G)
     assert (scores.num_users, scores.first_user) == (U, 0)

@@ -31,17 +31,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel
 
-from bump_pl.models.logprobs import token_logprobs
+from bump_pl.models.logprobs import token_logprobs_entropy
 from bump_pl.models.prefix import position_ids_from_mask
 
 RowLoss = Callable[[Tensor, Tensor], Tensor]
 """``row_loss(rows, logps)``: the 0-dim loss contribution of completion rows ``rows`` ``[n]`` with
-log-probs ``logps`` ``[n, T]`` (differentiable, 0 at masked positions)."""
+log-probs ``logps`` ``[n, T]`` (differentiable, 0 at masked positions); the contributions of all
+rows add up to the loss (e.g. :class:`bump_pl.models.policy_update.GRPOObjective`)."""
+
+
+class BackwardResult(NamedTuple):
+    """What one backward over all completion rows computed along the way (all detached).
+
+    Attributes:
+        logps: ``[N, T]`` float32 log-probs, 0 at masked positions, as used for the gradients.
+        entropy: ``[N, T]`` float32 token entropy of the policy, 0 at masked positions.
+        loss: 0-dim, the sum of the row losses (the whole loss).
+    """
+
+    logps: Tensor
+    entropy: Tensor
+    loss: Tensor
 
 
 def _rng_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
@@ -104,7 +120,7 @@ def backward_completion_logprobs(
     temperature: float = 1.0,
     budget_tokens: int = 256,
     backward: Callable[[Tensor], None] = Tensor.backward,
-) -> Tensor:
+) -> BackwardResult:
     """Run ``backward(row_loss(rows, logps))`` over all rows, ``budget_tokens`` tokens at a time.
 
     Args:
@@ -120,7 +136,7 @@ def backward_completion_logprobs(
         backward: how to backpropagate a 0-dim tensor (``LightningModule.manual_backward`` in training).
 
     Returns:
-        ``[U*G, T]`` detached log-probs, 0 at masked positions, as computed for the gradients.
+        :class:`BackwardResult`: the log-probs, entropies and loss of the rows, detached.
     """
     num_prompts, width = prompt_ids.shape[0], completion_ids.shape[1]
     if completion_ids.shape != completion_mask.shape or completion_ids.shape[0] != num_prompts * group_size:
@@ -156,6 +172,7 @@ def backward_completion_logprobs(
     input_mask = torch.cat([torch.ones_like(completion_mask[:, :1]), completion_mask[:, :-1]], dim=1)
     context_lengths = context_mask.sum(-1)
     logps = torch.zeros(completion_ids.shape, dtype=torch.float32, device=device)
+    entropy, loss = torch.zeros_like(logps), torch.zeros((), device=device)
     rows_per_chunk = max(1, budget_tokens // width)
     for start in range(0, completion_ids.shape[0], rows_per_chunk):
         rows = torch.arange(start, min(start + rows_per_chunk, completion_ids.shape[0]), device=device)
@@ -168,10 +185,13 @@ def backward_completion_logprobs(
             cache=DynamicCache(ddp_cache_data=[(keys[prompts], values[prompts]) for keys, values in leaves], config=config),
             use_cache=True,
         ).logits
-        chunk = token_logprobs(logits, completion_ids[rows], temperature) * completion_mask[rows].to(torch.float32)
-        backward(row_loss(rows, chunk))
-        logps[rows] = chunk.detach()
-        del logits, chunk
+        weights = completion_mask[rows].to(torch.float32)
+        chunk = token_logprobs_entropy(logits, completion_ids[rows], temperature)
+        chunk_loss = row_loss(rows, chunk.logps * weights)
+        backward(chunk_loss)
+        logps[rows], entropy[rows] = chunk.logps.detach() * weights, chunk.entropy * weights
+        loss += chunk_loss.detach()
+        del logits, chunk, chunk_loss
 
     # Phase 3: the context again, each prompt block's last segment first, pulling the gradient through.
     for block, rng_state in zip(reversed(blocks), reversed(rng_states)):
@@ -190,4 +210,4 @@ def backward_completion_logprobs(
         )
         backward(surrogate)
         del out, surrogate
-    return logps
+    return BackwardResult(logps, entropy, loss)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bump_pl.models.chunked_backward import _context_blocks, backward_completion_logprobs
-from bump_pl.models.logprobs import completion_logprobs
+from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
 from bump_pl.models.policy import LoraSettings, build_policy
 from bump_pl.models.prefix import encode_prefix, forward_continuation
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
@@ -64,8 +64,12 @@ def test_chunked_values_and_gradients_equal_one_full_pass(tiny_llama, prompts, r
 
     chunked = backward_completion_logprobs(*args, group_size=G, temperature=0.8, row_loss=row_loss, budget_tokens=budget)
     assert sorted(seen) == list(range(rollouts.completion_ids.shape[0]))  # every row exactly once
-    assert not chunked.requires_grad
-    torch.testing.assert_close(chunked, full.detach(), atol=1e-5, rtol=0)
+    assert not chunked.logps.requires_grad and not chunked.loss.requires_grad
+    torch.testing.assert_close(chunked.logps, full.detach(), atol=1e-5, rtol=0)
+    assert float(chunked.loss) == pytest.approx(float((full * weights).sum()), rel=1e-4)  # the row losses add up
+    with torch.no_grad():
+        expected_entropy = completion_logprobs_entropy(*args, group_size=G, temperature=0.8).entropy
+    torch.testing.assert_close(chunked.entropy, expected_entropy, atol=1e-5, rtol=0)
     _assert_close_grads(_grads(policy), expected)
 
 

@@ -1,9 +1,11 @@
 """Shared-prompt training log-probs equal the naive full-sequence ones, in value and in gradient."""
 
+import math
+
 import pytest
 import torch
 
-from bump_pl.models.logprobs import completion_logprobs, token_logprobs
+from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs, token_logprobs_entropy
 from bump_pl.models.policy import LoraSettings, build_policy
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 
@@ -82,3 +84,21 @@ def test_lora_gradients_shared_equal_naive(tiny_llama, prompts, rollouts):
 def test_completion_shape_mismatch_is_rejected(tiny_llama, prompts, rollouts):
     with pytest.raises(ValueError, match="U\\*G"):
         completion_logprobs(tiny_llama, *prompts, rollouts.completion_ids, rollouts.completion_mask, group_size=G + 1)
+
+
+def test_entropy_by_hand_and_alongside_the_same_logprobs(tiny_llama, prompts, rollouts):
+    # uniform over 4 tokens: entropy log 4; one-hot-ish: near 0
+    logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [50.0, 0.0, 0.0, 0.0]]])
+    out = token_logprobs_entropy(logits, torch.tensor([[1, 0]]))
+    torch.testing.assert_close(out.entropy, torch.tensor([[math.log(4.0), 0.0]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.logps, token_logprobs(logits, torch.tensor([[1, 0]])))
+    args = (tiny_llama, *prompts, rollouts.completion_ids, rollouts.completion_mask)
+    with torch.no_grad():
+        both = completion_logprobs_entropy(*args, group_size=G, temperature=0.7)
+        naive = completion_logprobs_entropy(*args, group_size=G, temperature=0.7, share_prompt=False)
+        alone = completion_logprobs(*args, group_size=G, temperature=0.7)
+    torch.testing.assert_close(both.logps, alone)
+    torch.testing.assert_close(both.entropy, naive.entropy, atol=1e-5, rtol=0)
+    real = rollouts.completion_mask == 1
+    assert (both.entropy[~real] == 0).all() and (both.entropy[real] > 0).all()
+    assert (both.entropy[real] <= math.log(tiny_llama.config.vocab_size) + 1e-4).all()
