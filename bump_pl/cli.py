@@ -1,8 +1,8 @@
-"""The ``bump`` command: a LightningCLI with ``fit``, ``validate``, ``test`` and ``predict``.
+"""The ``bump`` command: ``fit``, ``validate``, ``test``, ``predict`` (a LightningCLI) and ``configs``.
 
-Only wiring: the tokenizer of the data comes from the policy model, the trainer runs our own
-user-group sampler (never Lightning's DistributedSampler), validation runs once before training
-so TensorBoard shows the untrained generator's level, and a user error ends with one line.
+Only the entry point: the LightningCLI lives in :mod:`bump_pl.cli_app` and is imported when a
+subcommand runs, so ``bump --help`` answers without importing torch or Lightning. A user error
+ends with one line (``BUMP_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -10,55 +10,60 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from typing import TYPE_CHECKING
 
 from bump_pl.config_files import configs_command, resolve_config_args
-from bump_pl.data import BumpDataModule
-from bump_pl.module import BumpModule
+
+if TYPE_CHECKING:
+    from bump_pl.cli_app import BumpCLI
 
 DEBUG_ENV = "BUMP_DEBUG"
 
+TOP_HELP = """usage: bump [-h] {fit,validate,test,predict,configs} ...
 
-class BumpCLI(LightningCLI):
-    """LightningCLI for BUMP; see ``bump --help`` and the configs in ``configs/``."""
+BUMP: train a user-profile generator with GRPO on an in-batch judge reward (PyTorch Lightning).
 
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("model.model", "data.tokenizer")
-        parser.add_argument(
-            "--validate_before_fit",
-            type=bool,
-            default=True,
-            help="Run validation before the first training step (the untrained baseline in the logs).",
-        )
+subcommands:
+  fit        train: bump fit --config tiny (resume: --ckpt_path last, or a run folder)
+  validate   validation NDCG of a checkpoint: bump validate --config CONFIG --ckpt_path CKPT
+  test       test NDCG of a checkpoint
+  predict    one profile per user of --data.predict_file
+  configs    list the shipped configs, or copy one out to edit
 
-    def before_fit(self) -> None:
-        if self.config["fit"]["validate_before_fit"]:
-            self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
+Run `bump SUBCOMMAND --help` for every option of a subcommand; `--print_config` prints the resolved config.
+"""
+
+# Warnings that are answered, not ignored:
+QUIET_WARNINGS = (
+    # BumpModule optimises manually on purpose and checkpoints the post-step state it wants.
+    "Using ModelCheckpoint with manual optimization",
+    # Config names are resolved here, so the CLI always gets explicit args (not a mistake, as it warns).
+    "LightningCLI's args parameter is intended",
+    # BumpDataModule.state_dict records the epoch and the batches done, and its sampler skips them on
+    # resume (tests/data/test_resume_trainer.py, tests/reliability/test_kill_resume.py).
+    "You're resuming from a checkpoint that ended before the epoch ended",
+    # A resumed fit writes into its own run's checkpoints/ folder on purpose.
+    "Checkpoint directory .* exists and is not empty",
+)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
     """The ``bump`` CLI on ``args`` (``sys.argv`` when None); ``run=False`` only instantiates."""
-    return BumpCLI(
-        BumpModule,
-        BumpDataModule,
-        trainer_defaults={"use_distributed_sampler": False},
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"exit_on_error": False},
-        args=args,
-        run=run,
-    )
+    from bump_pl.cli_app import build_cli as build
+
+    return build(args, run=run)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``bump``; errors print one line (``BUMP_DEBUG=1`` shows the traceback)."""
-    # BumpModule optimises manually on purpose and checkpoints the post-step state it wants.
-    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-    # Config names are resolved here, so the CLI always gets explicit args (not a mistake, as it warns).
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     args = sys.argv[1:] if args is None else args
     if args[:1] == ["configs"]:
         sys.exit(configs_command(args[1:]))
+    if not args or args[0] in ("-h", "--help"):
+        print(TOP_HELP, end="")
+        sys.exit(0 if args else 2)
     try:
         build_cli(resolve_config_args(args))
     except KeyboardInterrupt:

@@ -5,6 +5,12 @@ the end of the fit (``when="fit_end"``). The cache lands in ``<trainer.log_dir>/
 (see :mod:`bump_pl.callbacks.profile_store` for the layout, atomicity and resume), and a few profiles
 go to TensorBoard as a text table. ``DownstreamEvalCallback`` reads the latest cache via ``latest``.
 
+Resume: the cache is marked begun (its ``.partial-step-S`` folder) when the validation that will
+write it starts. A fit resumed from the checkpoint of step S (Lightning does not repeat the
+validation of the checkpoint's step) completes that cache first, with step S's weights, reusing the
+batches already written; a partial cache of any other step cannot be completed with its weights
+and is removed (a warning names it).
+
 Distributed runs: global rank 0 generates and writes every profile while the other ranks wait at a
 barrier (profiles are a few hundred short greedy generations; not worth sharding). This needs the
 policy whole on rank 0, i.e. DDP or a single device, not a sharded strategy (FSDP, DeepSpeed ZeRO-3).
@@ -12,6 +18,7 @@ policy whole on rank 0, i.e. DDP or a single device, not a sharded strategy (FSD
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,9 +30,19 @@ from lightning.pytorch.trainer.states import TrainerFn
 from tqdm.auto import tqdm
 
 from bump_pl.callbacks.modes import eval_all
-from bump_pl.callbacks.profile_store import promote, read_shards, remove_stale_temps, step_dir, write_shard
+from bump_pl.callbacks.profile_store import (
+    partial_dir,
+    partial_steps,
+    promote,
+    read_shards,
+    remove_partial,
+    remove_stale_temps,
+    step_dir,
+    write_shard,
+)
 
 PROFILES_DIR = "profiles"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,10 @@ class ProfileCacheCallback(Callback):
         self.latest: CachedProfiles | None = None
 
     # ----------------------------------------------------------------------------- hooks
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._due_after_this_validation(trainer) and trainer.is_global_zero:
+            partial_dir(self.root(trainer), trainer.global_step).mkdir(parents=True, exist_ok=True)
+
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.when != "validation" or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
@@ -72,7 +93,13 @@ class ProfileCacheCallback(Callback):
         if self.validations % self.every_n_validations == 0:
             self.write(trainer, pl_module)
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.ckpt_path:
+            self._finish_interrupted(trainer, pl_module)
+
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # A fit resumed at its last step trains nothing (no on_train_start) but may owe that step's cache.
+        self._finish_interrupted(trainer, pl_module)
         if self.when == "fit_end":
             self.write(trainer, pl_module)
 
@@ -83,10 +110,30 @@ class ProfileCacheCallback(Callback):
         self.validations = int(state_dict["validations"])
 
     # ----------------------------------------------------------------------------- work
+    def root(self, trainer: Trainer) -> Path:
+        """The cache root of this run: ``<log_dir>/profiles``."""
+        return Path(trainer.log_dir or trainer.default_root_dir) / PROFILES_DIR
+
+    def _due_after_this_validation(self, trainer: Trainer) -> bool:
+        fitting = not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING
+        return self.when == "validation" and fitting and (self.validations + 1) % self.every_n_validations == 0
+
+    def _finish_interrupted(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Complete the cache a killed run was writing at the restored step; remove other partial caches."""
+        root, step = self.root(trainer), trainer.global_step
+        steps = trainer.strategy.broadcast(partial_steps(root) if trainer.is_global_zero else [])
+        for stale in steps:
+            if stale != step and trainer.is_global_zero:
+                log.warning("%s: removed the unfinished profile cache of step %d (resumed at step %d)", root, stale, step)
+                remove_partial(root, stale)
+        if step in steps:
+            if self.when == "validation":
+                self.validations += 1  # the validation it followed is not repeated by Lightning
+            self.write(trainer, pl_module)
+
     def write(self, trainer: Trainer, pl_module: LightningModule) -> CachedProfiles:
         """Cache this global step's profiles (rank 0; a complete cache of this step is kept as is)."""
-        root = Path(trainer.log_dir or trainer.default_root_dir) / PROFILES_DIR
-        step = trainer.global_step
+        root, step = self.root(trainer), trainer.global_step
         if trainer.is_global_zero and not step_dir(root, step).is_dir():
             rows = self._generate(trainer, pl_module, root, step)
             promote(root, step, rows)

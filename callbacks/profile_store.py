@@ -27,6 +27,7 @@ from bump_pl.callbacks.atomic import atomic_dir, jsonl_text, read_jsonl, write_t
 ProfileKey = tuple[str, str]  # (user_id, split)
 
 _STEP_DIR = re.compile(r"^step-(\d{6,})$")
+_PARTIAL_DIR = re.compile(r"^\.partial-step-(\d{6,})$")
 DATASET_DIR = "dataset"
 JSONL_FILE = "profiles.jsonl"
 
@@ -71,6 +72,18 @@ def promote(root: Path, step: int, rows: list[dict[str, Any]]) -> Path:
         write_text_atomic(temp / JSONL_FILE, jsonl_text(rows))
     shutil.rmtree(partial_dir(root, step), ignore_errors=True)
     return final
+
+
+def partial_steps(root: Path) -> list[int]:
+    """Steps whose cache was begun but not completed under ``root`` (their ``.partial-step-*`` folders)."""
+    if not root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _PARTIAL_DIR.match(p.name)) and p.is_dir())
+
+
+def remove_partial(root: Path, step: int) -> None:
+    """Drop the shard area of ``step`` (a cache that can no longer be completed with its weights)."""
+    shutil.rmtree(partial_dir(root, step), ignore_errors=True)
 
 
 def remove_stale_temps(root: Path) -> None:

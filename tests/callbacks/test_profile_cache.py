@@ -177,3 +177,34 @@ def test_profiles_are_logged_to_tensorboard_as_text(lamp3_dir: Path, tmp_path: P
     first, second = (u.user_id for u in datamodule.users["val"][:2])
     assert event.step == 3 and f"profile of {first}" in text and f"profile of {second}" in text
     assert text.count("profile of") == 2
+
+
+def test_resumed_fit_completes_the_interrupted_cache_and_removes_other_partials(
+    lamp3_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    datamodule = make_datamodule(lamp3_dir)
+    callback = ProfileCacheCallback(splits=["train", "val"], every_n_validations=2)
+    root = tmp_path / "profiles"
+    callback.on_validation_start(fake_trainer(tmp_path, datamodule, step=2), FakeGenerator())
+    assert not root.exists()  # the 1st validation writes no cache (every 2nd does): nothing marked
+    callback.validations = 1
+    killed = fake_trainer(tmp_path, datamodule, step=4)
+    callback.on_validation_start(killed, FakeGenerator())
+    assert profile_store.partial_steps(root) == [4]  # marked before the validation, so a kill finds it
+    first = datamodule.users["train"][:2]
+    profile_store.write_shard(root, 4, [{"user_id": u.user_id, "split": "train", "step": 4, "profile": "from the killed run"} for u in first])
+    profile_store.partial_dir(root, 2).mkdir()  # a leftover that step 4's weights cannot complete
+
+    resumed = ProfileCacheCallback(splits=["train", "val"], every_n_validations=2)
+    resumed.load_state_dict({"validations": 1})  # the checkpoint of step 4 was taken before its validation
+    trainer = fake_trainer(tmp_path, datamodule, step=4)
+    trainer.ckpt_path = "last.ckpt"
+    with caplog.at_level("WARNING"):
+        resumed.on_train_start(trainer, FakeGenerator())
+    assert sorted(p.name for p in root.iterdir()) == ["step-000004"]  # no .partial-* left
+    assert "removed the unfinished profile cache of step 2 (resumed at step 4)" in caplog.text
+    profiles = load_profiles(root)
+    expected = _expected(datamodule, ["train", "val"])
+    expected.update({(u.user_id, "train"): "from the killed run" for u in first})  # its batches are reused
+    assert profiles == expected
+    assert resumed.state_dict() == {"validations": 2} and resumed.latest.step == 4

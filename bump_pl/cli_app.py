@@ -1,0 +1,112 @@
+"""``BumpCLI``: the LightningCLI behind ``bump`` (imported only once a subcommand runs; ``bump --help`` stays fast).
+
+Wiring only: the data's tokenizer comes from the policy model; the trainer runs our own user-group
+sampler; ``--ckpt_path`` (a file, ``last`` or a run folder) is resolved and checked before any model
+is built and its hyperparameters never override the command; a resumed fit continues its own log
+folder without re-logging the baseline; ``last.ckpt`` is rewritten when training ends; and the end
+of every subcommand prints where its outputs went.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
+from bump_pl.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
+from bump_pl.run_folders import continue_run, run_folders
+
+
+class BumpCLI(LightningCLI):
+    """LightningCLI for BUMP; see ``bump --help`` and the configs in ``configs/``."""
+
+    resumed_step: int | None = None
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model.model", "data.tokenizer")
+        parser.add_argument(
+            "--validate_before_fit",
+            type=bool,
+            default=True,
+            help="Run validation before the first training step (the untrained baseline in the logs; skipped on resume).",
+        )
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve and check ``--ckpt_path``; unlike LightningCLI, never apply the checkpoint's hyperparameters.
+
+        Runs after parsing and before anything is instantiated, so a missing, truncated or corrupt
+        checkpoint, or one trained with other model/LoRA/judge settings, stops the command at once.
+        """
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is None or not config.get("ckpt_path"):
+            return
+        path = resolve_checkpoint(config.ckpt_path, run_folders(config.trainer))
+        checkpoint = read_checkpoint(path)
+        check_weight_settings(path, checkpoint, config.model.as_dict())
+        config.ckpt_path = str(path)
+        step = int(checkpoint.get("global_step", 0))
+        del checkpoint  # memory-mapped; Lightning loads it again
+        if subcommand == "fit":
+            self.resumed_step = step
+            continued = continue_run(config.trainer, path, step)
+            where = f", logging to {continued}" if continued else ""
+            print(f"bump: resuming {path} at step {step}{where}", flush=True)
+
+    def before_fit(self) -> None:
+        if self.config["fit"]["validate_before_fit"] and self.resumed_step is None:
+            self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
+
+    def after_fit(self) -> None:
+        self._print_outputs("fit")
+
+    def after_validate(self) -> None:
+        self._print_outputs("validate")
+
+    def after_test(self) -> None:
+        self._print_outputs("test")
+
+    def after_predict(self) -> None:
+        self._print_outputs("predict")
+
+    def _print_outputs(self, subcommand: str) -> None:
+        """One line per output written by this command (rank 0): logs, checkpoints, caches, predictions."""
+        if not self.trainer.is_global_zero:
+            return
+        for label, path in written_outputs(self.trainer):
+            print(f"bump: {subcommand}: {label}: {path}", flush=True)
+
+
+def written_outputs(trainer) -> list[tuple[str, Path]]:  # noqa: ANN001 - a Lightning Trainer
+    """``(what, where)`` of the outputs a finished command left: logs, checkpoints, caches, predictions."""
+    outputs: list[tuple[str, Path]] = []
+    if trainer.log_dir and Path(trainer.log_dir).is_dir():
+        outputs.append(("logs (TensorBoard)", Path(trainer.log_dir)))
+    for callback in trainer.callbacks:
+        if getattr(callback, "last_model_path", ""):
+            outputs.append(("last checkpoint", Path(callback.last_model_path)))
+        outputs.extend(("last checkpoint", path) for path in getattr(callback, "saved", []))
+        latest = getattr(callback, "latest", None)
+        if latest is not None and hasattr(latest, "path"):
+            outputs.append(("profile cache", Path(latest.path)))
+        written = getattr(callback, "written", None)
+        if isinstance(written, Path):
+            outputs.append(("predictions", written))
+    return list(dict.fromkeys(outputs))
+
+
+def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
+    """The ``bump`` CLI on ``args`` (``sys.argv`` when None); ``run=False`` only instantiates."""
+    from bump_pl.data.datamodule import BumpDataModule
+    from bump_pl.module import BumpModule
+
+    return BumpCLI(
+        BumpModule,
+        BumpDataModule,
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint()]},
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False},
+        args=args,
+        run=run,
+    )

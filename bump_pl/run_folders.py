@@ -1,0 +1,51 @@
+"""Where a run's logs live, read from the parsed ``trainer`` config, and how a resumed fit reuses them.
+
+A logger given as ``{class_path, init_args: {save_dir, name, version}}`` (TensorBoard, CSV) writes to
+``save_dir/name/version_N``; checkpoints go to its ``checkpoints/``. Resuming a checkpoint found
+there sets ``version`` to that folder, so the resumed fit logs into the same TensorBoard run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _loggers(trainer: Any) -> list[Any]:
+    logger = trainer.get("logger")
+    loggers = logger if isinstance(logger, list) else [logger]
+    return [one for one in loggers if hasattr(one, "get") and one.get("init_args") is not None]
+
+
+def _root(logger: Any) -> Path | None:
+    args = logger.init_args
+    if args.get("save_dir") is None or "version" not in args:
+        return None
+    return Path(args.save_dir) / (args.get("name") or "")
+
+
+def run_folders(trainer: Any) -> list[Path]:
+    """Folders holding a run's version folders: each logger's ``save_dir/name``, else ``default_root_dir``."""
+    roots = [root for logger in _loggers(trainer) if (root := _root(logger)) is not None]
+    default = trainer.get("default_root_dir")
+    return roots + [Path(default) if default else Path.cwd() / "lightning_logs"]
+
+
+def continue_run(trainer: Any, checkpoint: Path, global_step: int) -> Path | None:
+    """Point every logger whose run holds ``checkpoint`` at its version folder; that folder, or None.
+
+    ``purge_step`` (TensorBoard) drops events the interrupted run logged after the checkpoint
+    (steps above ``global_step``), which the resumed fit logs again.
+    """
+    if checkpoint.parent.name != "checkpoints":
+        return None
+    version_dir = checkpoint.parent.parent
+    continued = None
+    for logger in _loggers(trainer):
+        root = _root(logger)
+        if root is not None and root.resolve() == version_dir.parent.resolve():
+            logger.init_args.version = version_dir.name
+            if "purge_step" in logger.init_args:
+                logger.init_args.purge_step = global_step + 1
+            continued = version_dir
+    return continued
