@@ -54,6 +54,11 @@ class BumpCLI(LightningCLI):
             where = f", logging to {continued}" if continued else ""
             print(f"bump: resuming {path} at step {step}{where}", flush=True)
 
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self.subcommand in ("fit", "validate", "test"):
+            check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, getattr(self.model.hparams, "negatives", "global"))
+
     def before_fit(self) -> None:
         if self.config["fit"]["validate_before_fit"] and self.resumed_step is None:
             self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
@@ -76,6 +81,21 @@ class BumpCLI(LightningCLI):
             return
         for label, path in written_outputs(self.trainer):
             print(f"bump: {subcommand}: {label}: {path}", flush=True)
+
+
+def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) -> None:
+    """Refuse a configuration whose in-batch rankings hold fewer than 2 users (nothing to learn or measure).
+
+    Raises:
+        ValueError: one line saying why (no negatives: every reward 1, loss 0, val/ndcg 1.0).
+    """
+    ranked = users_per_batch * (world_size if negatives == "global" else 1)
+    if ranked < 2:
+        raise ValueError(
+            f"data.users_per_batch={users_per_batch} on {world_size} rank(s) with model.negatives={negatives!r} ranks"
+            f" {ranked} user against itself: with no other users there are no negatives, so every reward is 1,"
+            " the loss 0 and val/ndcg 1.0; use users_per_batch >= 2"
+        )
 
 
 def written_outputs(trainer) -> list[tuple[str, Path]]:  # noqa: ANN001 - a Lightning Trainer

@@ -125,6 +125,11 @@ CASES: dict[str, tuple[Mutation, list[str], list[str]]] = {
         ["--data.heldout_per_user", "20"],
         ["train_questions.json: no user has at least heldout_per_user + min_context_items = 22 profile items"],
     ),
+    "one_user_per_batch": (
+        _unchanged,
+        ["--data.users_per_batch", "1"],
+        ["ValueError: data.users_per_batch=1 on 1 rank(s)", "no negatives", "use users_per_batch >= 2"],
+    ),
     "missing_model_path": (_unchanged, ["--model.model", "./nope"], ["ModelNotFoundError", "'./nope'"]),
     "unknown_model_offline": (
         _unchanged,
@@ -206,3 +211,12 @@ def test_bump_debug_shows_the_traceback(valid_lamp: Path, tmp_path: Path) -> Non
     assert "Traceback (most recent call last)" in result.stderr
     assert "LampFormatError" in result.stderr and "train_questions.json: malformed JSON" in result.stderr
     assert not any(line.startswith("bump: error:") for line in result.stderr.splitlines())
+
+
+def test_ranking_size_counts_the_users_of_every_rank_with_global_negatives() -> None:
+    from bump_pl.cli_app import check_ranking_size
+
+    check_ranking_size(1, 2, "global")  # two ranks, one user each: each ranking holds 2 users
+    check_ranking_size(2, 1, "local")
+    with pytest.raises(ValueError, match=r"ranks 1 user against itself"):
+        check_ranking_size(1, 2, "local")
