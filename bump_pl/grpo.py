@@ -10,9 +10,12 @@ tokens per sequence; ``mask`` marks real completion tokens.
 - :func:`grpo_loss`: the PPO-style clipped surrogate per token, ``-min(ratio*A, clip(ratio,
   1-eps_low, 1+eps_high)*A)``, plus ``beta`` times the k3 KL estimate to a reference policy,
   weighted by :func:`loss_weights`: ``grpo`` (per-sequence token mean, then mean over
-  sequences), ``bnpo`` (sum over all tokens / token count) or ``dr_grpo`` (sum / (sequences *
-  max completion length)). Dropped sequences (``keep`` False) contribute nothing and are not
-  counted by any normalisation.
+  sequences), ``bnpo`` (sum over all tokens / token count), ``dr_grpo`` (sum / (sequences *
+  max completion length)) or ``dapo`` (sum / completion tokens of all ranks, times the number of
+  ranks since DDP averages gradients). Dropped sequences (``keep`` False) contribute nothing and
+  are not counted by any normalisation. The ratio is per token, or, with
+  ``importance_sampling_level="sequence"`` (GSPO), ``exp(mean_t log ratio)`` of the sequence.
+- :func:`rollout_keep`: which rollouts take part (zero-spread groups, truncated completions).
 - :func:`grpo_stats`: the clip fractions, KL and ratio behind the loss, for the logs.
 
 The loss is **row-separable**: a sum over rows of terms that depend only on that row's log-probs,
@@ -30,7 +33,8 @@ import torch
 from torch import Tensor
 
 AdvantageScale = Literal["group", "batch", "none"]
-LossType = Literal["grpo", "bnpo", "dr_grpo"]
+LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+ImportanceLevel = Literal["token", "sequence"]
 
 
 def _grouped(rewards: Tensor, group_size: int) -> Tensor:
@@ -86,10 +90,15 @@ class GRPOSettings:
         beta: weight of the k3 KL to the reference policy (0 keeps no reference at all).
         epsilon_low: PPO clip below, ratio ``>= 1 - epsilon_low``.
         epsilon_high: PPO clip above, ratio ``<= 1 + epsilon_high`` (defaults to ``epsilon_low``).
-        loss_type: ``grpo`` | ``bnpo`` | ``dr_grpo`` normalisation (see :func:`loss_weights`).
+        loss_type: ``grpo`` | ``bnpo`` | ``dr_grpo`` | ``dapo`` normalisation (see :func:`loss_weights`).
+        importance_sampling_level: ``token`` ratios, or one ``sequence`` ratio per completion
+            (GSPO: the geometric mean of its token ratios).
         advantage_scale: divide advantages by the ``group`` or ``batch`` std, or ``none`` (Dr. GRPO).
-        num_iterations: passes over one batch of rollouts (GRPO's mu), one optimizer step each.
+        num_iterations: passes over one batch of rollouts (GRPO's mu).
+        steps_per_generation: optimizer steps per pass, each on a mini-batch of the users (so a
+            batch of rollouts feeds ``num_iterations * steps_per_generation`` optimizer steps).
         drop_zero_std_groups: leave users whose G rewards are all equal out of the loss (DAPO).
+        mask_truncated_completions: leave completions that hit ``max_new_tokens`` out of the loss.
         disable_dropout: switch the policy's dropout off (LoRA's too), as TRL does by default, so
             the policy that trains is the policy that sampled (ratio 1 on a batch's first step).
     """
@@ -98,9 +107,12 @@ class GRPOSettings:
     epsilon_low: float = 0.2
     epsilon_high: float | None = None
     loss_type: LossType = "grpo"
+    importance_sampling_level: ImportanceLevel = "token"
     advantage_scale: AdvantageScale = "group"
     num_iterations: int = 1
+    steps_per_generation: int = 1
     drop_zero_std_groups: bool = False
+    mask_truncated_completions: bool = False
     disable_dropout: bool = True
 
     def __post_init__(self) -> None:
@@ -108,13 +120,14 @@ class GRPOSettings:
             raise ValueError(f"model.grpo.beta must be >= 0, got {self.beta}")
         if not 0.0 <= self.epsilon_low < 1.0 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError(f"model.grpo: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {self.epsilon_low}, {self.epsilon_high}")
-        if self.num_iterations < 1:
-            raise ValueError(f"model.grpo.num_iterations must be >= 1, got {self.num_iterations}")
+        if self.num_iterations < 1 or self.steps_per_generation < 1:
+            raise ValueError(f"model.grpo.num_iterations and steps_per_generation must be >= 1, "
+                             f"got {self.num_iterations}, {self.steps_per_generation}")
 
     @property
     def reuses_rollouts(self) -> bool:
         """More than one optimizer step per batch of rollouts: the steps need the sampling policy's log-probs."""
-        return self.num_iterations > 1
+        return self.num_iterations * self.steps_per_generation > 1
 
 
 @dataclass(frozen=True)
@@ -158,14 +171,40 @@ def _token_mask(mask: Tensor, keep: Tensor | None) -> Tensor:
     return token_mask & keep.bool()[:, None] if keep is not None else token_mask
 
 
+def rollout_keep(
+    flat_groups: Tensor, truncated: Tensor, *, drop_zero_std_groups: bool, mask_truncated_completions: bool
+) -> Tensor | None:
+    """``[N]`` bool ``keep`` for :func:`grpo_loss`, or None when every rollout takes part.
+
+    Args:
+        flat_groups: ``[N // G]`` groups without reward spread (:func:`zero_std_groups`).
+        truncated: ``[N]`` completions that ran out of tokens before a stop token.
+    """
+    keep = torch.ones_like(truncated, dtype=torch.bool)
+    if drop_zero_std_groups:
+        keep &= ~flat_groups.repeat_interleave(truncated.shape[0] // flat_groups.shape[0])
+    if mask_truncated_completions:
+        keep &= ~truncated.bool()
+    return keep if drop_zero_std_groups or mask_truncated_completions else None
+
+
 def loss_weights(
-    mask: Tensor, keep: Tensor | None, loss_type: LossType, max_completion_length: int | None = None
+    mask: Tensor,
+    keep: Tensor | None,
+    loss_type: LossType,
+    max_completion_length: int | None = None,
+    *,
+    tokens_all_ranks: Tensor | float | None = None,
+    world_size: int = 1,
 ) -> Tensor:
     """``[N, T]`` weight of each token's term in the loss (0 on padding and dropped sequences).
 
     ``grpo``: ``1 / (tokens of the sequence * kept sequences)``; ``bnpo``: ``1 / kept tokens``;
-    ``dr_grpo``: ``1 / (kept sequences * max_completion_length)`` (``T`` when None). They depend
-    on ``mask`` and ``keep`` only, never on log-probs: this is what makes the loss row-separable.
+    ``dr_grpo``: ``1 / (kept sequences * max_completion_length)`` (``T`` when None); ``dapo``:
+    ``world_size / tokens_all_ranks``, the kept completion tokens of every rank (this rank's when
+    None): once DDP averages the ranks' gradients, every token of the global batch weighs the same.
+    They depend on ``mask``, ``keep`` and counts only, never on log-probs: this is what makes the
+    loss row-separable.
     """
     token_mask = _token_mask(mask, keep)
     weights = token_mask.float()
@@ -177,12 +216,21 @@ def loss_weights(
     if loss_type == "dr_grpo":
         length = mask.shape[1] if max_completion_length is None else max_completion_length
         return weights / (num_kept * length)
-    raise ValueError(f"grpo_loss: loss_type must be 'grpo', 'bnpo' or 'dr_grpo', got {loss_type!r}")
+    if loss_type == "dapo":
+        total = weights.sum() if tokens_all_ranks is None else torch.as_tensor(tokens_all_ranks, dtype=weights.dtype)
+        return weights * world_size / total.clamp_min(1.0)
+    raise ValueError(f"grpo_loss: loss_type must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo', got {loss_type!r}")
 
 
-def _log_ratio(logps: Tensor, old_logps: Tensor, token_mask: Tensor) -> Tensor:
-    """``[n, T]`` ``log(pi / pi_old)`` per token, 0 on masked positions (padding may hold -inf)."""
-    return torch.where(token_mask, logps - old_logps, torch.zeros_like(logps))
+def _log_ratio(logps: Tensor, old_logps: Tensor, token_mask: Tensor, level: ImportanceLevel = "token") -> Tensor:
+    """``log(pi / pi_old)``: ``[n, T]`` per token (0 on masked positions, where padding may hold
+    -inf), or ``[n, 1]`` per sequence, the mean over its real tokens (GSPO)."""
+    per_token = torch.where(token_mask, logps - old_logps, torch.zeros_like(logps))
+    if level == "token":
+        return per_token
+    if level == "sequence":
+        return per_token.sum(dim=1, keepdim=True) / token_mask.sum(dim=1, keepdim=True).clamp_min(1)
+    raise ValueError(f"grpo_loss: importance_sampling_level must be 'token' or 'sequence', got {level!r}")
 
 
 def _k3_kl(logps: Tensor, ref_logps: Tensor, token_mask: Tensor) -> Tensor:
@@ -205,6 +253,9 @@ def grpo_loss(
     loss_type: LossType = "grpo",
     max_completion_length: int | None = None,
     keep: Tensor | None = None,
+    importance_sampling_level: ImportanceLevel = "token",
+    tokens_all_ranks: Tensor | float | None = None,
+    world_size: int = 1,
 ) -> Tensor:
     """Clipped GRPO surrogate loss (to minimise) with an optional k3 KL penalty.
 
@@ -226,6 +277,8 @@ def grpo_loss(
         max_completion_length: ``dr_grpo``'s constant length; defaults to ``T``.
         keep: ``[N]`` bool, sequences that take part (default all); dropped ones contribute
             nothing and are not counted.
+        importance_sampling_level: ``token`` or ``sequence`` (GSPO) ratio.
+        tokens_all_ranks, world_size: ``dapo``'s normaliser (see :func:`loss_weights`).
 
     Returns:
         0-dim loss (0 with a graph when nothing is kept).
@@ -241,9 +294,11 @@ def grpo_loss(
     if max_completion_length is not None and max_completion_length < logps.shape[1]:
         raise ValueError(f"grpo_loss: max_completion_length={max_completion_length} is shorter than the "
                          f"{logps.shape[1]} completion tokens given")
-    weights = loss_weights(mask, keep, loss_type, max_completion_length)[rows]  # [n, T]
+    weights = loss_weights(
+        mask, keep, loss_type, max_completion_length, tokens_all_ranks=tokens_all_ranks, world_size=world_size
+    )[rows]  # [n, T]
     token_mask = _token_mask(mask, keep)[rows]
-    ratio = torch.exp(_log_ratio(logps, old_logps[rows], token_mask))  # [n, T]
+    ratio = torch.exp(_log_ratio(logps, old_logps[rows], token_mask, importance_sampling_level))  # [n, T] or [n, 1]
     adv = advantages[rows, None].to(logps.dtype)  # [n, 1]
     clipped = ratio.clamp(1.0 - epsilon_low, 1.0 + epsilon_high)
     per_token = -torch.minimum(ratio * adv, clipped * adv)  # [n, T]
@@ -263,11 +318,12 @@ def grpo_stats(
     epsilon_low: float = 0.2,
     epsilon_high: float | None = None,
     keep: Tensor | None = None,
+    importance_sampling_level: ImportanceLevel = "token",
 ) -> GRPOStats:
     """The diagnostics of :class:`GRPOStats` for ``[N, T]`` log-probs (arguments as :func:`grpo_loss`)."""
     epsilon_high = epsilon_low if epsilon_high is None else epsilon_high
     token_mask = _token_mask(mask, keep)
-    ratio = torch.exp(_log_ratio(logps, old_logps, token_mask))
+    ratio = torch.exp(_log_ratio(logps, old_logps, token_mask, importance_sampling_level)).expand_as(logps)
     adv = advantages[:, None]
     low = (ratio < 1.0 - epsilon_low) & (adv < 0) & token_mask
     high = (ratio > 1.0 + epsilon_high) & (adv > 0) & token_mask

@@ -7,8 +7,8 @@ One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out
     reward     = bidirectional_reward(scores)                          # [U*G]
     advantages = group_advantages(reward, G)                           # [U*G]
     batch      = score_rollouts(...)                                   # old and reference log-probs
-    repeat num_iterations times:
-        policy_update(policy, batch); optimizer step; LR scheduler step
+    repeat num_iterations times, for each of steps_per_generation mini-batches of users:
+        policy_update(policy, mini_batch); optimizer step; LR scheduler step
 
 Optimisation is manual because one batch of rollouts feeds several optimizer steps
 (``trainer.global_step`` counts optimizer steps, so ``max_steps`` and a schedule do too).
@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
 from bump_pl.data import UserGroupBatch
-from bump_pl.grpo import GRPOSettings, group_advantages, zero_std_groups
+from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.metrics import MultiPositiveNDCG
@@ -102,7 +102,10 @@ class BumpModule(LightningModule):
         reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
         advantages = group_advantages(reward.total, group, scale=self.grpo.advantage_scale)
         flat_groups = zero_std_groups(reward.total, group)
-        keep = ~flat_groups.repeat_interleave(group) if self.grpo.drop_zero_std_groups else None
+        keep = rollout_keep(
+            flat_groups, rollouts.truncated, drop_zero_std_groups=self.grpo.drop_zero_std_groups,
+            mask_truncated_completions=self.grpo.mask_truncated_completions,
+        )
         scored = score_rollouts(
             self.policy, self.reference, batch.input_ids, batch.attention_mask, rollouts.completion_ids,
             rollouts.completion_mask, advantages=advantages, keep=keep, group_size=group,
@@ -113,14 +116,15 @@ class BumpModule(LightningModule):
         return torch.stack([update.loss for update in updates]).mean()
 
     def _update(self, rollouts: RolloutBatch) -> list[UpdateResult]:
-        """``num_iterations`` optimizer steps on one batch of rollouts, the LR scheduler stepping with each."""
+        """``num_iterations`` passes of ``steps_per_generation`` optimizer steps (mini-batches of users)
+        on one batch of rollouts, the LR scheduler stepping with each optimizer step."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         results = []
-        for _ in range(self.grpo.num_iterations):
+        for mini_batch in rollouts.mini_batches(self.grpo.steps_per_generation) * self.grpo.num_iterations:
             optimizer.zero_grad()
             results.append(
                 policy_update(
-                    self.policy, rollouts, self.grpo, temperature=self.sampling.temperature,
+                    self.policy, mini_batch, self.grpo, temperature=self.sampling.temperature,
                     max_completion_length=self.sampling.max_new_tokens,
                     budget_tokens=self.hparams.grad_budget_tokens, backward=self.manual_backward,
                 )

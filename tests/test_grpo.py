@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bump_pl.grpo import group_advantages, grpo_loss, grpo_stats, zero_std_groups
+from bump_pl.grpo import group_advantages, grpo_loss, grpo_stats, loss_weights, rollout_keep, zero_std_groups
 
 EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.05
 
@@ -59,17 +59,20 @@ def _inputs(seed: int = 0):
     return logps, old, ref, advantages, mask
 
 
-def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len):
+def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len, level="token", tokens_all_ranks=None, world=1):
     """Per-token reference, written out with Python scalars."""
     n, t = logps.shape
     rows = [i for i in range(n) if keep[i]]
     per_seq, total, tokens = [], 0.0, 0
     for i in rows:
         seq_sum, seq_tokens = 0.0, 0
+        real = [s for s in range(t) if mask[i, s]]
+        # GSPO: one ratio per sequence, the geometric mean of its token ratios
+        seq_ratio = math.exp(sum(float(logps[i, s]) - float(old[i, s]) for s in real) / len(real))
         for s in range(t):
             if not mask[i, s]:
                 continue
-            ratio = math.exp(float(logps[i, s]) - float(old[i, s]))
+            ratio = seq_ratio if level == "sequence" else math.exp(float(logps[i, s]) - float(old[i, s]))
             a = float(advantages[i])
             clipped = min(max(ratio, 1 - EPS_LOW), 1 + EPS_HIGH)
             term = -min(ratio * a, clipped * a)
@@ -82,7 +85,62 @@ def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len):
         return sum(per_seq) / len(rows)
     if loss_type == "bnpo":
         return total / tokens
+    if loss_type == "dapo":
+        return total / ((tokens if tokens_all_ranks is None else tokens_all_ranks) / world)
     return total / (len(rows) * max_len)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
+@pytest.mark.parametrize("level", ["token", "sequence"])
+def test_loss_knobs_equal_per_token_loop(loss_type, level):
+    """GSPO's sequence ratio and dapo's all-ranks token normaliser (an injected count of 40 tokens
+    over 2 ranks), against the loop; and the gradient still splits by rows."""
+    logps, old, ref, advantages, mask = _inputs(seed=4)
+    keep = torch.tensor([True, True, False, True, True, True])
+    kwargs = dict(ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, loss_type=loss_type,
+                  max_completion_length=8, keep=keep, importance_sampling_level=level, tokens_all_ranks=40.0, world_size=2)
+    loss = grpo_loss(logps, old, advantages, mask, **kwargs)
+    expected = _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8, level, 40.0, 2)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    if level == "sequence":  # the sequence ratio differs from the token ratios, so the two knobs differ
+        token_level = grpo_loss(logps, old, advantages, mask, **{**kwargs, "importance_sampling_level": "token"})
+        assert abs(float(token_level) - float(loss)) > 1e-4
+    whole = logps.clone().requires_grad_(True)
+    grpo_loss(whole, old, advantages, mask, **kwargs).backward()
+    chunked = torch.zeros_like(logps)
+    for rows in (torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])):
+        part = logps[rows].clone().requires_grad_(True)
+        grpo_loss(part, old, advantages, mask, rows=rows, **kwargs).backward()
+        chunked[rows] = part.grad
+    torch.testing.assert_close(chunked, whole.grad, rtol=1e-6, atol=1e-7)
+
+
+def test_dapo_without_a_global_count_is_bnpo_on_one_rank():
+    logps, old, ref, advantages, mask = _inputs(seed=5)
+    dapo = grpo_loss(logps, old, advantages, mask, loss_type="dapo")
+    assert float(dapo) == pytest.approx(float(grpo_loss(logps, old, advantages, mask, loss_type="bnpo")), rel=1e-6)
+
+
+def test_rollout_keep_drops_flat_groups_and_truncated_completions():
+    flat = torch.tensor([False, True, False])  # G = 2: rollouts 2, 3 belong to a flat group
+    truncated = torch.tensor([False, False, False, True, True, False])
+    both = rollout_keep(flat, truncated, drop_zero_std_groups=True, mask_truncated_completions=True)
+    assert both.tolist() == [True, True, False, False, False, True]
+    only_truncated = rollout_keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
+    assert only_truncated.tolist() == [True, True, True, False, False, True]
+    assert rollout_keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=False) is None
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
+def test_masked_truncation_gives_truncated_rows_zero_loss_weight(loss_type):
+    logps, old, ref, advantages, mask = _inputs(seed=6)
+    truncated = torch.tensor([True, False, False, False, True, False])
+    keep = rollout_keep(torch.zeros(3, dtype=torch.bool), truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
+    weights = loss_weights(mask, keep, loss_type, 8)
+    assert (weights[truncated] == 0).all() and (weights[~truncated][mask[~truncated]] > 0).all()
+    loss = grpo_loss(logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
+                     loss_type=loss_type, max_completion_length=8, keep=keep)
+    assert float(loss) == pytest.approx(_loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8), rel=1e-5)
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])

@@ -189,16 +189,15 @@ def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget
 
 
 # ------------------------------------------------------------------------------- off-policy math
-@pytest.fixture(scope="module")
-def two_iteration_fit(tmp_path_factory):
-    """The tiny config with LoRA dropout 0.05, num_iterations 2 and a linear LR schedule over
-    4 optimizer steps, fitted for 4 optimizer steps; every grpo_loss call's largest |logps - old|."""
-    root = tmp_path_factory.mktemp("mu2")
-    gaps: list[float] = []
+def _recorded_fit(root: Path, args: list[str]) -> tuple:
+    """A tiny fit with ``args`` (no validation, logger or callbacks); for every grpo_loss call, the
+    number of rows and the largest |logps - old| over real tokens."""
+    calls: list[tuple[int, float]] = []
     original = bump_pl.models.policy_update.grpo_loss
 
     def recording_loss(logps, old_logps, advantages, mask, **kwargs):
-        gaps.append(float((logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()))
+        gap = (logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()
+        calls.append((logps.shape[0], float(gap)))
         return original(logps, old_logps, advantages, mask, **kwargs)
 
     old_cwd, old_cache = os.getcwd(), os.environ.get("BUMP_PL_CACHE")
@@ -207,13 +206,8 @@ def two_iteration_fit(tmp_path_factory):
     bump_pl.models.policy_update.grpo_loss = recording_loss
     try:
         cli = build_cli(
-            [
-                "--config", str(TINY), "--trainer.max_steps=4", "--trainer.limit_val_batches=0",
-                "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
-                "--model.lora.dropout=0.05", "--model.grpo.num_iterations=2", "--model.grad_budget_tokens=0",
-                "--lr_scheduler=torch.optim.lr_scheduler.LinearLR", "--lr_scheduler.start_factor=1.0",
-                "--lr_scheduler.end_factor=0.1", "--lr_scheduler.total_iters=4",
-            ],
+            ["--config", str(TINY), "--trainer.limit_val_batches=0", "--trainer.logger=false", "--trainer.callbacks=[]",
+             "--trainer.enable_checkpointing=false", "--model.grad_budget_tokens=0", *args],
             run=False,
         )
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -221,7 +215,22 @@ def two_iteration_fit(tmp_path_factory):
         bump_pl.models.policy_update.grpo_loss = original
         os.chdir(old_cwd)
         os.environ.pop("BUMP_PL_CACHE") if old_cache is None else os.environ.update(BUMP_PL_CACHE=old_cache)
-    return cli, gaps
+    return cli, calls
+
+
+@pytest.fixture(scope="module")
+def two_iteration_fit(tmp_path_factory):
+    """The tiny config with LoRA dropout 0.05, num_iterations 2 and a linear LR schedule over
+    4 optimizer steps, fitted for 4 optimizer steps; every grpo_loss call's largest |logps - old|."""
+    cli, calls = _recorded_fit(
+        tmp_path_factory.mktemp("mu2"),
+        [
+            "--trainer.max_steps=4", "--model.lora.dropout=0.05", "--model.grpo.num_iterations=2",
+            "--lr_scheduler=torch.optim.lr_scheduler.LinearLR", "--lr_scheduler.start_factor=1.0",
+            "--lr_scheduler.end_factor=0.1", "--lr_scheduler.total_iters=4",
+        ],
+    )
+    return cli, [gap for _, gap in calls]
 
 
 def test_ratio_is_one_on_the_first_of_several_iterations_with_lora_dropout(two_iteration_fit):
@@ -236,3 +245,11 @@ def test_lr_scheduler_steps_with_every_optimizer_step(two_iteration_fit):
     cli, _ = two_iteration_fit
     # LinearLR from 1.0 to 0.1 of lr 0.001 over 4 steps: after 4 optimizer steps it is at its end
     assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def test_steps_per_generation_steps_once_per_mini_batch_of_users(tmp_path):
+    # 3 users a batch, 3 mini-batches: 3 optimizer steps of one user (G = 2 rollouts) each
+    cli, calls = _recorded_fit(tmp_path, ["--trainer.max_steps=3", "--model.grpo.steps_per_generation=3"])
+    assert cli.trainer.global_step == 3
+    assert [rows for rows, _ in calls] == [2, 2, 2]
+    assert calls[0][1] <= 1e-5  # the first mini-batch still sees the sampling policy

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from transformers import PreTrainedModel
 
@@ -55,6 +56,13 @@ class RolloutBatch:
     @property
     def num_users(self) -> int:
         return self.prompt_ids.shape[0]
+
+    def mini_batches(self, count: int) -> list[RolloutBatch]:
+        """The rollouts split by users into ``count`` contiguous, near-equal mini-batches."""
+        if not 1 <= count <= self.num_users:
+            raise ValueError(f"model.grpo.steps_per_generation={count} needs 1..{self.num_users} (users per batch)")
+        bounds = [round(i * self.num_users / count) for i in range(count + 1)]
+        return [self.users(first, stop) for first, stop in zip(bounds[:-1], bounds[1:])]
 
     def users(self, first: int, stop: int) -> RolloutBatch:
         """The rollouts of users ``first .. stop - 1`` only (a mini-batch)."""
@@ -110,6 +118,8 @@ class GRPOObjective:
     batch: RolloutBatch
     settings: GRPOSettings
     max_completion_length: int
+    tokens_all_ranks: Tensor | None = None
+    world_size: int = 1
 
     def old_logps(self, rows: Tensor, logps: Tensor) -> Tensor:
         """``[N, T]`` old log-probs; on-policy, the given rows' own detached log-probs."""
@@ -132,6 +142,9 @@ class GRPOObjective:
             loss_type=s.loss_type,
             max_completion_length=self.max_completion_length,
             keep=b.keep,
+            importance_sampling_level=s.importance_sampling_level,
+            tokens_all_ranks=self.tokens_all_ranks,
+            world_size=self.world_size,
         )
 
 
@@ -147,6 +160,16 @@ class UpdateResult(NamedTuple):
     loss: Tensor
     stats: GRPOStats
     entropy: Tensor
+
+
+def tokens_all_ranks(batch: RolloutBatch) -> tuple[Tensor, int]:
+    """Kept completion tokens summed over every rank (``dapo``'s normaliser), and the number of ranks."""
+    kept = batch.completion_mask.bool() if batch.keep is None else batch.completion_mask.bool() & batch.keep[:, None]
+    count = kept.sum().float()
+    if not (dist.is_available() and dist.is_initialized()):
+        return count, 1
+    dist.all_reduce(count)
+    return count, dist.get_world_size()
 
 
 def policy_update(
@@ -168,7 +191,8 @@ def policy_update(
             forward and backward over everything.
         backward: how to backpropagate a 0-dim tensor.
     """
-    objective = GRPOObjective(batch, settings, max_completion_length)
+    count, world = tokens_all_ranks(batch) if settings.loss_type == "dapo" else (None, 1)
+    objective = GRPOObjective(batch, settings, max_completion_length, count, world)
     args = (policy, batch.prompt_ids, batch.prompt_mask, batch.completion_ids, batch.completion_mask)
     if budget_tokens == 0 or batch.prompt_ids.numel() + batch.completion_ids.numel() <= budget_tokens:
         out = completion_logprobs_entropy(*args, group_size=batch.group_size, temperature=temperature)
@@ -184,6 +208,7 @@ def policy_update(
     stats = grpo_stats(
         result.logps, old, batch.advantages, batch.completion_mask, ref_logps=batch.ref_logps,
         epsilon_low=settings.epsilon_low, epsilon_high=settings.epsilon_high, keep=batch.keep,
+        importance_sampling_level=settings.importance_sampling_level,
     )
     real = batch.completion_mask.bool()
     return UpdateResult(result.loss, stats, result.entropy[real].mean() if real.any() else result.entropy.sum())
