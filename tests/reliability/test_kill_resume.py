@@ -1,4 +1,4 @@
-"""``kill -9`` in the middle of ``bump fit``, then ``--ckpt_path last.ckpt``: the run ends at
+"""``kill -9`` in the middle of ``bump fit``, then ``--ckpt_path last``: the run ends at
 ``max_steps`` and every global step sees exactly the users of an uninterrupted reference run.
 
 The fit crosses an epoch boundary (16 train users, 3 per batch: 5 batches an epoch, 7 steps), and a
@@ -93,8 +93,10 @@ def test_kill_9_then_resume_from_last_ckpt_repeats_and_skips_no_step(tmp_path: P
     (last,) = run_dir.glob("runs/tiny/version_*/checkpoints/last.ckpt")
     checkpoint = torch.load(last, weights_only=True)  # what bump-pl writes reloads without unpickling code
     assert 1 <= checkpoint["global_step"] <= last_started + 1
-    resumed = run_bump([*args, "--ckpt_path", str(last)], run_dir)
+    resumed = run_bump([*args, "--ckpt_path", "last"], run_dir)  # the README's command
     assert resumed.returncode == 0, resumed.stderr
+    assert f"bump: resuming {last.relative_to(run_dir)} at step {checkpoint['global_step']}" in resumed.stdout
+    assert len(list(run_dir.glob("runs/tiny/version_*"))) == 1  # one run, continued in place
     after = _records(run_log)[len(killed):]
     resumed_steps = [r["step"] for r in after]
     # It continues from the checkpoint of a completed step: at most the step in flight is redone.
