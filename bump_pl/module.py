@@ -23,6 +23,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
+from bump_pl.baselines import history_text
 from bump_pl.data import UserGroupBatch
 from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
@@ -91,9 +92,15 @@ class BumpModule(LightningModule):
         self.reference = ReferencePolicy(self.policy, beta=grpo.beta)
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None
-        # ModuleDict keys may not shadow nn.Module attributes, hence "profile_to_item" not "forward".
-        self.val_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS})
-        self.test_ndcg = torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS})
+        # Validation NDCG per source of profile text and per direction (ModuleDict keys may not
+        # shadow nn.Module attributes, hence "profile_to_item" not "forward").
+        sources = ("profile", "history_budget", "history_full") if reward.history_baselines else ("profile",)
+        self.val_ndcg, self.test_ndcg = (
+            torch.nn.ModuleDict(
+                {src: torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS}) for src in sources}
+            )
+            for _ in range(2)
+        )
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
@@ -191,13 +198,24 @@ class BumpModule(LightningModule):
         return self._sample(batch, group_size=1, greedy=True).texts
 
     def _evaluate(self, batch: UserGroupBatch, ndcg: torch.nn.ModuleDict, stage: str) -> None:
-        """Both NDCG directions for one greedy profile per user, in-batch negatives (G = 1)."""
-        num_users = len(batch.user_ids)
-        heldout_per_user = len(batch.heldout[0])
+        """Both NDCG directions for one greedy profile per user, in-batch negatives (G = 1); and,
+        with ``reward.history_baselines``, the same for the user's raw history as the profile, cut
+        to the profile's token budget and whole."""
+        texts = {"profile": self.generate_profiles(batch)}
+        if self.reward.history_baselines:
+            budget = self.sampling.max_new_tokens
+            texts["history_budget"] = [history_text(items, self.tokenizer, budget) for items in batch.context]
+            texts["history_full"] = [history_text(items, self.tokenizer) for items in batch.context]
+        for source, profiles in texts.items():
+            self._update_ndcg(ndcg[source], profiles, batch.heldout)
+
+    def _update_ndcg(self, ndcg: torch.nn.ModuleDict, profiles: list[str], heldout: list[list[str]]) -> None:
+        """Add one profile per user (this rank's ``U``) to both directions' NDCG states."""
+        num_users, heldout_per_user = len(profiles), len(heldout[0])
         scores = in_batch_scores(
             self.judge,
-            self.generate_profiles(batch),
-            [item for items in batch.heldout for item in items],
+            profiles,
+            [item for items in heldout for item in items],
             num_users=num_users,
             global_negatives=self.reward.negatives == "global",
         )
@@ -216,12 +234,14 @@ class BumpModule(LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         # Fresh states each epoch: states left by a previous loop may be inference-mode tensors.
-        for metric in self.val_ndcg.values():
-            metric.reset()
+        for per_source in self.val_ndcg.values():
+            for metric in per_source.values():
+                metric.reset()
 
     def on_test_epoch_start(self) -> None:
-        for metric in self.test_ndcg.values():
-            metric.reset()
+        for per_source in self.test_ndcg.values():
+            for metric in per_source.values():
+                metric.reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_ndcg(self.val_ndcg, "val")
@@ -230,13 +250,16 @@ class BumpModule(LightningModule):
         self._log_ndcg(self.test_ndcg, "test")
 
     def _log_ndcg(self, ndcg: torch.nn.ModuleDict, stage: str) -> None:
-        """Log both directions and their alpha-weighted mean (synchronised over ranks)."""
-        p2i, i2p = ndcg["profile_to_item"].compute(), ndcg["item_to_profile"].compute()
+        """Per source (``ndcg``, ``ndcg_history_budget``, ``ndcg_history_full``): both directions
+        and their alpha-weighted mean, synchronised over ranks."""
         alpha = self.reward.alpha
-        # compute() already reduced over ranks, so sync_dist only averages equal values.
-        self.log(f"{stage}/ndcg_profile_to_item", p2i, sync_dist=True)
-        self.log(f"{stage}/ndcg_item_to_profile", i2p, sync_dist=True)
-        self.log(f"{stage}/ndcg", alpha * p2i + (1 - alpha) * i2p, prog_bar=True, sync_dist=True)
+        for source, per_direction in ndcg.items():
+            tag = f"{stage}/ndcg" if source == "profile" else f"{stage}/ndcg_{source}"
+            p2i, i2p = per_direction["profile_to_item"].compute(), per_direction["item_to_profile"].compute()
+            # compute() already reduced over ranks, so sync_dist only averages equal values.
+            self.log(f"{tag}_profile_to_item", p2i, sync_dist=True)
+            self.log(f"{tag}_item_to_profile", i2p, sync_dist=True)
+            self.log(tag, alpha * p2i + (1 - alpha) * i2p, prog_bar=source == "profile", sync_dist=True)
 
     # ------------------------------------------------------------------------------- helpers
     def _sample(self, batch: UserGroupBatch, *, group_size: int, greedy: bool) -> Rollouts:

@@ -63,11 +63,18 @@ class RewardSettings:
         alpha: weight of the profile_to_item direction (1 or 0: one direction only).
         ndcg_k: NDCG cut-off of the reward and of validation (None ranks the whole list).
         negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's.
+        history_baselines: also validate the user's raw history as the profile, cut to
+            ``sampling.max_new_tokens`` policy tokens and whole (``val/ndcg_history_budget``,
+            ``val/ndcg_history_full``): what a generated profile has to beat.
+        copy_penalty: weight of ``train/copy_rate`` (share of a profile's word 8-grams copied
+            verbatim from the user's history) subtracted from the reward; 0 only logs it.
     """
 
     alpha: float = 0.5
     ndcg_k: int | None = None
     negatives: Literal["global", "local"] = "global"
+    history_baselines: bool = True
+    copy_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:

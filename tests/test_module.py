@@ -16,6 +16,7 @@ from bump_pl.cli import build_cli
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
 from bump_pl.module import BumpModule
+from bump_pl.reward import RewardSettings
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 TRAIN_SCALARS = {
@@ -24,7 +25,11 @@ TRAIN_SCALARS = {
     "train/clip_ratio/region", "train/completion_length/mean", "train/completion_length/max",
     "train/truncated_frac", "train/lr", "train/entropy",
 }
-VAL_SCALARS = {"val/ndcg", "val/ndcg_profile_to_item", "val/ndcg_item_to_profile"}
+VAL_SCALARS = {
+    f"val/ndcg{source}{direction}"
+    for source in ("", "_history_budget", "_history_full")
+    for direction in ("", "_profile_to_item", "_item_to_profile")
+}
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +258,10 @@ def test_steps_per_generation_steps_once_per_mini_batch_of_users(tmp_path):
     assert cli.trainer.global_step == 3
     assert [rows for rows, _ in calls] == [2, 2, 2]
     assert calls[0][1] <= 1e-5  # the first mini-batch still sees the sampling policy
+
+
+def test_history_baselines_can_be_switched_off():
+    judge = EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer())
+    assert set(BumpModule(judge=judge).val_ndcg) == {"profile", "history_budget", "history_full"}
+    off = BumpModule(judge=judge, reward=RewardSettings(history_baselines=False))
+    assert set(off.val_ndcg) == set(off.test_ndcg) == {"profile"}
