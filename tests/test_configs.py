@@ -43,7 +43,8 @@ def test_strategy_overlay_composes_with_tiny(overlay, capsys):
     strategy = yaml.safe_load(overlay.read_text())["trainer"]["strategy"]
     if isinstance(strategy, dict):  # resolved init_args also list the class's defaults
         assert resolved["trainer"]["strategy"]["class_path"] == strategy["class_path"]
-        assert strategy["init_args"].items() <= resolved["trainer"]["strategy"]["init_args"].items()
+        resolved_args = resolved["trainer"]["strategy"]["init_args"]
+        assert all(resolved_args[key] == value for key, value in strategy["init_args"].items())
     else:
         assert resolved["trainer"]["strategy"] == strategy
     assert resolved["model"]["model"] == "tiny-random-llama"  # the base config survives the overlay
