@@ -4,7 +4,7 @@ One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out
 
     rollouts   = sample G profiles per user from their context-only prompt (shared-prompt prefill)
     scores     = judge(profile_to_item) and judge(item_to_profile), negatives from all ranks
-    reward     = bidirectional_reward(scores)                          # [U*G]
+    reward     = bidirectional_reward(scores) - copy_penalty * copy_rate  # [U*G]
     advantages = group_advantages(reward, G)                           # [U*G]
     batch      = score_rollouts(...)                                   # old and reference log-probs
     repeat num_iterations times, for each of steps_per_generation mini-batches of users:
@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
 from bump_pl.baselines import history_text
+from bump_pl.copy_rate import copy_penalised, copy_rates
 from bump_pl.data import UserGroupBatch
 from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
@@ -107,8 +108,10 @@ class BumpModule(LightningModule):
         group = self.hparams.group_size
         rollouts = self._sample(batch, group_size=group, greedy=False)
         reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
-        advantages = group_advantages(reward.total, group, scale=self.grpo.advantage_scale)
-        flat_groups = zero_std_groups(reward.total, group)
+        copied = copy_rates(rollouts.texts, batch.context, group)
+        total = copy_penalised(reward.total, copied, self.reward.copy_penalty)
+        advantages = group_advantages(total, group, scale=self.grpo.advantage_scale)
+        flat_groups = zero_std_groups(total, group)
         keep = rollout_keep(
             flat_groups, rollouts.truncated, drop_zero_std_groups=self.grpo.drop_zero_std_groups,
             mask_truncated_completions=self.grpo.mask_truncated_completions,
@@ -119,7 +122,7 @@ class BumpModule(LightningModule):
             temperature=self.sampling.temperature, need_old=self.grpo.reuses_rollouts,
         )
         updates = self._update(scored)
-        self._log_train(batch, rollouts, reward, flat_groups, updates)
+        self._log_train(batch, rollouts, reward, copied, flat_groups, updates)
         return torch.stack([update.loss for update in updates]).mean()
 
     def _update(self, rollouts: RolloutBatch) -> list[UpdateResult]:
@@ -148,6 +151,7 @@ class BumpModule(LightningModule):
         batch: UserGroupBatch,
         rollouts: Rollouts,
         reward: BidirectionalReward,
+        copied: Tensor,
         flat_groups: Tensor,
         updates: list[UpdateResult],
     ) -> None:
@@ -164,6 +168,7 @@ class BumpModule(LightningModule):
                 "train/reward_profile_to_item": reward.profile_to_item.mean(),
                 "train/reward_item_to_profile": reward.item_to_profile.mean(),
                 "train/reward_chance": reward.chance,
+                "train/copy_rate": copied.mean(),
                 "train/reward_std": reward.total.view(num_users, group).std(-1).mean(),
                 "train/frac_reward_zero_std": flat_groups.float().mean(),
                 "train/kl": mean(s.kl for s in stats),

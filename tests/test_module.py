@@ -23,7 +23,7 @@ TRAIN_SCALARS = {
     "train/loss", "train/reward", "train/reward_profile_to_item", "train/reward_item_to_profile", "train/reward_chance",
     "train/reward_std", "train/frac_reward_zero_std", "train/kl", "train/clip_ratio/low", "train/clip_ratio/high",
     "train/clip_ratio/region", "train/completion_length/mean", "train/completion_length/max",
-    "train/truncated_frac", "train/lr", "train/entropy",
+    "train/truncated_frac", "train/lr", "train/entropy", "train/copy_rate",
 }
 VAL_SCALARS = {
     f"val/ndcg{source}{direction}"
