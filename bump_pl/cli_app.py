@@ -14,6 +14,7 @@ from pathlib import Path
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
+from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.run_folders import continue_run, run_folders
 
@@ -53,6 +54,13 @@ class BumpCLI(LightningCLI):
             continued = continue_run(config.trainer, path, step)
             where = f", logging to {continued}" if continued else ""
             print(f"bump: resuming {path} at step {step}{where}", flush=True)
+
+    def before_instantiate_classes(self) -> None:
+        """Use :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
+        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        named = [str(getattr(c, "class_path", c)) for c in trainer.get("callbacks") or []]
+        if trainer.get("enable_progress_bar") is not False and not any("ProgressBar" in name for name in named):
+            self.trainer_defaults["callbacks"].append(BumpProgressBar())
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()

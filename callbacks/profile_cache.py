@@ -27,9 +27,9 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
-from tqdm.auto import tqdm
 
 from bump_pl.callbacks.modes import eval_all
+from bump_pl.callbacks.progress import track
 from bump_pl.callbacks.profile_store import (
     partial_dir,
     partial_steps,
@@ -156,7 +156,7 @@ class ProfileCacheCallback(Callback):
             for split in self.splits:
                 cached = {user for cached_split, user in done if cached_split == split}
                 loader = datamodule.profile_dataloader(split, exclude=cached)
-                for batch in tqdm(loader, desc=f"profiles {split} @ step {step}", leave=False, dynamic_ncols=True):
+                for batch in track(trainer, loader, len(loader), f"profiles {split} @ step {step}"):
                     texts = pl_module.generate_profiles(batch.to(pl_module.device))
                     rows = [
                         {"user_id": user, "split": split, "step": step, "profile": text}

@@ -208,3 +208,16 @@ def test_resumed_fit_completes_the_interrupted_cache_and_removes_other_partials(
     expected.update({(u.user_id, "train"): "from the killed run" for u in first})  # its batches are reused
     assert profiles == expected
     assert resumed.state_dict() == {"validations": 2} and resumed.latest.step == 4
+
+
+def test_epoch_label_is_sane_with_max_steps_and_track_falls_back_to_tqdm() -> None:
+    from types import SimpleNamespace
+
+    from bump_pl.callbacks.progress import BumpProgressBar, track
+
+    bar = BumpProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=-1, max_steps=16)
+    assert bar._get_train_description(0).strip() == "Epoch 0 (max_steps 16)"  # not "Epoch 0/-2"
+    bar._trainer = SimpleNamespace(max_epochs=3, max_steps=-1)
+    assert bar._get_train_description(1).strip() == "Epoch 1/2"
+    assert list(track(SimpleNamespace(), iter([1, 2, 3]), 3, "x")) == [1, 2, 3]
