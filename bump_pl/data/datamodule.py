@@ -166,6 +166,11 @@ class BumpDataModule(LightningDataModule):
         """Read, merge, filter and split users; resolve the tokenizer."""
         self._resolve_tokenizer()
         if stage != "predict" and not self.data_dir.is_dir():
+            if self.synthetic is None:
+                raise FileNotFoundError(
+                    f"data_dir {self.data_dir} does not exist; set --data.data_dir to a folder with"
+                    " {train,dev,test}_questions.json"
+                )
             self.prepare_data()  # used without a trainer
         if stage == "predict":
             if self.predict_file is None:

@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 
-from bump_pl.callbacks.atomic import jsonl_text
 from bump_pl.downstream.inputs import check_covered, read_profiles, read_split, resolve_task, split_files
 from bump_pl.downstream.report import summarize, write_report
 from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
@@ -140,6 +139,8 @@ def run(args: argparse.Namespace) -> Path:
     }
     generated = {}
     if args.ckpt is not None:
+        from bump_pl.callbacks.atomic import jsonl_text  # lazy: importing bump_pl.callbacks imports this package
+
         generated["profiles.jsonl"] = jsonl_text({"user_id": user, "profile": text} for user, text in by_user.items())
     return write_report(args.out, report, results["records"], generated)
 

@@ -11,23 +11,41 @@ from collections.abc import Collection
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
+from typing_extensions import Self
 
-from bump_pl.callbacks.modes import eval_all
 from bump_pl.data import BumpDataModule
+from bump_pl.judges.base import Direction
+
+
+class _NoJudge:
+    """Stands in for the checkpoint's judge (the ``Judge`` protocol): generating profiles never scores."""
+
+    symmetric = True
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> Self:
+        return self
+
+    def score(self, queries: list[str], candidates: list[str], direction: Direction) -> Tensor:
+        raise RuntimeError("bump-downstream loads no judge: a checkpoint's policy only writes profiles here")
 
 
 def load_policy(ckpt: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:
     """The ``BumpModule`` of a checkpoint on ``device`` (base model reloaded, adapter restored).
 
-    No judge is built: generating profiles does not use one (an empty module stands in).
+    No judge is built: generating profiles does not use one.
     """
     from bump_pl.module import BumpModule  # lazy: only the --ckpt path needs Lightning and the policy
 
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint does not exist")
-    module = BumpModule.load_from_checkpoint(str(path), map_location=torch.device(device), judge=torch.nn.Module())
+    module = BumpModule.load_from_checkpoint(str(path), map_location=torch.device(device), judge=_NoJudge())
     return module.to(device)
 
 
@@ -41,6 +59,8 @@ def generate_profiles(
     batch_size: int,
 ) -> dict[str, str]:
     """``{user_id: greedy profile}`` for the users ``user_ids`` of the questions file ``questions``."""
+    from bump_pl.callbacks.modes import eval_all  # lazy: importing bump_pl.callbacks imports this package
+
     datamodule = BumpDataModule(
         data_dir=questions.parent,
         tokenizer=module.tokenizer,

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bump_pl.callbacks.atomic import atomic_dir, jsonl_text, write_text_atomic
 from bump_pl.downstream.bootstrap import bootstrap_report
 from bump_pl.downstream.prompts import BASELINES, VARIANTS
 
@@ -67,6 +66,9 @@ def write_report(
     folder: Path, report: dict[str, Any], records: list[dict[str, Any]], extra: Mapping[str, str] | None = None
 ) -> Path:
     """Write the report folder (and ``extra`` files: ``{name: text}``) atomically; returns the path of ``report.json``."""
+    # Lazy: importing bump_pl.callbacks imports this module (its DownstreamEvalCallback).
+    from bump_pl.callbacks.atomic import atomic_dir, jsonl_text, write_text_atomic
+
     with atomic_dir(folder) as temp:
         write_text_atomic(temp / REPORT_JSON, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(temp / REPORT_MD, markdown_table(report))
