@@ -10,57 +10,47 @@ AdamW (lr as given, no weight decay), gradient clipping at 1, ``loss_type="grpo"
 group-scaled advantages, one iteration per batch, the same ``beta``.
 
 Exact completion length: TRL uses ``min_new_tokens``, a sampling-time logits processor that
-masks the stop tokens. bump-pl's sampler has no such option, so the same masking is a forward
-hook on the policy's LM head, registered only for the duration of each ``generate_rollouts``
-call; training (and reference) log-probs see the unmasked distribution, as on TRL's side.
+masks the stop tokens; bump-pl's ``SamplingSettings(min_new_tokens=...)`` is the same option, so
+training (and reference) log-probs see the unmasked distribution on both sides. The optimizer is
+injected through ``BumpModule(optimizer=...)``: nothing of the module is patched.
 """
 
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
-from torch import nn
 
 from _measure import SideResult, stamp
 from _workload import Workload
 
 
-@contextmanager
-def mask_stop_tokens(lm_head: nn.Module, stop_ids: list[int]) -> Iterator[None]:
-    """Inside the block, ``lm_head``'s ``[..., V]`` logits are ``-inf`` at ``stop_ids`` (others untouched)."""
-    index = torch.tensor(stop_ids, dtype=torch.long)
+def build_bump_module(workload: Workload) -> Any:
+    """The ``BumpModule`` of the workload's settings: exact-length rollouts, AdamW without weight decay."""
+    from bump_pl.grpo import GRPOSettings
+    from bump_pl.judges import EmbeddingJudge
+    from bump_pl.models.policy import LoraSettings
+    from bump_pl.models.rollout import SamplingSettings
+    from bump_pl.module import BumpModule
 
-    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        return output.index_fill(-1, index.to(output.device), float("-inf"))
-
-    handle = lm_head.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextmanager
-def no_stop_while_sampling(namespace: Any, lm_head: nn.Module, stop_ids: list[int]) -> Iterator[None]:
-    """Make ``namespace.generate_rollouts`` sample with ``stop_ids`` masked, so every rollout runs to
-    ``max_new_tokens`` (TRL's ``min_new_tokens``); every other forward (training and reference
-    log-probs) sees the unmasked distribution. ``namespace`` is the module that calls it
-    (``bump_pl.module``); the original function is restored on exit."""
-    original = namespace.generate_rollouts
-
-    @functools.wraps(original)
-    def generate_without_stops(*args: Any, **kwargs: Any) -> Any:
-        with mask_stop_tokens(lm_head, stop_ids):
-            return original(*args, **kwargs)
-
-    namespace.generate_rollouts = generate_without_stops
-    try:
-        yield
-    finally:
-        namespace.generate_rollouts = original
+    s = workload.settings
+    budget = {} if s.bump_grad_budget_tokens is None else {"grad_budget_tokens": s.bump_grad_budget_tokens}
+    return BumpModule(
+        model=s.model,
+        judge=EmbeddingJudge(model=s.judge),
+        lora=LoraSettings(rank=s.lora_rank, alpha=s.lora_alpha),
+        group_size=s.group_size,
+        sampling=SamplingSettings(
+            max_new_tokens=s.completion_tokens, min_new_tokens=s.completion_tokens, temperature=s.temperature
+        ),
+        grpo=GRPOSettings(beta=s.beta, loss_type="grpo", advantage_scale="group", num_iterations=1),
+        log_samples_every_n_steps=0,
+        max_grad_norm=1.0,
+        # What `bump fit --optimizer AdamW` sets up through LightningCLI.
+        optimizer=functools.partial(torch.optim.AdamW, lr=s.learning_rate, weight_decay=0.0),
+        **budget,
+    )
 
 
 def run_bump(workload: Workload, log_dir: str) -> SideResult:
@@ -69,35 +59,11 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     from torch.utils.data import DataLoader
 
     from bump_pl.data.batch import UserGroupBatch
-    from bump_pl.grpo import GRPOSettings
     from bump_pl.data.prompts import left_pad
-    from bump_pl.judges import EmbeddingJudge
-    from bump_pl.models.policy import LoraSettings
-    from bump_pl.models.rollout import SamplingSettings, stop_token_ids
-    import bump_pl.module
-    from bump_pl.module import BumpModule
 
     s = workload.settings
     seed_everything(s.seed, verbose=False)
-    budget = {} if s.bump_grad_budget_tokens is None else {"grad_budget_tokens": s.bump_grad_budget_tokens}
-    module = BumpModule(
-        model=s.model,
-        judge=EmbeddingJudge(model=s.judge),
-        lora=LoraSettings(rank=s.lora_rank, alpha=s.lora_alpha),
-        group_size=s.group_size,
-        sampling=SamplingSettings(max_new_tokens=s.completion_tokens, temperature=s.temperature),
-        grpo=GRPOSettings(beta=s.beta, loss_type="grpo", advantage_scale="group", num_iterations=1),
-        log_samples_every_n_steps=0,
-        max_grad_norm=1.0,
-        **budget,
-    )
-
-    def configure_optimizers() -> torch.optim.Optimizer:
-        # What `bump fit --optimizer AdamW` sets up through LightningCLI.
-        trainable = [p for p in module.parameters() if p.requires_grad]
-        return torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=0.0)
-
-    module.configure_optimizers = configure_optimizers
+    module = build_bump_module(workload)
     pad_id = module.tokenizer.pad_token_id
     input_ids, attention_mask = left_pad(workload.prompt_ids, pad_id)
     batch = UserGroupBatch(
@@ -138,7 +104,5 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
         callbacks=[StepClock()],
     )
     loader = DataLoader([batch] * s.steps, batch_size=None)
-    lm_head = module.policy.get_output_embeddings()
-    with no_stop_while_sampling(bump_pl.module, lm_head, stop_token_ids(module.tokenizer, module.policy)):
-        trainer.fit(module, train_dataloaders=loader)
+    trainer.fit(module, train_dataloaders=loader)
     return SideResult.from_run("bump", stamps, rewards, lengths)

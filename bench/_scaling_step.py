@@ -3,7 +3,7 @@ and seconds per ``BumpModule`` training step through a real Lightning ``Trainer`
 
 The step runs bump-pl's real training path: ``Trainer(max_steps=steps).fit(BumpModule, BumpDataModule)``
 with synthetic LaMP-3 users, ``users_per_batch = U``. Every rollout is exactly ``max_new_tokens``
-long (the stop tokens are masked while sampling, as in ``vs_trl.py``), so a step's cost does not
+long (``SamplingSettings.min_new_tokens``, as in ``vs_trl.py``), so a step's cost does not
 depend on when a random policy happens to emit EOS. A callback stamps the start and the end of
 every training batch; the judge wrapper adds up the seconds spent inside ``judge.score`` so the
 judge's share of each step is known too.
@@ -11,6 +11,7 @@ judge's share of each step is known too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import statistics
@@ -21,7 +22,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from _bump_side import no_stop_while_sampling
 from _measure import median_after_warmup, stamp, step_durations
 
 from bump_pl.data import BumpDataModule, SyntheticUsers, UserGroupBatch
@@ -139,15 +139,7 @@ def time_training_steps(judge: Judge, users: int, settings: StepSettings, log_di
     """Fit ``BumpModule(judge)`` for ``settings.steps`` steps on ``users`` users a batch; time each step."""
     from lightning.pytorch import Callback, Trainer, seed_everything
 
-    import bump_pl.module
-    from bump_pl.models.rollout import stop_token_ids
     from bump_pl.module import BumpModule
-
-    class BenchModule(BumpModule):
-        """``BumpModule`` with the optimizer ``bump fit --optimizer AdamW`` would give it."""
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.AdamW([p for p in self.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0)
 
     timed = TimedJudge(judge)
     stamps: list[tuple[float, float]] = []
@@ -170,13 +162,17 @@ def time_training_steps(judge: Judge, users: int, settings: StepSettings, log_di
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # keep the table readable
     seed_everything(settings.seed, verbose=False)
-    module = BenchModule(
+    module = BumpModule(
         model=settings.policy,
         judge=timed,
         lora=LoraSettings(rank=4, alpha=8, dropout=0.0),
         group_size=settings.group_size,
-        sampling=SamplingSettings(max_new_tokens=settings.max_new_tokens, temperature=1.0),
+        sampling=SamplingSettings(
+            max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.max_new_tokens, temperature=1.0
+        ),
         log_samples_every_n_steps=0,
+        # the optimizer `bump fit --optimizer AdamW` would give it
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-5, weight_decay=0.0),
     )
     trainer = Trainer(
         accelerator="cpu",
@@ -193,9 +189,7 @@ def time_training_steps(judge: Judge, users: int, settings: StepSettings, log_di
         callbacks=[StepClock()],
     )
     data = synthetic_data(settings, users, module.tokenizer)
-    lm_head = module.policy.get_output_embeddings()
-    with no_stop_while_sampling(bump_pl.module, lm_head, stop_token_ids(module.tokenizer, module.policy)):
-        trainer.fit(module, datamodule=data)
+    trainer.fit(module, datamodule=data)
     # start/end pairs -> durations of the steps only (data loading between steps is not counted)
     walls = step_durations([wall for wall, _ in stamps])[::2]
     cpus = step_durations([cpu for _, cpu in stamps])[::2]

@@ -17,6 +17,8 @@ Optimisation is manual because one batch of rollouts feeds several optimizer ste
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import torch
 from lightning.pytorch import LightningModule
@@ -58,6 +60,9 @@ class BumpModule(LightningModule):
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
             activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
             forward of the prompts. 0 runs the whole batch in one forward and backward.
+        optimizer: for use from Python (benchmarks, tests): builds the optimizer from the trainable
+            weights, e.g. ``functools.partial(torch.optim.AdamW, lr=1e-5)``. ``bump fit`` leaves it
+            unset and takes the config's top-level ``optimizer:`` / ``lr_scheduler:`` instead.
     """
 
     def __init__(
@@ -74,13 +79,17 @@ class BumpModule(LightningModule):
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
         grad_budget_tokens: int = 256,
+        optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer] | None = None,
     ) -> None:
         super().__init__()
         if group_size < 2:
             raise ValueError(f"group_size must be >= 2 for group-relative advantages, got {group_size}")
         if grad_budget_tokens < 0:
             raise ValueError(f"grad_budget_tokens must be >= 0 (0: no chunking), got {grad_budget_tokens}")
-        self.save_hyperparameters(ignore=["judge"])
+        self.save_hyperparameters(ignore=["judge", "optimizer"])
+        if optimizer is not None:
+            # Only when given: LightningCLI configures the optimizer of a module that defines none.
+            self.configure_optimizers = functools.partial(_trainable_optimizer, self, optimizer)
         self.sampling, self.grpo, self.reward = sampling, grpo, reward
         self.automatic_optimization = False
         self.judge = judge if judge is not None else EmbeddingJudge()
@@ -341,3 +350,10 @@ class BumpModule(LightningModule):
         """Save the trained adapter (or, with ``merge``, the merged model) and tokenizer with
         ``save_pretrained``, loadable by transformers/peft without bump-pl."""
         export_policy(self.policy, self.tokenizer, out_dir, merge=merge)
+
+
+def _trainable_optimizer(
+    module: LightningModule, build: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+) -> torch.optim.Optimizer:
+    """``build`` applied to the weights of ``module`` that train (the LoRA adapter, or all of them)."""
+    return build([p for p in module.parameters() if p.requires_grad])

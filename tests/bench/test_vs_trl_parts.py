@@ -1,22 +1,21 @@
-"""The pieces of bench/vs_trl.py: timing figures, exact-length prompts, TRL's reward wrapper, EOS masking."""
+"""The pieces of bench/vs_trl.py: timing figures, exact-length prompts, TRL's reward wrapper, the bump side's options."""
 
 import random
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _bump_side import no_stop_while_sampling  # noqa: E402
+from _bump_side import build_bump_module  # noqa: E402
 from _measure import median_after_warmup, step_durations  # noqa: E402
 from _trl_side import BumpRewardFunction  # noqa: E402
-from _workload import BenchSettings, exact_length_prompt, trl_token_ids  # noqa: E402
+from _workload import BenchSettings, Workload, exact_length_prompt, trl_token_ids  # noqa: E402
 
 from bump_pl.judges import EmbeddingJudge  # noqa: E402
-from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer  # noqa: E402
+from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer  # noqa: E402
 from bump_pl.reward import bidirectional_reward  # noqa: E402
 
 
@@ -95,24 +94,13 @@ def test_trl_reward_rejects_uneven_groups(judge):
         reward(prompts=["p"] * 3, completions=["x", "y", "z"], user_id=["ann", "ann", "bob"])
 
 
-def test_stop_tokens_are_masked_only_inside_rollout_generation():
-    model = tiny_random_llama(seed=0).eval()
-    ids = torch.tensor([[5, 6, 7, 8]])
-    with torch.no_grad():
-        reference = model(input_ids=ids).logits
-
-    def generate_rollouts(input_ids):  # stands in for bump_pl.module.generate_rollouts
-        with torch.no_grad():
-            return model(input_ids=input_ids).logits
-
-    namespace = SimpleNamespace(generate_rollouts=generate_rollouts)
-    with no_stop_while_sampling(namespace, model.get_output_embeddings(), [1, 3]):
-        sampling = namespace.generate_rollouts(ids)
-        with torch.no_grad():
-            outside = model(input_ids=ids).logits  # e.g. training / reference log-probs
-    assert torch.isneginf(sampling[..., [1, 3]]).all()
-    keep = [i for i in range(sampling.shape[-1]) if i not in (1, 3)]
-    torch.testing.assert_close(sampling[..., keep], reference[..., keep])
-    torch.testing.assert_close(outside, reference)
-    assert namespace.generate_rollouts is generate_rollouts  # restored on exit
-    torch.testing.assert_close(namespace.generate_rollouts(ids), reference)
+def test_bump_side_gets_exact_lengths_and_adamw_through_real_options():
+    settings = BenchSettings(model="tiny-random-llama", judge="tiny-random-encoder", completion_tokens=6, learning_rate=3e-4)
+    workload = Workload(settings, ["u0", "u1"], ["p", "q"], [[5, 6], [7, 8]], [["a"], ["b"]])
+    module = build_bump_module(workload)
+    assert module.sampling.min_new_tokens == module.sampling.max_new_tokens == 6
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert optimizer.param_groups[0]["lr"] == 3e-4 and optimizer.param_groups[0]["weight_decay"] == 0.0
+    trainable = {id(p) for p in module.parameters() if p.requires_grad}
+    assert {id(p) for p in optimizer.param_groups[0]["params"]} == trainable and trainable
