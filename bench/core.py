@@ -1,9 +1,9 @@
 """Time the core math: multi-positive NDCG and the bidirectional reward, vectorised vs a Python loop.
 
 For each user count ``U`` (``G`` rollouts and ``K`` held-out interactions per user) the NDCG is
-timed on the forward matrix ``[U*G, U*K]`` and the reward on both matrices. The naive
+timed on the profile_to_item matrix ``[U*G, U*K]`` and the reward on both matrices. The naive
 reference loops in Python over queries (NDCG) or over rollouts and their interactions (reward,
-with the explicit candidate list of each backward query), scoring one row at a time; its
+with the explicit candidate list of each item_to_profile query), scoring one row at a time; its
 results are checked against the vectorised ones. Prints a table; the last line is one JSON
 object with every figure.
 
@@ -42,43 +42,43 @@ def naive_ndcg(scores: Tensor, relevant: Tensor) -> Tensor:
     return torch.cat([multi_positive_ndcg(scores[i : i + 1], relevant[i : i + 1]) for i in range(len(scores))])
 
 
-def naive_reward(forward: Tensor, backward: Tensor, users: int, group: int, heldout: int) -> Tensor:
-    """``[U*G]`` total reward (alpha 0.5), one rollout and one backward candidate list at a time."""
+def naive_reward(p2i: Tensor, i2p: Tensor, users: int, group: int, heldout: int) -> Tensor:
+    """``[U*G]`` total reward (alpha 0.5), one rollout and one item_to_profile candidate list at a time."""
     totals = []
     item_user = torch.arange(users * heldout) // heldout
     rollout_user = torch.arange(users * group) // group
     for r in range(users * group):
         u = r // group
-        fwd = multi_positive_ndcg(forward[r : r + 1], (item_user == u)[None])
+        to_items = multi_positive_ndcg(p2i[r : r + 1], (item_user == u)[None])
         candidates = torch.cat([torch.tensor([r]), torch.nonzero(rollout_user != u).flatten()])
         truth = torch.zeros(1, len(candidates), dtype=torch.bool)
         truth[0, 0] = True
-        bwd = torch.cat(
-            [multi_positive_ndcg(backward[j, candidates][None], truth) for j in range(u * heldout, (u + 1) * heldout)]
+        to_profile = torch.cat(
+            [multi_positive_ndcg(i2p[j, candidates][None], truth) for j in range(u * heldout, (u + 1) * heldout)]
         ).mean()
-        totals.append(0.5 * fwd[0] + 0.5 * bwd)
+        totals.append(0.5 * to_items[0] + 0.5 * to_profile)
     return torch.stack(totals)
 
 
 def bench_users(users: int, group: int, heldout: int, repeats: int, seed: int) -> dict[str, float]:
     """Figures for one user count: vectorised and naive times (ms), speed-ups, max difference."""
     gen = torch.Generator().manual_seed(seed)
-    forward = torch.randn(users * group, users * heldout, generator=gen)
-    backward = torch.randn(users * heldout, users * group, generator=gen)
+    p2i = torch.randn(users * group, users * heldout, generator=gen)
+    i2p = torch.randn(users * heldout, users * group, generator=gen)
     relevant = (torch.arange(users * group)[:, None] // group) == (torch.arange(users * heldout)[None, :] // heldout)
     sizes = dict(num_users=users, group_size=group, heldout_per_user=heldout)
 
     def fast_reward() -> Tensor:
-        return bidirectional_reward(forward, backward, **sizes).total
+        return bidirectional_reward(p2i, i2p, **sizes).total
 
-    ndcg_ms = median_ms(lambda: multi_positive_ndcg(forward, relevant), repeats)
+    ndcg_ms = median_ms(lambda: multi_positive_ndcg(p2i, relevant), repeats)
     reward_ms = median_ms(fast_reward, repeats)
     naive_repeats = max(1, repeats // 5)
-    ndcg_naive_ms = median_ms(lambda: naive_ndcg(forward, relevant), naive_repeats)
-    reward_naive_ms = median_ms(lambda: naive_reward(forward, backward, users, group, heldout), naive_repeats)
+    ndcg_naive_ms = median_ms(lambda: naive_ndcg(p2i, relevant), naive_repeats)
+    reward_naive_ms = median_ms(lambda: naive_reward(p2i, i2p, users, group, heldout), naive_repeats)
     diff = max(
-        float((multi_positive_ndcg(forward, relevant) - naive_ndcg(forward, relevant)).abs().max()),
-        float((fast_reward() - naive_reward(forward, backward, users, group, heldout)).abs().max()),
+        float((multi_positive_ndcg(p2i, relevant) - naive_ndcg(p2i, relevant)).abs().max()),
+        float((fast_reward() - naive_reward(p2i, i2p, users, group, heldout)).abs().max()),
     )
     return {
         "users": users,

@@ -95,7 +95,8 @@ class BumpModule(LightningModule):
         self.judge = judge if judge is not None else EmbeddingJudge()
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
-        # from_pretrained returns eval mode and Lightning keeps submodule modes: train (LoRA dropout on).
+        # from_pretrained returns eval mode and Lightning keeps submodule modes: train mode (dropout
+        # then only acts with grpo.disable_dropout false).
         self.policy = build_policy(base, lora).train()
         if grpo.disable_dropout:
             disable_dropout(self.policy)
@@ -105,12 +106,8 @@ class BumpModule(LightningModule):
         # Validation NDCG per source of profile text and per direction (ModuleDict keys may not
         # shadow nn.Module attributes, hence "profile_to_item" not "forward").
         sources = ("profile", "history_budget", "history_full") if reward.history_baselines else ("profile",)
-        self.val_ndcg, self.test_ndcg = (
-            torch.nn.ModuleDict(
-                {src: torch.nn.ModuleDict({d: MultiPositiveNDCG(k=reward.ndcg_k) for d in DIRECTIONS}) for src in sources}
-            )
-            for _ in range(2)
-        )
+        self.val_ndcg = _ndcg_metrics(sources, reward.ndcg_k)
+        self.test_ndcg = _ndcg_metrics(sources, reward.ndcg_k)
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
@@ -357,3 +354,10 @@ def _trainable_optimizer(
 ) -> torch.optim.Optimizer:
     """``build`` applied to the weights of ``module`` that train (the LoRA adapter, or all of them)."""
     return build([p for p in module.parameters() if p.requires_grad])
+
+
+def _ndcg_metrics(sources: tuple[str, ...], k: int | None) -> torch.nn.ModuleDict:
+    """``{source: {direction: MultiPositiveNDCG}}`` for validation or test."""
+    return torch.nn.ModuleDict(
+        {source: torch.nn.ModuleDict({d: MultiPositiveNDCG(k=k) for d in DIRECTIONS}) for source in sources}
+    )
