@@ -38,13 +38,15 @@ class _NoJudge:
 def load_policy(ckpt: str | Path, device: torch.device | str = "cpu") -> torch.nn.Module:
     """The ``BumpModule`` of a checkpoint on ``device`` (base model reloaded, adapter restored).
 
-    No judge is built: generating profiles does not use one.
+    ``ckpt`` may also be a run folder (its newest ``last.ckpt``). No judge is built: generating
+    profiles does not use one.
     """
     from bump_pl.module import BumpModule  # lazy: only the --ckpt path needs Lightning and the policy
 
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint does not exist")
+    from bump_pl.checkpoints import read_checkpoint, resolve_checkpoint
+
+    path = resolve_checkpoint(ckpt, [])  # a file, or a run folder's newest last.ckpt
+    read_checkpoint(path)  # a missing, truncated or corrupt file: one line naming it
     module = BumpModule.load_from_checkpoint(str(path), map_location=torch.device(device), judge=_NoJudge())
     return module.to(device)
 

@@ -93,3 +93,11 @@ def test_an_existing_out_folder_is_refused(lamp3_dir: Path, tmp_path: Path, caps
     args = ["--data-dir", str(lamp3_dir), "--profiles", str(profiles), "--mode", "zero_shot", "--out", str(out)]
     code, _, err = _run(args + TINY, capsys)
     assert code == 1 and "report: already exists" in err and list(out.iterdir()) == []
+
+
+def test_a_corrupt_checkpoint_is_one_line_naming_it(lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "last.ckpt"
+    ckpt.write_bytes(b"not a checkpoint")
+    args = ["--data-dir", str(lamp3_dir), "--ckpt", str(ckpt), "--mode", "zero_shot", "--out", str(tmp_path / "report")]
+    code, _, err = _run(args + TINY, capsys)
+    assert code == 1 and err.count("\n") == 1 and str(ckpt) in err and not (tmp_path / "report").exists()
