@@ -167,7 +167,7 @@ class CrossJudge(FrozenModelHolder):
         """Encode ``batch_size`` prefixes at a time; run all candidates after them in packed rows."""
         scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
         lengths = [len(ids) for ids in continuations]
-        rows = min(self.batch_size, len(prefixes))
+        rows = max(1, min(self.batch_size, len(prefixes)))
         width = self.pack_tokens or pack_tokens_for(self.model, rows, torch.device(self.device))
         packs = plan_packs(lengths, width, max(1, self.max_pairs_per_chunk // rows))
         for query_rows in _chunks(sorted(range(len(prefixes)), key=lambda q: -len(prefixes[q])), self.batch_size):

@@ -48,3 +48,9 @@ def test_pack_width_is_small_on_cpu(llama):
 def test_negative_pack_tokens_is_a_clear_error(llama, tokenizer):
     with pytest.raises(ValueError, match="pack_tokens"):
         CrossJudge(llama, tokenizer=tokenizer, pack_tokens=-1)
+
+
+def test_empty_query_or_candidate_lists_give_empty_score_matrices(llama, tokenizer):
+    judge = CrossJudge(llama, tokenizer=tokenizer)
+    assert judge.score([], ["a"], "profile_to_item").shape == (0, 1)
+    assert judge.score(["a"], [], "profile_to_item").shape == (1, 0)
