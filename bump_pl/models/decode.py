@@ -65,16 +65,21 @@ class _GraphStep:
 
     def __init__(self, model: PreTrainedModel, cache: StaticCache, ids: Tensor, positions: Tensor, mask4d: Tensor, slot: int):
         self.ids, self.positions, self.mask4d = ids.clone(), positions.clone(), mask4d.clone()
+        # Keep the caller's autocast (e.g. Lightning's bf16-mixed) but without its weight-cast
+        # cache, whose tensors would be freed under the captured graph (torch.cuda.graph docs).
+        autocast = torch.autocast(
+            "cuda", dtype=torch.get_autocast_dtype("cuda"), enabled=torch.is_autocast_enabled("cuda"), cache_enabled=False
+        )
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up writes the same slot the real step writes next
+        with torch.cuda.stream(side), autocast:  # warm-up writes the same slot the real step writes next
             for _ in range(2):
                 _set_write_position(cache, slot)
                 _forward_step(model, cache, self.ids, self.positions, self.mask4d)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         _set_write_position(cache, slot)
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph), autocast:
             self.logits = _forward_step(model, cache, self.ids, self.positions, self.mask4d)
 
     def __call__(self, ids: Tensor, positions: Tensor, mask4d: Tensor) -> Tensor:
