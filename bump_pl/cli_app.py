@@ -65,7 +65,7 @@ class BumpCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         if self.subcommand in ("fit", "validate", "test"):
-            check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, getattr(self.model.hparams, "negatives", "global"))
+            check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, self.model.reward.negatives)
 
     def before_fit(self) -> None:
         if self.config["fit"]["validate_before_fit"] and self.resumed_step is None:
