@@ -26,7 +26,6 @@ import logging
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from lightning.pytorch import Trainer

@@ -2,7 +2,8 @@
 
 A BUMP prompt is a long user history; the G profiles sampled from it all share it. The shared
 path runs each prompt once (:func:`~bump_pl.models.prefix.encode_prefix`), copies its KV cache to
-its G samples once (:func:`~bump_pl.models.prefix.expand_cache`) and then decodes token by token.
+its G samples once into a preallocated cache and decodes token by token there, dropping rows that
+finished (:mod:`bump_pl.models.decode`; a CUDA graph per step on CUDA).
 The naive path (``share_prompt=False``) is plain ``model.generate`` on the prompts repeated G
 times, as generic GRPO trainers do; both paths draw from the global torch RNG in the same order
 (one ``torch.multinomial`` over all ``U*G`` rows per step, with transformers' own logits
@@ -31,7 +32,7 @@ from transformers.generation.logits_process import (
 
 from bump_pl.models.decode import StaticDecoder, static_cache_from_prefix
 from bump_pl.models.modes import eval_mode
-from bump_pl.models.prefix import encode_prefix, expand_cache
+from bump_pl.models.prefix import encode_prefix
 
 END_OF_TURN_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 
