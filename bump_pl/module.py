@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -33,6 +34,7 @@ from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.metrics import MultiPositiveNDCG
 from bump_pl.models import load_causal_lm, load_tokenizer
+from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.modes import disable_dropout
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
 from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_update, score_rollouts
@@ -59,7 +61,9 @@ class BumpModule(LightningModule):
         max_grad_norm: gradient clipping by norm (0 disables).
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
             activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
-            forward of the prompts. 0 runs the whole batch in one forward and backward.
+            forward of the prompts. 0 runs the whole batch in one forward and backward. ``auto``
+            sizes it at fit start from the device's free memory and the policy's shape
+            (``bump_pl.models.memory``; 256 off CUDA), the smallest over DDP ranks.
         optimizer: for use from Python (benchmarks, tests): builds the optimizer from the trainable
             weights, e.g. ``functools.partial(torch.optim.AdamW, lr=1e-5)``. ``bump fit`` leaves it
             unset and takes the config's top-level ``optimizer:`` / ``lr_scheduler:`` instead.
@@ -78,20 +82,24 @@ class BumpModule(LightningModule):
         reward: RewardSettings = RewardSettings(),
         log_samples_every_n_steps: int = 50,
         max_grad_norm: float = 1.0,
-        grad_budget_tokens: int = 256,
+        grad_budget_tokens: int | Literal["auto"] = "auto",
         optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer] | None = None,
     ) -> None:
         super().__init__()
         if group_size < 2:
             raise ValueError(f"group_size must be >= 2 for group-relative advantages, got {group_size}")
-        if grad_budget_tokens < 0:
-            raise ValueError(f"grad_budget_tokens must be >= 0 (0: no chunking), got {grad_budget_tokens}")
+        if grad_budget_tokens != "auto" and (not isinstance(grad_budget_tokens, int) or grad_budget_tokens < 0):
+            raise ValueError(
+                f"model.grad_budget_tokens must be 'auto' or an int >= 0 (0: no chunking), got {grad_budget_tokens!r}"
+            )
         self.save_hyperparameters(ignore=["judge", "optimizer"])
         if optimizer is not None:
             # Only when given: LightningCLI configures the optimizer of a module that defines none.
             self.configure_optimizers = functools.partial(_trainable_optimizer, self, optimizer)
         self.sampling, self.grpo, self.reward = sampling, grpo, reward
         self.automatic_optimization = False
+        # The budget the update uses: an int given, or ``auto`` resolved in ``on_fit_start``.
+        self.grad_budget_tokens: int | None = None if grad_budget_tokens == "auto" else grad_budget_tokens
         self.judge = judge if judge is not None else EmbeddingJudge()
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
@@ -142,7 +150,7 @@ class BumpModule(LightningModule):
                 policy_update(
                     self.policy, mini_batch, self.grpo, temperature=self.sampling.temperature,
                     max_completion_length=self.sampling.max_new_tokens,
-                    budget_tokens=self.hparams.grad_budget_tokens, backward=self.manual_backward,
+                    budget_tokens=self.grad_budget_tokens, backward=self.manual_backward,
                 )
             )
             if self.hparams.max_grad_norm > 0:
@@ -326,16 +334,29 @@ class BumpModule(LightningModule):
 
     def setup(self, stage: str) -> None:
         """Refuse a gradient scaler with the memory-bounded update before any step runs."""
-        if stage == "fit" and self.hparams.grad_budget_tokens > 0 and str(self.trainer.precision) in ("16-mixed", "16"):
+        chunked = self.hparams.grad_budget_tokens == "auto" or self.hparams.grad_budget_tokens > 0
+        if stage == "fit" and chunked and str(self.trainer.precision) in ("16-mixed", "16"):
             raise ValueError(
                 "model.grad_budget_tokens > 0 cannot run with trainer.precision 16-mixed: its gradient scaler would"
                 " scale the prompts' share of the gradient twice; use bf16-mixed, 32 or grad_budget_tokens: 0"
             )
 
     def on_fit_start(self) -> None:
+        self._move_judge()
+        if self.hparams.grad_budget_tokens == "auto":
+            self.grad_budget_tokens = self._auto_grad_budget()
+
+    def _move_judge(self) -> None:
         self.judge.to(self.device)
 
-    on_validation_start = on_test_start = on_predict_start = on_fit_start
+    on_validation_start = on_test_start = on_predict_start = _move_judge
+
+    def _auto_grad_budget(self) -> int:
+        """``grad_budget_tokens: auto`` once the policy and judge sit on the device: sized from this
+        rank's free memory, then the minimum over ranks so that every DDP rank chunks alike."""
+        bf16 = "bf16" in str(self.trainer.precision)
+        budget = auto_grad_budget_tokens(self.policy, self.device, activation_dtype=torch.bfloat16 if bf16 else None)
+        return int(self.all_gather(torch.tensor(budget, device=self.device)).min())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """With LoRA, keep only trainable weights: the frozen base is reloaded from ``model``."""

@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import bump_pl.models.policy_update
+import bump_pl.module
 from bump_pl.cli import build_cli
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
@@ -151,11 +152,20 @@ def test_policy_trains_in_train_mode(tiny_fit):
 
 
 
-def _one_sgd_step(root: Path, grad_budget_tokens: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _one_sgd_step(root: Path, grad_budget_tokens: int | str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """LoRA weights before and after one SGD step of the tiny config (no dropout, so both budgets
-    draw the same rollouts and apply the same update)."""
+    draw the same rollouts and apply the same update), and each policy_update call's
+    ``(budget_tokens, tokens in the batch)``."""
+    calls = []
+    original = bump_pl.module.policy_update
+
+    def recording_update(policy, batch, settings, *, budget_tokens, **kwargs):
+        calls.append((budget_tokens, batch.prompt_ids.numel() + batch.completion_ids.numel()))
+        return original(policy, batch, settings, budget_tokens=budget_tokens, **kwargs)
+
     old_cwd = os.getcwd()
     os.chdir(root)
+    bump_pl.module.policy_update = recording_update
     try:
         cli = build_cli(
             [
@@ -169,20 +179,43 @@ def _one_sgd_step(root: Path, grad_budget_tokens: int) -> tuple[dict[str, torch.
         before = lora()
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     finally:
+        bump_pl.module.policy_update = original
         os.chdir(old_cwd)
-    return before, lora()
+    return before, lora(), calls
 
 
-def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch):
+@pytest.mark.parametrize("budget", [64, "auto"])  # 64: many segments and row chunks; auto: 256 on CPU
+def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch, budget):
     monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
-    before, one_pass = _one_sgd_step(tmp_path, 0)
-    _, chunked = _one_sgd_step(tmp_path, 64)  # 64 tokens at a time: many segments and row chunks
+    before, one_pass, _ = _one_sgd_step(tmp_path, 0)
+    _, chunked, calls = _one_sgd_step(tmp_path, budget)
+    expected = 256 if budget == "auto" else budget
+    assert [used for used, _ in calls] == [expected]
+    assert calls[0][1] > expected  # the batch does not fit: the chunked path ran
     assert any(not torch.equal(one_pass[name], before[name]) for name in before)  # the step moved the adapter
     for name, weight in one_pass.items():
         torch.testing.assert_close(chunked[name], weight, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("precision", "budget", "refused"), [("16-mixed", 256, True), ("16-mixed", 0, False), ("bf16-mixed", 256, False)])
+def test_grad_budget_auto_is_the_default_and_resolves_at_fit_start():
+    from lightning.pytorch import Trainer
+
+    judge = EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer())
+    auto, fixed = BumpModule(judge=judge), BumpModule(judge=judge, grad_budget_tokens=100)
+    assert auto.hparams.grad_budget_tokens == "auto" and auto.grad_budget_tokens is None
+    for module in (auto, fixed):
+        module.trainer = Trainer(accelerator="cpu", devices=1, logger=False, precision="bf16-mixed")
+        module.on_fit_start()
+    assert auto.grad_budget_tokens == 256  # CPU: the small budget, also under bf16
+    assert fixed.grad_budget_tokens == 100 and fixed.hparams.grad_budget_tokens == 100
+    with pytest.raises(ValueError, match="model.grad_budget_tokens must be 'auto' or an int >= 0"):
+        BumpModule(judge=judge, grad_budget_tokens=-1)
+
+
+@pytest.mark.parametrize(
+    ("precision", "budget", "refused"),
+    [("16-mixed", 256, True), ("16-mixed", "auto", True), ("16-mixed", 0, False), ("bf16-mixed", 256, False)],
+)
 def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget, refused):
     module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=budget)
     module._trainer = SimpleNamespace(precision=precision)  # setup only reads the precision
