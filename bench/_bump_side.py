@@ -59,13 +59,13 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     from torch.utils.data import DataLoader
 
     from bump_pl.data.batch import UserGroupBatch
-    from bump_pl.data.prompts import left_pad
+    from bump_pl.utils import pad_token_ids
 
     s = workload.settings
     seed_everything(s.seed, verbose=False)
     module = build_bump_module(workload)
     pad_id = module.tokenizer.pad_token_id
-    input_ids, attention_mask = left_pad(workload.prompt_ids, pad_id)
+    input_ids, attention_mask = pad_token_ids(workload.prompt_ids, pad_id, "left")
     batch = UserGroupBatch(
         user_ids=workload.user_ids,
         prompts=workload.prompts,

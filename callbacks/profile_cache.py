@@ -28,7 +28,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
-from bump_pl.callbacks.modes import eval_all
+from bump_pl.utils import eval_mode
 from bump_pl.callbacks.progress import track
 from bump_pl.callbacks.profile_store import (
     partial_dir,
@@ -152,7 +152,7 @@ class ProfileCacheCallback(Callback):
             raise ValueError(f"ProfileCacheCallback: splits {missing} are not in the data module ({list(datamodule.users)})")
         remove_stale_temps(root)
         done = {(row["split"], row["user_id"]): row for row in read_shards(root, step)}
-        with torch.no_grad(), eval_all(pl_module):
+        with torch.no_grad(), eval_mode(pl_module):
             for split in self.splits:
                 cached = {user for cached_split, user in done if cached_split == split}
                 loader = datamodule.profile_dataloader(split, exclude=cached)

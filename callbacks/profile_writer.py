@@ -15,7 +15,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from bump_pl.callbacks.atomic import jsonl_text, write_text_atomic
+from bump_pl.utils import jsonl_text, write_text_atomic
 
 DEFAULT_NAME = "predictions.jsonl"
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from bump_pl.data.batch import UserGroupBatch
 from bump_pl.data.dataset import UserExample
-from bump_pl.data.prompts import fit_context, left_pad
+from bump_pl.data.prompts import fit_context
+from bump_pl.utils import pad_id_of, pad_token_ids
 
 
 class UserGroupCollator:
@@ -18,10 +19,7 @@ class UserGroupCollator:
     """
 
     def __init__(self, tokenizer: Any, max_prompt_tokens: int | None) -> None:
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if pad_id is None:
-            raise ValueError("the tokenizer has neither a pad nor an eos token to pad prompts with")
-        self.tokenizer, self.max_prompt_tokens, self.pad_id = tokenizer, max_prompt_tokens, pad_id
+        self.tokenizer, self.max_prompt_tokens, self.pad_id = tokenizer, max_prompt_tokens, pad_id_of(tokenizer)
 
     def __call__(self, examples: list[UserExample]) -> UserGroupBatch:
         contexts, prompts, ids = [], [], []
@@ -30,7 +28,7 @@ class UserGroupCollator:
             contexts.append(kept)
             prompts.append(prompt)
             ids.append(tokens)
-        input_ids, attention_mask = left_pad(ids, self.pad_id)
+        input_ids, attention_mask = pad_token_ids(ids, self.pad_id, "left")
         return UserGroupBatch(
             user_ids=[example.user_id for example in examples],
             prompts=prompts,

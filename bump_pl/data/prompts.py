@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 
 SYSTEM_PROMPT = (
     "You write short user profiles. Given a user's history, describe the user's preferences, "
@@ -86,15 +85,3 @@ def fit_context(context: list[str], tokenizer: Any, max_tokens: int | None) -> t
             high = middle
     kept = [_truncate_words(last, low)] if low > 0 else []
     return (kept, *encode(kept))
-
-
-def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token id lists into ``input_ids`` [N, P] and ``attention_mask`` [N, P] (LongTensors)."""
-    width = max((len(seq) for seq in sequences), default=0)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            input_ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            attention_mask[row, width - len(seq) :] = 1
-    return input_ids, attention_mask

@@ -18,10 +18,7 @@ function of the arguments.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,6 +26,7 @@ from typing import Any
 
 from bump_pl.data import synthetic_vocab as vocab
 from bump_pl.data.tasks import LAMP2_TAGS, canonical_task_name
+from bump_pl.utils import write_folder_once
 
 SYNTHETIC_TASKS = ("LaMP_2", "LaMP_3", "LaMP_7")
 _DEFAULT_WORDS = {"LaMP_2": 30, "LaMP_3": 40, "LaMP_7": 14}
@@ -238,17 +236,9 @@ def ensure_synthetic_lamp(spec: SyntheticUsers, root: str | Path) -> Path:
 
     An interrupted write never leaves a half data set under the final name.
     """
-    final = Path(root) / spec.folder_name
-    if final.is_dir():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.folder_name}-", dir=final.parent))
-    try:
-        write_synthetic_lamp(temp, spec.task, spec.num_users, spec.seed, spec.items_per_user, spec.words_per_item)
-        os.rename(temp, final)
-    except OSError:
-        if not final.is_dir():  # another process may have won the rename
-            raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    return final
+    return write_folder_once(
+        Path(root) / spec.folder_name,
+        lambda folder: write_synthetic_lamp(
+            folder, spec.task, spec.num_users, spec.seed, spec.items_per_user, spec.words_per_item
+        ),
+    )

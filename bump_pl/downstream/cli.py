@@ -26,6 +26,7 @@ from bump_pl.downstream.inputs import check_covered, read_profiles, read_split, 
 from bump_pl.downstream.report import summarize, write_report
 from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
 from bump_pl.models.policy import LoraSettings
+from bump_pl.utils import jsonl_text
 
 DEBUG_ENV = "BUMP_DEBUG"
 
@@ -139,7 +140,6 @@ def run(args: argparse.Namespace) -> Path:
     }
     generated = {}
     if args.ckpt is not None:
-        from bump_pl.callbacks.atomic import jsonl_text  # lazy: importing bump_pl.callbacks imports this package
 
         generated["profiles.jsonl"] = jsonl_text({"user_id": user, "profile": text} for user, text in by_user.items())
     return write_report(args.out, report, results["records"], generated)

@@ -6,7 +6,6 @@ disagrees with the outputs file, a malformed profiles line, a user of the split 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from bump_pl.data.errors import LampFormatError
 from bump_pl.data.lamp import read_lamp, read_lamp_task
 from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
 from bump_pl.data.users import UserHistory, group_users
+from bump_pl.utils import numbered_jsonl
 
 
 def split_files(data_dir: Path, split: str) -> tuple[Path, Path]:
@@ -50,14 +50,8 @@ def read_profiles(paths: Sequence[Path]) -> dict[str, str]:
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: profiles file does not exist")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {number} is not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("user_id"), (str, int)) or not isinstance(row.get("profile"), str):
+        for number, row in numbered_jsonl(path):
+            if not isinstance(row.get("user_id"), (str, int)) or not isinstance(row.get("profile"), str):
                 raise ValueError(f'{path}: line {number} is not an object with a "user_id" and a string "profile"')
             user, profile = str(row["user_id"]), row["profile"]
             if profiles.get(user, profile) != profile:

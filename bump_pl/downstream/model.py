@@ -17,10 +17,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 
-from bump_pl.downstream.prompts import Architecture
 from bump_pl.data.prompts import encode_prompt
+from bump_pl.downstream.prompts import Architecture
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.policy import LoraSettings
+from bump_pl.utils import pad_id_of, pad_token_ids
 
 IGNORE_INDEX = -100
 
@@ -46,17 +47,6 @@ def add_lora(model: PreTrainedModel, lora: LoraSettings, architecture: Architect
     return get_peft_model(model, lora.peft_config("CAUSAL_LM" if architecture == "causal" else "SEQ_2_SEQ_LM"))
 
 
-def _pad(rows: list[list[int]], value: int, left: bool) -> Tensor:
-    """``[B, L]`` LongTensor of ``rows`` padded with ``value`` to the longest."""
-    width = max(len(row) for row in rows)
-    padded = [([value] * (width - len(row)) + row) if left else (row + [value] * (width - len(row))) for row in rows]
-    return torch.tensor(padded, dtype=torch.long)
-
-
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
 def answer_ids(tokenizer: Any, answer: str) -> list[int]:
     """Token ids of a gold answer as a causal LM must continue the prompt: a leading space after a
     plain-text ``"Answer:"`` prompt, then the answer, then EOS."""
@@ -69,15 +59,14 @@ def training_batch(tokenizer: Any, architecture: Architecture, prompts: list[str
     if architecture == "seq2seq":
         encoded = tokenizer(prompts, padding=True, return_tensors="pt")
         targets = [tokenizer(answer)["input_ids"] for answer in answers]  # T5 tokenizers append EOS
-        return {**encoded, "labels": _pad(targets, IGNORE_INDEX, left=False)}
+        return {**encoded, "labels": pad_token_ids(targets, IGNORE_INDEX, "right")[0]}
     inputs, labels = [], []
     for prompt, answer in zip(prompts, answers):
         prompt_ids, target = encode_prompt(prompt, tokenizer), answer_ids(tokenizer, answer)
         inputs.append(prompt_ids + target)
         labels.append([IGNORE_INDEX] * len(prompt_ids) + target)
-    input_ids = _pad(inputs, _pad_id(tokenizer), left=False)
-    mask = _pad([[1] * len(row) for row in inputs], 0, left=False)
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": _pad(labels, IGNORE_INDEX, left=False)}
+    input_ids, mask = pad_token_ids(inputs, pad_id_of(tokenizer), "right")
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": pad_token_ids(labels, IGNORE_INDEX, "right")[0]}
 
 
 def sft(
@@ -142,14 +131,13 @@ def generate_answers(
             new_tokens = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False)
         else:
             rows = [encode_prompt(prompt, tokenizer) for prompt in chunk]
-            input_ids = _pad(rows, _pad_id(tokenizer), left=True).to(device)
-            mask = _pad([[1] * len(row) for row in rows], 0, left=True).to(device)
+            input_ids, mask = pad_token_ids(rows, pad_id_of(tokenizer), "left", device)
             output = model.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
-                pad_token_id=_pad_id(tokenizer),
+                pad_token_id=pad_id_of(tokenizer),
             )
             new_tokens = output[:, input_ids.shape[1] :]
         answers.extend(text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))

@@ -17,6 +17,7 @@ from typing_extensions import Self
 
 from bump_pl.data import BumpDataModule
 from bump_pl.judges.base import Direction
+from bump_pl.utils import eval_mode
 
 
 class _NoJudge:
@@ -61,7 +62,6 @@ def generate_profiles(
     batch_size: int,
 ) -> dict[str, str]:
     """``{user_id: greedy profile}`` for the users ``user_ids`` of the questions file ``questions``."""
-    from bump_pl.callbacks.modes import eval_all  # lazy: importing bump_pl.callbacks imports this package
 
     datamodule = BumpDataModule(
         data_dir=questions.parent,
@@ -75,7 +75,7 @@ def generate_profiles(
     wanted = set(user_ids)
     others = [user.user_id for user in datamodule.users["predict"] if user.user_id not in wanted]
     profiles: dict[str, str] = {}
-    with torch.no_grad(), eval_all(module):
+    with torch.no_grad(), eval_mode(module):
         loader = datamodule.profile_dataloader("predict", exclude=others)
         for batch in tqdm(loader, desc=f"profiles {questions.name}", dynamic_ncols=True):
             texts = module.generate_profiles(batch.to(module.device))

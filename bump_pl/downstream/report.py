@@ -15,6 +15,7 @@ from typing import Any
 
 from bump_pl.downstream.bootstrap import bootstrap_report
 from bump_pl.downstream.prompts import BASELINES, VARIANTS
+from bump_pl.utils import atomic_dir, jsonl_text, markdown_table, write_text_atomic
 
 REPORT_JSON, REPORT_MD, RECORDS_JSONL = "report.json", "report.md", "predictions.jsonl"
 
@@ -37,41 +38,32 @@ def _cell(interval: dict[str, float]) -> str:
     return f"{interval['value']:.4f} [{interval['low']:.4f}, {interval['high']:.4f}]"
 
 
-def markdown_table(report: dict[str, Any]) -> str:
+def markdown_report(report: dict[str, Any]) -> str:
     """Variants (questions scored, each metric with its interval), then the profile's differences."""
     names = list(report["metrics"][VARIANTS[0]])
     settings, boot = report["settings"], report["bootstrap"]
-    lines = [
+    title = (
         f"Downstream {report['metric_task']} ({settings['mode']}, {settings['backbone']}) on the"
         f" {report['eval_split']} split{' at step ' + str(report['step']) if report.get('step') is not None else ''};"
-        f" value [{boot['level']:.0%} paired bootstrap interval, {boot['samples']} resamples of questions]\n",
-        "| variant | questions | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
-    ]
-    lines += [
-        f"| {variant} | {report['num_questions'][variant]} | "
-        + " | ".join(_cell(report["metrics"][variant][name]) for name in names)
-        + " |"
-        for variant in VARIANTS
-    ]
-    lines += ["", "| difference | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [
-        f"| {label} | " + " | ".join(_cell(values[name]) for name in names) + " |"
-        for label, values in report["differences"].items()
-    ]
-    return "\n".join(lines) + "\n"
+        f" value [{boot['level']:.0%} paired bootstrap interval, {boot['samples']} resamples of questions]"
+    )
+    variants = markdown_table(
+        ["variant", "questions", *names],
+        ([variant, report["num_questions"][variant], *(_cell(report["metrics"][variant][n]) for n in names)] for variant in VARIANTS),
+    )
+    differences = markdown_table(
+        ["difference", *names], ([label, *(_cell(values[n]) for n in names)] for label, values in report["differences"].items())
+    )
+    return f"{title}\n\n{variants}\n\n{differences}\n"
 
 
 def write_report(
     folder: Path, report: dict[str, Any], records: list[dict[str, Any]], extra: Mapping[str, str] | None = None
 ) -> Path:
     """Write the report folder (and ``extra`` files: ``{name: text}``) atomically; returns the path of ``report.json``."""
-    # Lazy: importing bump_pl.callbacks imports this module (its DownstreamEvalCallback).
-    from bump_pl.callbacks.atomic import atomic_dir, jsonl_text, write_text_atomic
-
     with atomic_dir(folder) as temp:
         write_text_atomic(temp / REPORT_JSON, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        write_text_atomic(temp / REPORT_MD, markdown_table(report))
+        write_text_atomic(temp / REPORT_MD, markdown_report(report))
         write_text_atomic(temp / RECORDS_JSONL, jsonl_text(records))
         for name, text in (extra or {}).items():
             write_text_atomic(temp / name, text)

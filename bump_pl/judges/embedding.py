@@ -26,7 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.judges.base import Direction, check_score_inputs
 from bump_pl.judges.frozen import FrozenModelHolder, ModelKind
-from bump_pl.judges.padding import pad_id_of, pad_token_ids
+from bump_pl.utils import pad_id_of, pad_token_ids
 
 Pooling = Literal["mean", "last", "cls"]
 

@@ -22,7 +22,6 @@ import importlib.util
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +38,7 @@ from transformers import (
 
 from bump_pl.cache import cache_dir
 from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer
+from bump_pl.utils import write_folder_once
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -110,23 +110,16 @@ def convert_gguf(gguf_path: Path, name: str) -> Path:
         return final
     parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(parent, name)
-    temp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-{os.getpid()}-", dir=parent))
-    try:
-        folder, filename = str(gguf_path.parent), gguf_path.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+
+    def write(folder: Path) -> None:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=filename, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
+            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
         )
-        model.save_pretrained(temp)
-        tokenizer.save_pretrained(temp)
-        temp.chmod(0o755)  # mkdtemp makes it owner-only; a shared cache should be readable
-        os.rename(temp, final)
-    except OSError:
-        if not final.is_dir():  # a concurrent conversion may have won the rename
-            raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    return final
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return write_folder_once(final, write)
 
 
 def _gguf_cache_name(gguf_path: Path) -> str:

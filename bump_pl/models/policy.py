@@ -18,7 +18,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.models.logprobs import completion_logprobs
-from bump_pl.models.modes import eval_mode
+from bump_pl.utils import eval_mode
 
 
 @dataclass

@@ -22,8 +22,8 @@ from transformers import PreTrainedModel
 from bump_pl.grpo import GRPOSettings, GRPOStats, grpo_loss, grpo_stats
 from bump_pl.models.chunked_backward import BackwardResult, backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
-from bump_pl.models.modes import eval_mode
 from bump_pl.models.policy import ReferencePolicy
+from bump_pl.utils import eval_mode
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from transformers.generation.logits_process import (
 )
 
 from bump_pl.models.decode import StaticDecoder, static_cache_from_prefix
-from bump_pl.models.modes import eval_mode
 from bump_pl.models.prefix import encode_prefix
+from bump_pl.utils import eval_mode
 
 END_OF_TURN_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 

@@ -1,10 +1,8 @@
-"""Prompt building, token-budget fitting (most recent items kept) and left padding."""
+"""Prompt building, token-budget fitting (most recent items kept)."""
 
 from __future__ import annotations
 
-import torch
-
-from bump_pl.data.prompts import build_prompt, encode_prompt, fit_context, left_pad
+from bump_pl.data.prompts import build_prompt, encode_prompt, fit_context
 from bump_pl.models.tiny import tiny_tokenizer
 
 
@@ -58,10 +56,3 @@ def test_a_single_too_long_item_is_cut_to_fit() -> None:
     budget = len(encode_prompt(build_prompt([], tokenizer), tokenizer)) + 60
     kept, _, ids = fit_context(["short", long_item], tokenizer, budget)
     assert len(ids) <= budget and len(kept) == 1 and kept[0].startswith("w0 w1 w2") and kept[0].endswith(" ...")
-
-
-def test_left_pad() -> None:
-    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
-    assert torch.equal(ids, torch.tensor([[5, 6, 7], [0, 0, 8]]))
-    assert torch.equal(mask, torch.tensor([[1, 1, 1], [0, 0, 1]]))
-    assert ids.dtype == mask.dtype == torch.long

@@ -10,20 +10,15 @@ from bump_pl.models.prefix import (
     position_ids_from_mask,
 )
 from bump_pl.models.tiny import tiny_random_llama
+from bump_pl.utils import pad_token_ids
 
 
 def _left_pad(seqs: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, seqs))
-    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs])
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
-    return ids, mask
+    return pad_token_ids(seqs, pad, "left")
 
 
 def _right_pad(seqs: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, seqs))
-    ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs])
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
-    return ids, mask
+    return pad_token_ids(seqs, pad, "right")
 
 
 def test_position_ids_skip_left_padding_and_continue_after_offset():
