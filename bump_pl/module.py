@@ -41,6 +41,7 @@ from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_upda
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 from bump_pl.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
 from bump_pl.scoring import in_batch_scores
+from bump_pl.strategy_clipping import check_deepspeed_clipping, clip_policy_gradients
 
 
 class BumpModule(LightningModule):
@@ -153,8 +154,7 @@ class BumpModule(LightningModule):
                     budget_tokens=self.grad_budget_tokens, backward=self.manual_backward,
                 )
             )
-            if self.hparams.max_grad_norm > 0:
-                self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm, gradient_clip_algorithm="norm")
+            clip_policy_gradients(self, optimizer, self.hparams.max_grad_norm)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
@@ -333,13 +333,17 @@ class BumpModule(LightningModule):
         self.logger.experiment.add_text("train/samples", table, global_step=self.global_step)
 
     def setup(self, stage: str) -> None:
-        """Refuse a gradient scaler with the memory-bounded update before any step runs."""
+        """Before any step runs: refuse a gradient scaler with the memory-bounded update, and a
+        DeepSpeed config that would clip at another norm than ``max_grad_norm`` (or not at all)."""
+        if stage != "fit":
+            return
         chunked = self.hparams.grad_budget_tokens == "auto" or self.hparams.grad_budget_tokens > 0
-        if stage == "fit" and chunked and str(self.trainer.precision) in ("16-mixed", "16"):
+        if chunked and str(self.trainer.precision) in ("16-mixed", "16"):
             raise ValueError(
                 "model.grad_budget_tokens > 0 cannot run with trainer.precision 16-mixed: its gradient scaler would"
                 " scale the prompts' share of the gradient twice; use bf16-mixed, 32 or grad_budget_tokens: 0"
             )
+        check_deepspeed_clipping(self.trainer, self.hparams.max_grad_norm)
 
     def on_fit_start(self) -> None:
         self._move_judge()

@@ -152,7 +152,9 @@ def test_policy_trains_in_train_mode(tiny_fit):
 
 
 
-def _one_sgd_step(root: Path, grad_budget_tokens: int | str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
+def _one_sgd_step(
+    root: Path, grad_budget_tokens: int | str, *args: str
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """LoRA weights before and after one SGD step of the tiny config (no dropout, so both budgets
     draw the same rollouts and apply the same update), and each policy_update call's
     ``(budget_tokens, tokens in the batch)``."""
@@ -172,6 +174,7 @@ def _one_sgd_step(root: Path, grad_budget_tokens: int | str) -> tuple[dict[str, 
                 "--config", str(TINY), "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
                 "--trainer.logger=false", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
                 "--optimizer=torch.optim.SGD", "--optimizer.lr=1.0", f"--model.grad_budget_tokens={grad_budget_tokens}",
+                *args,
             ],
             run=False,
         )
@@ -197,6 +200,27 @@ def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch,
         torch.testing.assert_close(chunked[name], weight, atol=1e-6, rtol=1e-5)
 
 
+def test_the_update_is_clipped_to_max_grad_norm(tmp_path, monkeypatch):
+    # one SGD step of lr 1: the adapter moves by exactly the clipped gradient, of global norm 1e-3
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    before, after, _ = _one_sgd_step(tmp_path, 0, "--model.max_grad_norm=0.001")
+    step = torch.linalg.vector_norm(torch.stack([(after[n] - before[n]).norm() for n in before]))
+    assert step.item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_deepspeed_clipping_other_than_max_grad_norm_is_refused_at_setup():
+    from lightning.pytorch.strategies import DeepSpeedStrategy
+
+    strategy = DeepSpeedStrategy.__new__(DeepSpeedStrategy)  # reading its config needs no deepspeed install
+    strategy.config = {"gradient_clipping": 0.5}
+    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=0)
+    module._trainer = SimpleNamespace(precision="bf16-mixed", strategy=strategy, gradient_clip_val=None)
+    with pytest.raises(ValueError, match="max_grad_norm=1.0 but DeepSpeed clips at gradient_clipping=0.5"):
+        module.setup("fit")
+    strategy.config = {"gradient_clipping": 1.0}
+    module.setup("fit")
+
+
 def test_grad_budget_auto_is_the_default_and_resolves_at_fit_start():
     from lightning.pytorch import Trainer
 
@@ -218,7 +242,7 @@ def test_grad_budget_auto_is_the_default_and_resolves_at_fit_start():
 )
 def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget, refused):
     module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=budget)
-    module._trainer = SimpleNamespace(precision=precision)  # setup only reads the precision
+    module._trainer = SimpleNamespace(precision=precision, strategy=None)  # setup reads these two
     if refused:
         with pytest.raises(ValueError, match="16-mixed"):
             module.setup("fit")
