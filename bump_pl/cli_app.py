@@ -85,9 +85,10 @@ class BumpCLI(LightningCLI):
 
     def _print_outputs(self, subcommand: str) -> None:
         """One line per output written by this command (rank 0): logs, checkpoints, caches, predictions."""
+        outputs = written_outputs(self.trainer)  # every rank: trainer.log_dir is a collective broadcast
         if not self.trainer.is_global_zero:
             return
-        for label, path in written_outputs(self.trainer):
+        for label, path in outputs:
             print(f"bump: {subcommand}: {label}: {path}", flush=True)
 
 
@@ -100,7 +101,7 @@ def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) ->
     ranked = users_per_batch * (world_size if negatives == "global" else 1)
     if ranked < 2:
         raise ValueError(
-            f"data.users_per_batch={users_per_batch} on {world_size} rank(s) with model.negatives={negatives!r} ranks"
+            f"data.users_per_batch={users_per_batch} on {world_size} rank(s) with model.reward.negatives={negatives!r} ranks"
             f" {ranked} user against itself: with no other users there are no negatives, so every reward is 1,"
             " the loss 0 and val/ndcg 1.0; use users_per_batch >= 2"
         )
