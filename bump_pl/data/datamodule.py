@@ -20,9 +20,10 @@ from torch.utils.data import DataLoader
 
 from bump_pl.data.collate import UserGroupCollator
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
+from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.lamp import read_lamp, resolve_task
 from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
-from bump_pl.data.tasks import TaskSpec
+from bump_pl.data.tasks import TaskSpec, get_task
 from bump_pl.cache import cache_dir
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
 from bump_pl.data.users import UserHistory, group_users
@@ -30,6 +31,8 @@ from bump_pl.data.users import UserHistory, group_users
 log = logging.getLogger(__name__)
 
 _SPLIT_FILES = {"train": "train", "val": "dev", "test": "test"}
+#: The task of ``interactions`` data when ``--data.task`` is not set: the generic spec (every mapped field).
+INTERACTIONS_TASK = "interactions"
 
 
 class BumpDataModule(LightningDataModule):
@@ -39,6 +42,10 @@ class BumpDataModule(LightningDataModule):
         data_dir: folder with ``{train,dev,test}_questions.json`` (outputs files optional).
         synthetic: instead of ``data_dir``, synthetic LaMP users made once under
             ``$BUMP_PL_CACHE/synthetic`` (the demo's and tests' data).
+        interactions: instead of ``data_dir``, one row per interaction from anything
+            ``datasets.load_dataset`` reads (a Hub id, JSON-lines/CSV files) with a column mapping
+            (see :class:`~bump_pl.data.interactions.InteractionsSource`); the task defaults to a
+            generic one that renders every mapped field.
         task: task name (``LaMP_3``, ``LaMP-3``, any other name for generic data); ``None`` takes
             it from an outputs file. A configured task that disagrees with an outputs file is an error.
         users_per_batch: U, distinct users per batch.
@@ -71,6 +78,7 @@ class BumpDataModule(LightningDataModule):
         val_fraction: float = 0.1,
         num_workers: int = 0,
         predict_file: str | Path | None = None,
+        interactions: InteractionsSource | None = None,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
@@ -79,16 +87,18 @@ class BumpDataModule(LightningDataModule):
             raise ValueError("heldout_per_user must be >= 1 and min_context_items >= 0")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-        if (data_dir is None) == (synthetic is None):
+        if sum(source is not None for source in (data_dir, synthetic, interactions)) != 1:
             raise ValueError(
-                "BumpDataModule needs exactly one of data_dir (LaMP files) or synthetic (generated users);"
-                " set the other to null (e.g. --data.synthetic null to use --data.data_dir with a config"
-                " that sets synthetic users)"
+                "BumpDataModule needs exactly one of data_dir (LaMP files), synthetic (generated users) or"
+                " interactions (a datasets table); set the others to null (e.g. --data.synthetic null to use"
+                " --data.data_dir with a config that sets synthetic users)"
             )
         if tokenizer is None:
             raise ValueError("BumpDataModule needs a tokenizer (an object, or a model name/path)")
-        self.synthetic = synthetic
-        self.data_dir = Path(data_dir) if data_dir is not None else cache_dir() / "synthetic" / synthetic.folder_name
+        self.synthetic, self.interactions = synthetic, interactions
+        if synthetic is not None:
+            data_dir = cache_dir() / "synthetic" / synthetic.folder_name
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.tokenizer = tokenizer
         self.task_name = task
         self.users_per_batch, self.heldout_per_user = users_per_batch, heldout_per_user
@@ -121,6 +131,20 @@ class BumpDataModule(LightningDataModule):
         fallback = self.synthetic.task if self.synthetic is not None else None
         return resolve_task(self.task_name, outputs, fallback)
 
+    def _split_users(self, split: str) -> tuple[list[UserHistory], str] | None:
+        """The users of ``split`` (train/val/test) and the source that names them in messages, or None
+        when the data has no such split (val/test are then carved from train)."""
+        assert self.task is not None
+        name = _SPLIT_FILES[split]
+        if self.interactions is not None:
+            if name not in self.interactions.splits:
+                return None
+            return read_interactions(self.interactions, name, self.task), self.interactions.label(name)
+        path = self.data_dir / f"{name}_questions.json"
+        if split != "train" and not path.exists():
+            return None
+        return self._read_users(path), str(path)
+
     def _read_users(self, path: Path) -> list[UserHistory]:
         """Users of a questions file, with golds when its ``*_outputs.json`` sits beside it."""
         assert self.task is not None
@@ -128,7 +152,7 @@ class BumpDataModule(LightningDataModule):
         has_outputs = outputs != path and outputs.exists()
         return group_users(read_lamp(path, outputs if has_outputs else None, task=self.task))
 
-    def _keep_long_enough(self, split: str, users: list[UserHistory], source: Path) -> list[UserHistory]:
+    def _keep_long_enough(self, split: str, users: list[UserHistory], source: str) -> list[UserHistory]:
         threshold = self.heldout_per_user + self.min_context_items
         kept = [user for user in users if len(user.items) >= threshold]
         self.skipped_users[split] = len(users) - len(kept)
@@ -144,11 +168,11 @@ class BumpDataModule(LightningDataModule):
             )
         return kept
 
-    def _dataset(self, users: list[UserHistory], source: Path, k: int, redraw: bool) -> UserHeldoutDataset:
+    def _dataset(self, users: list[UserHistory], source: str, k: int, redraw: bool) -> UserHeldoutDataset:
         assert self.task is not None
         return UserHeldoutDataset(
             [user.user_id for user in users],
-            render_users(users, self.task, str(source)),
+            render_users(users, self.task, source),
             heldout_per_user=k,
             strategy=self.heldout_strategy,
             seed=self.seed,
@@ -165,6 +189,12 @@ class BumpDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Read, merge, filter and split users; resolve the tokenizer."""
         self._resolve_tokenizer()
+        if self.interactions is not None:
+            if stage == "predict":
+                raise ValueError("predict reads a LaMP questions file (predict_file) with data_dir, not interactions")
+            self.task = get_task(self.task_name or INTERACTIONS_TASK)
+            self._setup_splits()
+            return
         if stage != "predict" and not self.data_dir.is_dir():
             if self.synthetic is None:
                 raise FileNotFoundError(
@@ -179,26 +209,33 @@ class BumpDataModule(LightningDataModule):
             self.users["predict"] = self._read_users(self.predict_file)
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))
-        train_path = self.data_dir / "train_questions.json"
-        train = self._keep_long_enough("train", self._read_users(train_path), train_path)
+        self._setup_splits()
+
+    def _setup_splits(self) -> None:
+        """Train, val and test users (val/test carved from train users where the data has none)."""
+        read = self._split_users("train")
+        assert read is not None
+        train, train_source = self._keep_long_enough("train", read[0], read[1]), read[1]
         carve = random.Random(f"carve:{self.seed}")
         carve_size = max(1, round(self.val_fraction * len(train)))
-        split_users: dict[str, tuple[list[UserHistory], Path]] = {}
+        split_users: dict[str, tuple[list[UserHistory], str]] = {}
         for split in ("val", "test"):
-            path = self.data_dir / f"{_SPLIT_FILES[split]}_questions.json"
-            if path.exists():
-                split_users[split] = (self._keep_long_enough(split, self._read_users(path), path), path)
+            read = self._split_users(split)
+            if read is not None:
+                split_users[split] = (self._keep_long_enough(split, *read), read[1])
                 continue
             if carve_size >= len(train):
-                raise ValueError(f"{path} is missing and {len(train)} train users are too few to carve {split} from")
+                raise ValueError(
+                    f"{train_source}: no {_SPLIT_FILES[split]} split and {len(train)} train users are too few to carve {split} from"
+                )
             taken = set(carve.sample(range(len(train)), carve_size))
-            split_users[split] = ([train[i] for i in sorted(taken)], train_path)
+            split_users[split] = ([train[i] for i in sorted(taken)], train_source)
             train = [user for i, user in enumerate(train) if i not in taken]
         self.users["train"] = train
-        self.datasets["train"] = self._dataset(train, train_path, self.heldout_per_user, redraw=True)
-        for split, (users, path) in split_users.items():
+        self.datasets["train"] = self._dataset(train, train_source, self.heldout_per_user, redraw=True)
+        for split, (users, source) in split_users.items():
             self.users[split] = users
-            self.datasets[split] = self._dataset(users, path, self.heldout_per_user, redraw=False)
+            self.datasets[split] = self._dataset(users, source, self.heldout_per_user, redraw=False)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -258,7 +295,7 @@ class BumpDataModule(LightningDataModule):
             raise RuntimeError(f"call setup({stage!r}) before requesting the {split} profile dataloader")
         excluded = set(exclude)
         users = [user for user in self.users[split] if user.user_id not in excluded]
-        source = self.predict_file if split == "predict" else self.data_dir
+        source = str(self.predict_file if split == "predict" else self.data_dir or self.interactions.path)
         dataset = self._dataset(users, source, k=0, redraw=False)
         # A sampler object, not a list: Lightning wraps it to track batch indices for prediction writers.
         groups = UserGroupBatchSampler(

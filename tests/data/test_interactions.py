@@ -80,3 +80,31 @@ def test_an_unreadable_source_is_one_line(tmp_path: Path) -> None:
 def test_splits_must_include_train() -> None:
     with pytest.raises(ValueError, match="needs 'train'"):
         InteractionsSource(path="json", splits={"dev": "validation"})
+
+
+def test_datamodule_trains_on_interactions_with_the_generic_task(tmp_path: Path) -> None:
+    from bump_pl.data.datamodule import BumpDataModule
+    from bump_pl.models.tiny import tiny_tokenizer
+
+    rows = [
+        {"uid": f"u{user}", "review": f"user {user} item {item}", "stars": item % 5 + 1, "asin": f"{user}-{item}"}
+        for user in range(12)
+        for item in range(6)
+    ]
+    source = source_for(write_jsonl(tmp_path / "t.jsonl", rows), time=None)
+    data = BumpDataModule(interactions=source, tokenizer=tiny_tokenizer(), users_per_batch=2, heldout_per_user=2,
+                          min_context_items=2, val_fraction=0.2)
+    data.setup("fit")
+    assert data.task.name == "interactions" and data.task.fields is None
+    assert sum(len(data.users[split]) for split in ("train", "val", "test")) == 12
+    batch = next(iter(data.train_dataloader()))
+    heldout = {item for items in batch.heldout for item in items}
+    assert all(line.startswith("text: user ") and "; score: " in line for line in heldout)
+    assert not heldout & {line for lines in batch.context for line in lines}  # held-out never in the prompt
+
+
+def test_datamodule_needs_exactly_one_source(tmp_path: Path) -> None:
+    from bump_pl.data.datamodule import BumpDataModule
+
+    with pytest.raises(ValueError, match="exactly one of data_dir"):
+        BumpDataModule(data_dir=tmp_path, interactions=source_for(tmp_path / "t.jsonl"), tokenizer="x")
