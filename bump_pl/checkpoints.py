@@ -128,8 +128,8 @@ def differences(saved: Any, given: Any, path: str) -> list[tuple[str, Any, Any]]
 
 
 def saved_weight_settings(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The checkpoint's weight-defining settings; ``judge`` from its run's ``config.yaml`` when the
-    checkpoint's hyperparameters leave it out (the module does not save the judge object)."""
+    """The checkpoint's weight-defining settings; the judge is the module's ``hparams.judge``, or, in
+    checkpoints written before the module saved it, the one in its run's ``config.yaml``."""
     settings = weight_settings(checkpoint.get("hyper_parameters") or {})
     config = path.parent.parent / "config.yaml"
     if "judge" not in settings and path.parent.name == "checkpoints" and config.is_file():

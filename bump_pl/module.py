@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -32,6 +32,7 @@ from bump_pl.data import UserGroupBatch
 from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
+from bump_pl.judges.config import build_judge, judge_config
 from bump_pl.metrics import MultiPositiveNDCG
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.memory import auto_grad_budget_tokens
@@ -50,7 +51,10 @@ class BumpModule(LightningModule):
     Args:
         model: policy LLM: Hub id, local folder, ``*.gguf`` file or alias (``smollm2-135m-instruct``,
             ``tiny-random-llama``).
-        judge: the frozen judge (``class_path`` in a config); default: ``EmbeddingJudge`` on MiniLM.
+        judge: the frozen judge (``class_path`` in a config), or its ``{"class_path", "init_args"}``
+            as saved in ``hparams.judge`` (classes under ``bump_pl.judges`` or already imported);
+            default: ``EmbeddingJudge`` on MiniLM. Checkpoints keep it, so ``load_from_checkpoint``
+            rebuilds the same judge (a judge built from model objects must be passed again).
         dtype: policy weights dtype (``float32``, ``bfloat16``, ``float16``).
         lora: LoRA settings; ``null`` trains every weight.
         trust_remote_code: let transformers run the model repository's code (off unless set).
@@ -73,7 +77,7 @@ class BumpModule(LightningModule):
     def __init__(
         self,
         model: str = "tiny-random-llama",
-        judge: Judge | None = None,
+        judge: Judge | dict[str, Any] | None = None,
         dtype: str = "float32",
         lora: LoraSettings | None = LoraSettings(),
         trust_remote_code: bool = False,
@@ -101,7 +105,10 @@ class BumpModule(LightningModule):
         self.automatic_optimization = False
         # The budget the update uses: an int given, or ``auto`` resolved in ``on_fit_start``.
         self.grad_budget_tokens: int | None = None if grad_budget_tokens == "auto" else grad_budget_tokens
-        self.judge = judge if judge is not None else EmbeddingJudge()
+        if judge is None:
+            judge = EmbeddingJudge()
+        self.judge = build_judge(judge) if isinstance(judge, dict) else judge
+        self.hparams["judge"] = judge_config(self.judge)
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
         # from_pretrained returns eval mode and Lightning keeps submodule modes: train mode (dropout

@@ -11,7 +11,8 @@ matrix and transposes it instead of scoring twice.
 
 Judges are frozen (eval mode, no parameter requires grad, scoring under ``torch.inference_mode``)
 and are *not* ``nn.Module`` s: a LightningModule keeps them outside its ``state_dict`` and moves
-them with :meth:`Judge.to`.
+them with :meth:`Judge.to`. A judge that records its constructor's arguments in ``init_args``
+(:func:`bump_pl.judges.config.record_init_args`) is rebuilt from a checkpoint's hyperparameters.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.judges.base import Direction, check_score_inputs
+from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder
 from bump_pl.judges.packing import packed_attention_mask, plan_packs, segment_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
@@ -113,6 +114,7 @@ class CrossJudge(FrozenModelHolder):
         device: str | None = None,
         dtype: str = "float32",
     ) -> None:
+        self.init_args = record_init_args(CrossJudge.__init__, locals())  # kept in checkpoints (judges/config.py)
         if pack_tokens < 0:
             raise ValueError(f"CrossJudge: pack_tokens must be >= 0 (0: sized from free memory), got {pack_tokens}")
         if min(max_length, batch_size, max_pairs_per_chunk) < 1:

@@ -25,6 +25,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.judges.base import Direction, check_score_inputs
+from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder, ModelKind
 from bump_pl.utils import pad_id_of, pad_token_ids
 
@@ -88,6 +89,7 @@ class EmbeddingJudge(FrozenModelHolder):
         dtype: str = "float32",
         model_kind: Literal["auto"] | ModelKind = "auto",
     ) -> None:
+        self.init_args = record_init_args(EmbeddingJudge.__init__, locals())  # kept in checkpoints (judges/config.py)
         if pooling not in ("mean", "last", "cls"):
             raise ValueError(f"EmbeddingJudge: pooling must be 'mean', 'last' or 'cls', got {pooling!r}")
         if max_length < 1 or batch_size < 1:

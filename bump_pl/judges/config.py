@@ -1,0 +1,98 @@
+"""A judge as plain data (``{"class_path", "init_args"}``) and back: how checkpoints keep the judge.
+
+The judge is not an ``nn.Module`` and holds no trained weights, so a checkpoint keeps how to build
+it instead: its class path and the arguments it was constructed with, the same shape as a
+LightningCLI ``judge:`` entry. Each judge records its own arguments with :func:`record_init_args`
+(``self.init_args``). Arguments that are objects (a loaded ``model``/``tokenizer``) cannot be
+written down; :func:`judge_config` lists them under ``not_recorded`` and :func:`build_judge`
+refuses such a config with a message that says to pass the judge itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bump_pl.judges.base import Judge
+
+_PLAIN = (str, int, float, bool, type(None))
+_TRUSTED_PACKAGE = "bump_pl.judges"
+
+
+def record_init_args(init: Callable[..., None], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``init``'s arguments (without ``self``) as called, from the ``locals()`` at the top of ``init``.
+
+    Called first thing in a judge's ``__init__`` (before any argument is reassigned):
+    ``self.init_args = record_init_args(CrossJudge.__init__, locals())``.
+    """
+    return {name: values[name] for name in inspect.signature(init).parameters if name != "self"}
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
+    return isinstance(value, _PLAIN)
+
+
+def class_path(cls: type) -> str:
+    """The shortest import path of ``cls`` (``bump_pl.judges.CrossJudge``, as a CLI config writes it)."""
+    parts = cls.__module__.split(".")
+    for end in range(1, len(parts) + 1):
+        package = ".".join(parts[:end])
+        if getattr(sys.modules.get(package), cls.__name__, None) is cls:
+            return f"{package}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def judge_config(judge: Judge) -> dict[str, Any]:
+    """``{"class_path", "init_args"}`` of ``judge``, plus ``"not_recorded"`` (argument names) when some
+    arguments are objects, or ``["init_args"]`` when the judge records none."""
+    config: dict[str, Any] = {"class_path": class_path(type(judge)), "init_args": {}}
+    recorded = getattr(judge, "init_args", None)
+    if not isinstance(recorded, Mapping):
+        config["not_recorded"] = ["init_args"]
+        return config
+    config["init_args"] = {name: value for name, value in recorded.items() if _is_plain(value)}
+    objects = [name for name in recorded if name not in config["init_args"]]
+    if objects:
+        config["not_recorded"] = objects
+    return config
+
+
+def _judge_class(path: str) -> type:
+    """The class at ``path``: importable only under ``bump_pl.judges``, else already imported."""
+    module_name, _, name = path.rpartition(".")
+    if module_name == _TRUSTED_PACKAGE or module_name.startswith(_TRUSTED_PACKAGE + "."):
+        module = importlib.import_module(module_name)
+    else:
+        module = sys.modules.get(module_name)
+    cls = getattr(module, name, None) if module is not None else None
+    if not (isinstance(cls, type) and callable(getattr(cls, "score", None)) and callable(getattr(cls, "to", None))):
+        raise ValueError(
+            f"model.judge: class_path {path!r} is not a judge under {_TRUSTED_PACKAGE} or an already-imported Judge"
+            " class (import its module first, or pass the judge object)"
+        )
+    return cls
+
+
+def build_judge(config: Mapping[str, Any]) -> Judge:
+    """The judge that :func:`judge_config` wrote down.
+
+    Raises:
+        ValueError: one line, when the config is malformed, names an untrusted class, or lacks
+            arguments that were objects (pass ``judge=`` to ``BumpModule.load_from_checkpoint``).
+    """
+    if not isinstance(config.get("class_path"), str) or not isinstance(config.get("init_args", {}), Mapping):
+        raise ValueError(f"model.judge: expected {{'class_path': str, 'init_args': dict}}, got {dict(config)!r}")
+    if config.get("not_recorded"):
+        raise ValueError(
+            f"model.judge: the saved judge {config['class_path']} was built from objects that hyperparameters cannot"
+            f" hold ({', '.join(config['not_recorded'])}); pass the judge itself, e.g."
+            " BumpModule.load_from_checkpoint(path, judge=...)"
+        )
+    return _judge_class(config["class_path"])(**config.get("init_args", {}))
