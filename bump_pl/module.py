@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
 from bump_pl.baselines import history_text
@@ -43,6 +42,7 @@ from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 from bump_pl.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
 from bump_pl.scoring import in_batch_scores
 from bump_pl.strategy_clipping import check_deepspeed_clipping, clip_policy_gradients
+from bump_pl.text_logging import log_text
 
 
 class BumpModule(LightningModule):
@@ -62,7 +62,8 @@ class BumpModule(LightningModule):
         sampling: how training rollouts are sampled; validation, test and predict decode greedily.
         grpo: the GRPO objective and how often a batch of rollouts is reused.
         reward: how profiles are rewarded and validated (direction mix, NDCG cut-off, negatives).
-        log_samples_every_n_steps: write a few sampled profiles and rewards to TensorBoard text.
+        log_samples_every_n_steps: log a table of a few sampled profiles and rewards to every logger
+            (TensorBoard text, W&B table, else ``text.jsonl`` in the logger's folder).
         max_grad_norm: gradient clipping by norm (0 disables).
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
             activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
@@ -328,16 +329,16 @@ class BumpModule(LightningModule):
         )
 
     def _log_samples(self, batch: UserGroupBatch, rollouts: Rollouts, rewards: Tensor) -> None:
+        """The rollouts of this rank's first two users with their rewards, as ``train/samples``."""
         every = self.hparams.log_samples_every_n_steps
-        if every <= 0 or self.global_step % every or not isinstance(self.logger, TensorBoardLogger):
+        if every <= 0 or self.global_step % every or not self.loggers:
             return
         group = self.hparams.group_size
         rows = [
-            f"| {batch.user_ids[r // group]} | {rewards[r]:.3f} | {rollouts.texts[r].replace('|', '/').replace(chr(10), ' ')} |"
+            [batch.user_ids[r // group], round(float(rewards[r]), 3), rollouts.texts[r]]
             for r in range(min(len(rollouts.texts), 2 * group))
         ]
-        table = "| user | reward | profile |\n|---|---|---|\n" + "\n".join(rows)
-        self.logger.experiment.add_text("train/samples", table, global_step=self.global_step)
+        log_text(self.loggers, "train/samples", ["user", "reward", "profile"], rows, self.global_step)
 
     def setup(self, stage: str) -> None:
         """Before any step runs: refuse a gradient scaler with the memory-bounded update, and a

@@ -3,7 +3,8 @@
 When: after every ``every_n_validations``-th validation of a fit (``when="validation"``), or once at
 the end of the fit (``when="fit_end"``). The cache lands in ``<trainer.log_dir>/profiles/step-XXXXXX/``
 (see :mod:`bump_pl.callbacks.profile_store` for the layout, atomicity and resume), and a few profiles
-go to TensorBoard as a text table. ``DownstreamEvalCallback`` reads the latest cache via ``latest``.
+go to the run's loggers as a text table (:mod:`bump_pl.text_logging`). ``DownstreamEvalCallback``
+reads the latest cache via ``latest``.
 
 Resume: the cache is marked begun (its ``.partial-step-S`` folder) when the validation that will
 write it starts. A fit resumed from the checkpoint of step S (Lightning does not repeat the
@@ -25,10 +26,8 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 
-from bump_pl.utils import eval_mode
 from bump_pl.callbacks.progress import track
 from bump_pl.callbacks.profile_store import (
     partial_dir,
@@ -40,6 +39,8 @@ from bump_pl.callbacks.profile_store import (
     step_dir,
     write_shard,
 )
+from bump_pl.text_logging import log_text
+from bump_pl.utils import eval_mode
 
 PROFILES_DIR = "profiles"
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class ProfileCacheCallback(Callback):
         splits: data-module splits to profile, e.g. ``["train", "val"]``.
         when: ``"validation"`` (after validations of a fit) or ``"fit_end"``.
         every_n_validations: with ``when="validation"``, cache after every n-th validation.
-        num_logged: profiles per split written to TensorBoard as text (0: none).
+        num_logged: profiles per split logged as a text table to every logger (0: none).
     """
 
     def __init__(
@@ -167,19 +168,10 @@ class ProfileCacheCallback(Callback):
         return [done[(split, user.user_id)] for split in self.splits for user in datamodule.users[split]]
 
     def _log_text(self, trainer: Trainer, rows: list[dict[str, Any]], step: int) -> None:
-        """A Markdown table of the first ``num_logged`` profiles of each split on TensorBoard."""
+        """A table of the first ``num_logged`` profiles of each split, ``profiles/<split>``, to every logger."""
         if self.num_logged <= 0:
             return
-        for logger in trainer.loggers:
-            if not isinstance(logger, TensorBoardLogger):
-                continue
-            for split in self.splits:
-                shown = [row for row in rows if row["split"] == split][: self.num_logged]
-                lines = [f"| {_cell(row['user_id'])} | {_cell(row['profile'])} |" for row in shown]
-                table = "| user | profile |\n|---|---|\n" + "\n".join(lines)
-                logger.experiment.add_text(f"profiles/{split}", table, global_step=step)
-
-
-def _cell(text: str) -> str:
-    """Text safe inside one Markdown table cell."""
-    return text.replace("|", "/").replace("\n", " ")
+        for split in self.splits:
+            shown = [row for row in rows if row["split"] == split][: self.num_logged]
+            table = [[row["user_id"], row["profile"]] for row in shown]
+            log_text(trainer.loggers, f"profiles/{split}", ["user", "profile"], table, step)

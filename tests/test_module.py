@@ -322,3 +322,21 @@ def test_history_baselines_can_be_switched_off():
     assert set(BumpModule(judge=judge).val_ndcg) == {"profile", "history_budget", "history_full"}
     off = BumpModule(judge=judge, reward=RewardSettings(history_baselines=False))
     assert set(off.val_ndcg) == set(off.test_ndcg) == {"profile"}
+
+
+def test_sample_profiles_reach_a_csv_logger(tmp_path):
+    import json
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), log_samples_every_n_steps=2)
+    logger = CSVLogger(save_dir=str(tmp_path), name="csv", version=0)
+    module._trainer = SimpleNamespace(loggers=[logger], global_step=4)  # _log_samples reads these two
+    batch = SimpleNamespace(user_ids=["a", "b", "c"])  # G = 4 (default): rows of users a and b
+    rollouts = SimpleNamespace(texts=[f"profile {r}" for r in range(12)])
+    module._log_samples(batch, rollouts, torch.arange(12, dtype=torch.float32) / 8)
+    (line,) = (Path(logger.log_dir) / "text.jsonl").read_text().splitlines()
+    assert json.loads(line) == {
+        "tag": "train/samples", "step": 4, "columns": ["user", "reward", "profile"],
+        "rows": [[user, r / 8, f"profile {r}"] for r, user in enumerate("aaaabbbb")],
+    }

@@ -221,3 +221,19 @@ def test_epoch_label_is_sane_with_max_steps_and_track_falls_back_to_tqdm() -> No
     bar._trainer = SimpleNamespace(max_epochs=3, max_steps=-1)
     assert bar._get_train_description(1).strip() == "Epoch 1/2"
     assert list(track(SimpleNamespace(), iter([1, 2, 3]), 3, "x")) == [1, 2, 3]
+
+
+def test_profiles_reach_a_csv_logger_as_json_lines(lamp3_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(save_dir=str(tmp_path), name="csv", version=0)
+    datamodule = make_datamodule(lamp3_dir)
+    ProfileCacheCallback(splits=["val"], num_logged=2).write(fake_trainer(tmp_path, datamodule, 3, [logger]), FakeGenerator())
+    (line,) = (Path(logger.log_dir) / "text.jsonl").read_text().splitlines()
+    table = json.loads(line)
+    first, second = (u.user_id for u in datamodule.users["val"][:2])
+    assert (table["tag"], table["step"], table["columns"]) == ("profiles/val", 3, ["user", "profile"])
+    assert [user for user, _ in table["rows"]] == [first, second]
+    assert all(f"profile of {user}" in profile for user, profile in table["rows"])
