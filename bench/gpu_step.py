@@ -37,7 +37,6 @@ from _measure import peak_rss_mb
 from bump_pl.data import UserGroupBatch
 from bump_pl.grpo import GRPOSettings
 from bump_pl.judges import CrossJudge
-from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.policy import LoraSettings
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.module import BumpModule
@@ -178,14 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
         policy = random_model(args.policy, vocab, dtype)
         policy.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        if args.grad_budget_tokens == "auto":
-            # free memory once both models sit on the device (they are on the CPU here)
-            weights = sum(p.numel() * p.element_size() for m in (policy, judge_model) for p in m.parameters())
-            free = torch.cuda.mem_get_info(device)[0] - weights if device.type == "cuda" else None
-            budget = auto_grad_budget_tokens(policy, device, activation_dtype=dtype, free_bytes=free)
-        else:
-            budget = int(args.grad_budget_tokens)
         del policy
+        budget = "auto" if args.grad_budget_tokens == "auto" else int(args.grad_budget_tokens)  # auto: sized at fit start
         module = TimedBumpModule(
             model=folder, judge=judge, dtype=dtype_name, lora=LoraSettings(rank=16, alpha=32, dropout=0.05),
             group_size=args.group_size,
@@ -207,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "policy": args.policy, "judge": args.judge, "users": args.users, "group_size": args.group_size,
         "heldout": args.heldout, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
-        "item_tokens": args.item_tokens, "steps": args.steps, "grad_budget_tokens": budget,
+        "item_tokens": args.item_tokens, "steps": args.steps, "grad_budget_tokens": module.grad_budget_tokens,
         "torch": torch.__version__,
     }
     print(f"{'phase':<10}{'seconds':>10}")

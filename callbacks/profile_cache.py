@@ -13,8 +13,10 @@ batches already written; a partial cache of any other step cannot be completed w
 and is removed (a warning names it).
 
 Distributed runs: global rank 0 generates and writes every profile while the other ranks wait at a
-barrier (profiles are a few hundred short greedy generations; not worth sharding). This needs the
-policy whole on rank 0, i.e. DDP or a single device, not a sharded strategy (FSDP, DeepSpeed ZeRO-3).
+barrier (profiles are a few hundred short greedy generations; not worth sharding). This runs outside
+the strategy's wrapped forward, so every rank first enters :func:`~bump_pl.callbacks.full_params.full_parameters`:
+under FSDP (one unit, ``configs/strategy/fsdp.yaml``) and FSDP2 the policy is gathered whole for the
+duration; DDP and ZeRO-2 need nothing; nested FSDP units and ZeRO-3 are refused with one line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
+from bump_pl.callbacks.full_params import full_parameters
 from bump_pl.callbacks.progress import track
 from bump_pl.callbacks.profile_store import (
     partial_dir,
@@ -133,13 +136,17 @@ class ProfileCacheCallback(Callback):
             self.write(trainer, pl_module)
 
     def write(self, trainer: Trainer, pl_module: LightningModule) -> CachedProfiles:
-        """Cache this global step's profiles (rank 0; a complete cache of this step is kept as is)."""
+        """Cache this global step's profiles (rank 0; a complete cache of this step is kept as is).
+
+        Every rank calls it: all enter :func:`full_parameters` and wait at the barrier inside it.
+        """
         root, step = self.root(trainer), trainer.global_step
-        if trainer.is_global_zero and not step_dir(root, step).is_dir():
-            rows = self._generate(trainer, pl_module, root, step)
-            promote(root, step, rows)
-            self._log_text(trainer, rows, step)
-        trainer.strategy.barrier("profile_cache")
+        with full_parameters(trainer):  # every rank: a sharded policy is gathered while rank 0 generates
+            if trainer.is_global_zero and not step_dir(root, step).is_dir():
+                rows = self._generate(trainer, pl_module, root, step)
+                promote(root, step, rows)
+                self._log_text(trainer, rows, step)
+            trainer.strategy.barrier("profile_cache")
         self.latest = CachedProfiles(step_dir(root, step), step)
         return self.latest
 

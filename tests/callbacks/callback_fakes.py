@@ -56,7 +56,9 @@ def fake_trainer(log_dir: Path, datamodule: Any, step: int, loggers: list[Any] |
         default_root_dir=str(log_dir),
         global_step=step,
         is_global_zero=True,
-        strategy=SimpleNamespace(barrier=lambda name=None: None, broadcast=lambda obj, src=0: obj, root_device=torch.device("cpu")),
+        strategy=SimpleNamespace(
+            barrier=lambda name=None: None, broadcast=lambda obj, src=0: obj, root_device=torch.device("cpu"), model=None
+        ),
         datamodule=datamodule,
         loggers=loggers or [],
         sanity_checking=False,

@@ -1,0 +1,143 @@
+"""full_parameters: whole parameters on rank 0 inside the block, shards outside, training unharmed.
+
+Two gloo processes on CPU shard a small network (FSDP with one unit as Lightning's FSDPStrategy
+wraps it, and FSDP2 ``fully_shard`` per layer plus the root), enter the context before any forward
+(as a resumed fit's cache does), let rank 0 alone run repeated forwards (as profile generation does;
+a collective there would time out), then train one SGD step on both ranks and compare with the
+same step on an unsharded copy.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.strategies import DeepSpeedStrategy
+
+from bump_pl.callbacks.full_params import full_parameters
+
+
+def _net() -> torch.nn.Sequential:
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+
+
+def _shard(kind: str, net: torch.nn.Sequential, world: int) -> torch.nn.Module:
+    """``net`` sharded by FSDP (one unit, the wrapper returned) or FSDP2 (in place, per layer and root)."""
+    if kind == "fsdp":
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        return FullyShardedDataParallel(net, device_id=torch.device("cpu"), use_orig_params=True)
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cpu", (world,))
+    for layer in (net[0], net[2]):
+        fully_shard(layer, mesh=mesh)
+    return fully_shard(net, mesh=mesh)
+
+
+def _local_numel(net: torch.nn.Module) -> int:
+    """Parameter elements this rank holds (a DTensor's local shard)."""
+    return sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in net.parameters())
+
+
+def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    torch.manual_seed(0)
+    reference, net = _net(), _net()
+    net.load_state_dict(reference.state_dict())
+    model = _shard(kind, net, world)
+    trainer = SimpleNamespace(strategy=SimpleNamespace(model=model))
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(1))
+    report: dict = {"full_numel": sum(p.numel() for p in reference.parameters()), "outside": [_local_numel(net)]}
+    report["reference"] = [p.detach().clone() for p in reference.parameters()]
+    with torch.no_grad():
+        report["reference_output"] = reference(x)
+    with full_parameters(trainer):
+        if rank == 0:  # rank 0 alone, several forwards: nothing may gather
+            report["inside"] = [p.detach().clone() for p in net.parameters()]
+            report["plain"] = all(not hasattr(p, "to_local") for p in net.parameters())
+            with torch.no_grad():
+                report["outputs"] = [net(x) for _ in range(3)]
+        dist.barrier()
+    report["outside"].append(_local_numel(net))
+    inputs = [torch.randn(3, 8, generator=torch.Generator().manual_seed(10 + r)) for r in range(world)]
+    model(inputs[rank]).pow(2).sum().backward()  # both FSDPs average gradients over ranks
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    (sum(reference(batch).pow(2).sum() for batch in inputs) / world).backward()
+    torch.optim.SGD(reference.parameters(), lr=0.1).step()
+    with full_parameters(trainer):
+        if rank == 0:
+            report["trained"] = [p.detach().clone() for p in net.parameters()]
+        dist.barrier()
+    if kind == "fsdp":  # nested units: refused on every rank instead of hanging
+        nested = _net()
+        nested[0] = _shard("fsdp", nested[0], world)
+        try:
+            with full_parameters(SimpleNamespace(strategy=SimpleNamespace(model=_shard("fsdp", nested, world)))):
+                pass
+        except ValueError as error:
+            report["nested_error"] = str(error)
+    if rank == 0:
+        report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
+        torch.save(report, out)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
+def test_rank_0_sees_full_correct_parameters_inside_and_shards_outside(kind: str, tmp_path) -> None:
+    out = str(tmp_path / "report.pt")
+    mp.spawn(_worker, args=(2, 29500 + os.getpid() % 500 + (kind == "fsdp2") * 7, kind, out), nprocs=2)
+    report = torch.load(out)
+    full = report["full_numel"]
+    assert all(local < full for local in report["outside"]), (report["outside"], full)  # sharded before and after
+    assert report["plain"]
+    for inside, reference in zip(report["inside"], report["reference"], strict=True):
+        assert torch.equal(inside, reference)
+    for output in report["outputs"]:
+        torch.testing.assert_close(output, report["reference_output"])
+    for trained, reference in zip(report["trained"], report["reference_trained"], strict=True):
+        torch.testing.assert_close(trained, reference, atol=1e-6, rtol=1e-5)
+    if kind == "fsdp":
+        assert "nested FSDP units" in report["nested_error"]
+
+
+class _Linear(LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 3)
+
+
+def test_a_plain_module_is_left_untouched() -> None:
+    module = _Linear()
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.model = module
+    before = {name: (p, p.detach().clone()) for name, p in module.named_parameters()}
+    with full_parameters(trainer):
+        inside = dict(module.named_parameters())
+        output = module.layer(torch.ones(2, 4))
+    assert {name: p for name, p in module.named_parameters()} == {name: p for name, (p, _) in before.items()}
+    assert all(inside[name] is p for name, (p, _) in before.items())  # the same Parameter objects
+    for name, (p, value) in before.items():
+        assert torch.equal(p, value)
+    torch.testing.assert_close(output, torch.ones(2, 4) @ before["layer.weight"][1].T + before["layer.bias"][1])
+
+
+def test_deepspeed_zero_3_is_refused_and_zero_2_is_a_no_op() -> None:
+    strategy = DeepSpeedStrategy.__new__(DeepSpeedStrategy)  # reading its config needs no deepspeed install
+    strategy._model, strategy._lightning_module = None, None
+    strategy.config = {"zero_optimization": {"stage": 3}}
+    with pytest.raises(ValueError, match="ZeRO-3"), full_parameters(SimpleNamespace(strategy=strategy)):
+        pass
+    strategy.config = {"zero_optimization": {"stage": 2}}
+    with full_parameters(SimpleNamespace(strategy=strategy)):
+        pass
