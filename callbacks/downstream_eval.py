@@ -5,8 +5,10 @@ callbacks list), the evaluation of :mod:`bump_pl.downstream` runs on the data mo
 ``eval_split`` (the profile against ``no_profile``, ``recent_history`` and ``retrieved_history``,
 LaMP's official metric, paired bootstrap intervals), writes
 ``<log_dir>/downstream/step-XXXXXX/{report.json, report.md, predictions.jsonl}`` and logs
-``downstream/<variant>/<metric>`` to every logger. Rank 0 does the work; other ranks wait. To score
-every question of a split after training, use the ``bump-downstream`` command.
+``downstream/<variant>/<metric>`` to every logger. Rank 0 does the work; other ranks wait. A fit
+resumed after a kill reports its restored step's cache first when that report is missing (the kill
+came during caching or during this evaluation). To score every question of a split after
+training, use the ``bump-downstream`` command.
 """
 
 from __future__ import annotations
@@ -101,8 +103,14 @@ class DownstreamEvalCallback(Callback):
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._maybe_evaluate(trainer)
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.ckpt_path:
+            self._finish_interrupted(trainer)
+
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._maybe_evaluate(trainer)
+        if trainer.ckpt_path:  # a fit resumed at its last step has no on_train_start
+            self._finish_interrupted(trainer)
 
     # ----------------------------------------------------------------------------- work
     def _cache_callback(self, trainer: Trainer) -> ProfileCacheCallback:
@@ -129,6 +137,20 @@ class DownstreamEvalCallback(Callback):
         folder = step_dir(Path(trainer.log_dir or trainer.default_root_dir) / DOWNSTREAM_DIR, latest.step)
         if trainer.is_global_zero:
             self.last_report = self.evaluate(trainer, latest.path, latest.step, folder)
+        trainer.strategy.barrier("downstream_eval")
+
+    def _finish_interrupted(self, trainer: Trainer) -> None:
+        """On a resumed fit, report this step's complete cache if its report is missing: the kill came
+        while the cache was written (``ProfileCacheCallback`` has just completed it) or while evaluating."""
+        step = trainer.global_step
+        cache = step_dir(self._cache_callback(trainer).root(trainer), step)
+        folder = step_dir(Path(trainer.log_dir or trainer.default_root_dir) / DOWNSTREAM_DIR, step)
+        owed = trainer.strategy.broadcast(cache.is_dir() and not folder.is_dir() if trainer.is_global_zero else None)
+        if not owed:
+            return
+        self.evaluated_step = step
+        if trainer.is_global_zero:
+            self.last_report = self.evaluate(trainer, cache, step, folder)
         trainer.strategy.barrier("downstream_eval")
 
     def evaluate(self, trainer: Trainer, cache: Path, step: int, folder: Path) -> Path:

@@ -63,4 +63,5 @@ def fake_trainer(log_dir: Path, datamodule: Any, step: int, loggers: list[Any] |
         loggers=loggers or [],
         sanity_checking=False,
         state=SimpleNamespace(fn=TrainerFn.FITTING),
+        ckpt_path=None,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback
+from bump_pl.callbacks.profile_store import partial_dir
 from callback_fakes import FakeGenerator, fake_trainer, make_datamodule
 
 
@@ -58,3 +60,32 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
     trainer.callbacks = [cache, again]
     again.on_fit_end(trainer, None)
     assert logger.logged[-1][0]["downstream/profile/MAE"] == 9.0  # the complete report was kept, not recomputed
+
+
+def test_a_resumed_fit_reports_the_restored_steps_cache_once(lamp3_dir: Path, tmp_path: Path) -> None:
+    datamodule, logger = make_datamodule(lamp3_dir), _Logger()
+    cache = ProfileCacheCallback(splits=["val"])
+    downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    trainer = fake_trainer(tmp_path, datamodule, 2, [logger])
+    trainer.callbacks, trainer.ckpt_path = [cache, downstream], "last.ckpt"
+    partial_dir(cache.root(trainer), 2).mkdir(parents=True)  # the run was killed while caching step 2
+
+    cache.on_train_start(trainer, FakeGenerator())  # completes step 2's cache
+    downstream.on_train_start(trainer, None)
+    report = tmp_path / "downstream" / "step-000002" / "report.json"
+    assert report.is_file() and downstream.last_report == report
+    assert [step for _, step in logger.logged] == [2]
+    downstream.on_validation_end(trainer, None)
+    downstream.on_fit_end(trainer, None)
+    assert len(logger.logged) == 1  # the same cache is not evaluated twice
+
+    shutil.rmtree(report.parent)  # killed during the evaluation instead: the cache is complete, the report is not
+    again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    trainer.callbacks = [ProfileCacheCallback(splits=["val"]), again]
+    again.on_train_start(trainer, None)
+    assert report.is_file() and [step for _, step in logger.logged] == [2, 2]
+    fresh = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    trainer.callbacks = [ProfileCacheCallback(splits=["val"]), fresh]
+    fresh.on_train_start(trainer, None)
+    fresh.on_fit_end(trainer, None)
+    assert len(logger.logged) == 2 and fresh.last_report is None  # a complete report is owed nothing

@@ -1,6 +1,7 @@
 """``kill -9`` while the profile cache of step 2 is being written, then ``bump fit ... --ckpt_path last``:
 one run folder (one TensorBoard run, the baseline logged once), the cache of the interrupted step
-completed, no ``.partial-*`` left, and every global step sees the users of an uninterrupted run."""
+completed and its downstream report written, no ``.partial-*`` left, and every global step sees the
+users of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ MAX_STEPS = 4
 
 
 def _overlay(folder: Path, record: Path) -> list[str]:
-    """tiny.yaml with a cache after every validation (steps 2 and 4), no downstream step, the recorder."""
+    """tiny.yaml with a cache after every validation (steps 2 and 4), tiny's downstream step, the recorder."""
     overlay = {
         "trainer": {
             "max_steps": MAX_STEPS,
@@ -29,7 +30,14 @@ def _overlay(folder: Path, record: Path) -> list[str]:
                     "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                     "init_args": {"save_last": True, "every_n_train_steps": 2, "save_top_k": -1},
                 },
-                {"class_path": "bump_pl.callbacks.ProfileCacheCallback", "init_args": {"splits": ["train", "val"]}},
+                {  # every_n_validations explicit: list items that match tiny.yaml's by position are merged with them
+                    "class_path": "bump_pl.callbacks.ProfileCacheCallback",
+                    "init_args": {"splits": ["train", "val"], "every_n_validations": 1},
+                },
+                {
+                    "class_path": "bump_pl.callbacks.DownstreamEvalCallback",
+                    "init_args": {"max_new_tokens": 4, "context_tokens": 32, "history_items": 4},
+                },
                 {"class_path": "step_recorder.StepRecorder", "init_args": {"path": str(record)}},
             ],
         },
@@ -101,6 +109,10 @@ def test_kill_9_while_caching_then_ckpt_path_last_finishes_the_same_run(tmp_path
         rows = (run / f"profiles/step-{step:06d}/profiles.jsonl").read_text().splitlines()
         assert len(rows) == sum(1 for _ in (reference_run / f"profiles/step-{step:06d}/profiles.jsonl").open())
     assert f"bump: fit: profile cache: runs/tiny/version_0/profiles/step-{MAX_STEPS:06d}" in resumed.stdout
+    for step in (2, 4):  # the interrupted step's downstream report too, one logged value per step
+        report = json.loads((run / f"downstream/step-{step:06d}/report.json").read_text())
+        assert report["step"] == step and report["profile_cache"] == str((run / f"profiles/step-{step:06d}").resolve())
+    assert _scalar_steps(run, "downstream/profile/MAE") == _scalar_steps(reference_run, "downstream/profile/MAE") == [2, 4]
 
     after = _records(record)[len(killed):]
     final = {r["step"]: r["users"] for r in killed if r["step"] < after[0]["step"]}
