@@ -3,8 +3,9 @@
 Wiring only: the data's tokenizer comes from the policy model; the trainer runs our own user-group
 sampler; ``--ckpt_path`` (a file, ``last`` or a run folder) is resolved and checked before any model
 is built and its hyperparameters never override the command; a resumed fit continues its own log
-folder without re-logging the baseline; ``last.ckpt`` is rewritten when training ends; and the end
-of every subcommand prints where its outputs went.
+folder without re-logging the baseline, and validate/test/predict on a run's checkpoint log into
+that run's folder (their config saved as ``<subcommand>-config.yaml``); ``last.ckpt`` is rewritten
+when training ends; and the end of every subcommand prints where its outputs went.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class BumpCLI(LightningCLI):
     """LightningCLI for BUMP; see ``bump --help`` and the configs in ``configs/``."""
 
     resumed_step: int | None = None
+    logging_step: int | None = None  # validate/test in a run's folder: its metrics' step, the checkpoint's
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
@@ -47,13 +49,20 @@ class BumpCLI(LightningCLI):
         checkpoint = read_checkpoint(path)
         check_weight_settings(path, checkpoint, config.model.as_dict())
         config.ckpt_path = str(path)
-        step = int(checkpoint.get("global_step", 0))
+        step, log_step = int(checkpoint.get("global_step", 0)), logging_step(checkpoint)
         del checkpoint  # memory-mapped; Lightning loads it again
         if subcommand == "fit":
             self.resumed_step = step
-            continued = continue_run(config.trainer, path, step)
+            continued = continue_run(config.trainer, path, purge_after=log_step)  # TensorBoard steps
             where = f", logging to {continued}" if continued else ""
             print(f"bump: resuming {path} at step {step}{where}", flush=True)
+            return
+        continued = continue_run(config.trainer, path)
+        if continued is not None:  # keep the fit's config.yaml: this command's config gets its own file
+            self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"{subcommand}-config.yaml"}
+            self.logging_step = log_step
+        where = f", logging to {continued}" if continued else ""
+        print(f"bump: {subcommand}: checkpoint {path} (step {step}){where}", flush=True)
 
     def before_instantiate_classes(self) -> None:
         """Use :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
@@ -73,6 +82,18 @@ class BumpCLI(LightningCLI):
 
     def after_fit(self) -> None:
         self._print_outputs("fit")
+
+    def before_validate(self) -> None:
+        self._log_at_checkpoint_step()
+
+    def before_test(self) -> None:
+        self._log_at_checkpoint_step()
+
+    def _log_at_checkpoint_step(self) -> None:
+        """Log validate/test metrics at the checkpoint's step of the run they join (Lightning's own
+        choice outside fit is step 0, where the run's untrained baseline is)."""
+        if self.logging_step is not None:
+            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.logging_step
 
     def after_validate(self) -> None:
         self._print_outputs("validate")
@@ -105,6 +126,13 @@ def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) ->
             f" {ranked} user against itself: with no other users there are no negatives, so every reward is 1,"
             " the loss 0 and val/ndcg 1.0; use users_per_batch >= 2"
         )
+
+
+def logging_step(checkpoint: dict) -> int:
+    """The step a fit logged at when ``checkpoint`` was saved (Lightning's batches that stepped; the
+    global step counts optimizer steps, several per batch with ``grpo.num_iterations`` > 1)."""
+    epoch_loop = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.state_dict") or {}
+    return int(epoch_loop.get("_batches_that_stepped", checkpoint.get("global_step", 0)))
 
 
 def written_outputs(trainer) -> list[tuple[str, Path]]:  # noqa: ANN001 - a Lightning Trainer

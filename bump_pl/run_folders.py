@@ -1,8 +1,9 @@
 """Where a run's logs live, read from the parsed ``trainer`` config, and how a resumed fit reuses them.
 
 A logger given as ``{class_path, init_args: {save_dir, name, version}}`` (TensorBoard, CSV) writes to
-``save_dir/name/version_N``; checkpoints go to its ``checkpoints/``. Resuming a checkpoint found
-there sets ``version`` to that folder, so the resumed fit logs into the same TensorBoard run.
+``save_dir/name/version_N``; checkpoints go to its ``checkpoints/``. A command given a checkpoint
+found there sets ``version`` to that folder: a resumed fit logs into the same TensorBoard run, and
+``validate``/``test``/``predict`` write their metrics and outputs beside the run they evaluate.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ def run_folders(trainer: Any) -> list[Path]:
     return roots + [Path(default) if default else Path.cwd() / "lightning_logs"]
 
 
-def continue_run(trainer: Any, checkpoint: Path, global_step: int) -> Path | None:
+def continue_run(trainer: Any, checkpoint: Path, purge_after: int | None = None) -> Path | None:
     """Point every logger whose run holds ``checkpoint`` at its version folder; that folder, or None.
 
-    ``purge_step`` (TensorBoard) drops events the interrupted run logged after the checkpoint
-    (steps above ``global_step``), which the resumed fit logs again.
+    With ``purge_after`` (a resumed fit: the step its loggers had reached, ``cli_app.logging_step``),
+    TensorBoard's ``purge_step`` drops the events logged after it, which the fit logs again;
+    ``validate``/``test``/``predict`` pass None and add to the run's events without removing any.
     """
     if checkpoint.parent.name != "checkpoints":
         return None
@@ -45,7 +47,7 @@ def continue_run(trainer: Any, checkpoint: Path, global_step: int) -> Path | Non
         root = _root(logger)
         if root is not None and root.resolve() == version_dir.parent.resolve():
             logger.init_args.version = version_dir.name
-            if "purge_step" in logger.init_args:
-                logger.init_args.purge_step = global_step + 1
+            if purge_after is not None and "purge_step" in logger.init_args:
+                logger.init_args.purge_step = purge_after + 1
             continued = version_dir
     return continued

@@ -74,7 +74,7 @@ def test_predict_writes_one_profile_per_user_of_the_questions_file(tiny_run: Pat
         patch.setenv("BUMP_PL_CACHE", str(work / "cache"))
         main(["predict", "--config", str(CONFIG), "--ckpt_path", str(tiny_run / "checkpoints" / "last.ckpt"),
               "--data.predict_file", str(dev)])
-    rows = [json.loads(line) for line in (tiny_run.parent / "version_1" / "predictions.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tiny_run / "predictions.jsonl").read_text().splitlines()]  # the run's folder
     users = list(dict.fromkeys(example.user_id for example in read_lamp(dev, task="LaMP_3")))
     assert [row["user_id"] for row in rows] == users
     assert all(set(row) == {"user_id", "profile"} and isinstance(row["profile"], str) for row in rows)

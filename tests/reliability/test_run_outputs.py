@@ -1,19 +1,23 @@
-"""The end of a command says where its outputs went, and ``last.ckpt`` holds the last step of a fit
-whose ``max_steps`` is not a multiple of the checkpoint interval."""
+"""The end of a command says where its outputs went, ``last.ckpt`` holds the last step of a fit
+whose ``max_steps`` is not a multiple of the checkpoint interval, and validate/test/predict on a
+run's checkpoint log into that run's folder (not a new ``version_N``), keeping the fit's config."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bump_run import TINY, run_bump
 
 
 @pytest.mark.slow
-def test_fit_writes_the_final_step_and_predict_from_a_run_folder_prints_its_file(tmp_path: Path) -> None:
+def test_fit_writes_the_final_step_and_later_commands_log_into_its_run_folder(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(yaml.safe_dump({
         "trainer": {
@@ -42,3 +46,27 @@ def test_fit_writes_the_final_step_and_predict_from_a_run_folder_prints_its_file
     (line,) = [line for line in predict.stdout.splitlines() if line.startswith("bump: predict: predictions: ")]
     written = tmp_path / line.removeprefix("bump: predict: predictions: ")
     assert written.is_file() and len(written.read_text().splitlines()) == len(yaml.safe_load(questions.read_text()))
+    run = tmp_path / "runs/tiny/version_0"
+    assert written == run / "predictions.jsonl"
+    assert "bump: predict: checkpoint runs/tiny/version_0/checkpoints/last.ckpt (step 3), logging to runs/tiny/version_0" in predict.stdout
+
+    fit_config = (run / "config.yaml").read_text()
+    for subcommand, ckpt, limit in (
+        ("validate", str(last.relative_to(tmp_path)), "--trainer.limit_val_batches"),
+        ("test", "last", "--trainer.limit_test_batches"),
+    ):
+        done = run_bump([subcommand, *config, "--ckpt_path", ckpt, limit, "1"], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"bump: {subcommand}: logs (TensorBoard): runs/tiny/version_0" in done.stdout
+        assert (run / f"{subcommand}-config.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs/tiny").iterdir()) == ["version_0"]  # no new version folder
+    assert (run / "config.yaml").read_text() == fit_config  # the fit's config is kept
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/ndcg")] == [3] and [e.step for e in events.Scalars("test/ndcg")] == [3]
+
+    elsewhere = tmp_path / "elsewhere.ckpt"  # a checkpoint outside the logger's folder: a new run, as before
+    shutil.copy(last, elsewhere)
+    done = run_bump(["validate", *config, "--ckpt_path", str(elsewhere), "--trainer.limit_val_batches", "1"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "bump: validate: logs (TensorBoard): runs/tiny/version_1" in done.stdout
