@@ -27,5 +27,5 @@ class FitEndCheckpoint(Callback):
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
                 path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
-                trainer.save_checkpoint(path)
+                trainer.save_checkpoint(path, weights_only=callback.save_weights_only)  # as the callback saves it
                 self.saved.append(path)
