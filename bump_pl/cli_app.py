@@ -107,10 +107,12 @@ class BumpCLI(LightningCLI):
     def _print_outputs(self, subcommand: str) -> None:
         """One line per output written by this command (rank 0): logs, checkpoints, caches, predictions."""
         outputs = written_outputs(self.trainer)  # every rank: trainer.log_dir is a collective broadcast
-        if not self.trainer.is_global_zero:
-            return
-        for label, path in outputs:
-            print(f"bump: {subcommand}: {label}: {path}", flush=True)
+        if self.trainer.is_global_zero:
+            for label, path in outputs:
+                print(f"bump: {subcommand}: {label}: {path}", flush=True)
+        # Ranks leave together: one that exits while rank 0 still prints can abort gloo's teardown
+        # ("terminate called without an active exception").
+        self.trainer.strategy.barrier("bump-outputs-printed")
 
 
 def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) -> None:
