@@ -51,3 +51,13 @@ def continue_run(trainer: Any, checkpoint: Path, purge_after: int | None = None)
                 logger.init_args.purge_step = purge_after + 1
             continued = version_dir
     return continued
+
+
+def run_dir(trainer: Any) -> Path:
+    """A running trainer's output folder: ``trainer.log_dir`` (its first logger's), else ``default_root_dir``.
+
+    Under several processes reading ``trainer.log_dir`` is a collective (Lightning broadcasts rank 0's
+    folder), so every rank must call this at the same point and keep the result: the callbacks do in
+    their ``setup`` hook, which every rank runs, never in a rank-0 branch or a hook only some ranks run.
+    """
+    return Path(trainer.log_dir or trainer.default_root_dir)

@@ -18,19 +18,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 
 from bump_pl.callbacks.profile_cache import ProfileCacheCallback
 from bump_pl.callbacks.profile_store import load_profiles, step_dir
+from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from bump_pl.downstream.prompts import VARIANTS
 from bump_pl.downstream.report import REPORT_JSON, summarize, write_report
 from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
 from bump_pl.models.policy import LoraSettings
 
-DOWNSTREAM_DIR = "downstream"
 
 
-class DownstreamEvalCallback(Callback):
+class DownstreamEvalCallback(RunSubfolderCallback):
     """Fit (``sft``) or prompt (``zero_shot``) a downstream model with each variant's context; score dev users.
 
     Args:
@@ -51,6 +51,8 @@ class DownstreamEvalCallback(Callback):
         dtype: downstream model weights dtype.
         seed: seeds LoRA init and the SFT order (in a forked RNG: training randomness is untouched).
     """
+
+    SUBFOLDER = "downstream"
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class DownstreamEvalCallback(Callback):
 
     # ----------------------------------------------------------------------------- hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
         self._cache_callback(trainer)  # fail at once, not after training, when misconfigured
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -134,7 +137,7 @@ class DownstreamEvalCallback(Callback):
         if latest is None or latest.step == self.evaluated_step:
             return
         self.evaluated_step = latest.step
-        folder = step_dir(Path(trainer.log_dir or trainer.default_root_dir) / DOWNSTREAM_DIR, latest.step)
+        folder = step_dir(self.root, latest.step)
         if trainer.is_global_zero:
             self.last_report = self.evaluate(trainer, latest.path, latest.step, folder)
         trainer.strategy.barrier("downstream_eval")
@@ -143,8 +146,8 @@ class DownstreamEvalCallback(Callback):
         """On a resumed fit, report this step's complete cache if its report is missing: the kill came
         while the cache was written (``ProfileCacheCallback`` has just completed it) or while evaluating."""
         step = trainer.global_step
-        cache = step_dir(self._cache_callback(trainer).root(trainer), step)
-        folder = step_dir(Path(trainer.log_dir or trainer.default_root_dir) / DOWNSTREAM_DIR, step)
+        cache = step_dir(self._cache_callback(trainer).root, step)
+        folder = step_dir(self.root, step)
         owed = trainer.strategy.broadcast(cache.is_dir() and not folder.is_dir() if trainer.is_global_zero else None)
         if not owed:
             return

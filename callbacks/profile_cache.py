@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
 from bump_pl.callbacks.full_params import full_parameters
 from bump_pl.callbacks.progress import track
+from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from bump_pl.callbacks.profile_store import (
     partial_dir,
     partial_steps,
@@ -45,7 +46,6 @@ from bump_pl.callbacks.profile_store import (
 from bump_pl.text_logging import log_text
 from bump_pl.utils import eval_mode
 
-PROFILES_DIR = "profiles"
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +57,7 @@ class CachedProfiles:
     step: int
 
 
-class ProfileCacheCallback(Callback):
+class ProfileCacheCallback(RunSubfolderCallback):
     """Cache one greedy profile per user (``pl_module.generate_profiles``) for ``splits``.
 
     Args:
@@ -66,6 +66,8 @@ class ProfileCacheCallback(Callback):
         every_n_validations: with ``when="validation"``, cache after every n-th validation.
         num_logged: profiles per split logged as a text table to every logger (0: none).
     """
+
+    SUBFOLDER = "profiles"
 
     def __init__(
         self,
@@ -88,7 +90,7 @@ class ProfileCacheCallback(Callback):
     # ----------------------------------------------------------------------------- hooks
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._due_after_this_validation(trainer) and trainer.is_global_zero:
-            partial_dir(self.root(trainer), trainer.global_step).mkdir(parents=True, exist_ok=True)
+            partial_dir(self.root, trainer.global_step).mkdir(parents=True, exist_ok=True)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.when != "validation" or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
@@ -114,17 +116,13 @@ class ProfileCacheCallback(Callback):
         self.validations = int(state_dict["validations"])
 
     # ----------------------------------------------------------------------------- work
-    def root(self, trainer: Trainer) -> Path:
-        """The cache root of this run: ``<log_dir>/profiles``."""
-        return Path(trainer.log_dir or trainer.default_root_dir) / PROFILES_DIR
-
     def _due_after_this_validation(self, trainer: Trainer) -> bool:
         fitting = not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING
         return self.when == "validation" and fitting and (self.validations + 1) % self.every_n_validations == 0
 
     def _finish_interrupted(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Complete the cache a killed run was writing at the restored step; remove other partial caches."""
-        root, step = self.root(trainer), trainer.global_step
+        root, step = self.root, trainer.global_step
         steps = trainer.strategy.broadcast(partial_steps(root) if trainer.is_global_zero else [])
         for stale in steps:
             if stale != step and trainer.is_global_zero:
@@ -140,7 +138,7 @@ class ProfileCacheCallback(Callback):
 
         Every rank calls it: all enter :func:`full_parameters` and wait at the barrier inside it.
         """
-        root, step = self.root(trainer), trainer.global_step
+        root, step = self.root, trainer.global_step
         with full_parameters(trainer):  # every rank: a sharded policy is gathered while rank 0 generates
             if trainer.is_global_zero and not step_dir(root, step).is_dir():
                 rows = self._generate(trainer, pl_module, root, step)

@@ -65,3 +65,17 @@ def fake_trainer(log_dir: Path, datamodule: Any, step: int, loggers: list[Any] |
         state=SimpleNamespace(fn=TrainerFn.FITTING),
         ckpt_path=None,
     )
+
+
+def in_run(callback: Any, log_dir: Path) -> Any:
+    """``callback`` after the ``setup`` a Trainer logging to ``log_dir`` runs (it resolves the run folder there)."""
+    callback.setup(fake_trainer(log_dir, None, 0), None, "fit")
+    return callback
+
+
+def set_up(trainer: SimpleNamespace, *callbacks: Any) -> SimpleNamespace:
+    """``trainer`` with ``callbacks`` listed and set up, as ``Trainer.fit`` does before any other hook."""
+    trainer.callbacks = list(callbacks)
+    for callback in callbacks:
+        callback.setup(trainer, None, "fit")
+    return trainer

@@ -10,7 +10,7 @@ import pytest
 
 from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback
 from bump_pl.callbacks.profile_store import partial_dir
-from callback_fakes import FakeGenerator, fake_trainer, make_datamodule
+from callback_fakes import FakeGenerator, fake_trainer, make_datamodule, set_up
 
 
 def test_misconfiguration_fails_at_setup() -> None:
@@ -38,8 +38,7 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
     datamodule, logger = make_datamodule(lamp3_dir), _Logger()
     cache = ProfileCacheCallback(splits=["val"])
     downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
-    trainer = fake_trainer(tmp_path, datamodule, 3, [logger])
-    trainer.callbacks = [cache, downstream]
+    trainer = set_up(fake_trainer(tmp_path, datamodule, 3, [logger]), cache, downstream)
 
     downstream.on_validation_end(trainer, None)  # no cache yet: nothing to do
     assert downstream.last_report is None and logger.logged == []
@@ -57,7 +56,7 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
     report["metrics"]["profile"]["MAE"]["value"] = 9.0
     report_path.write_text(json.dumps(report))
     again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)  # e.g. a resumed fit
-    trainer.callbacks = [cache, again]
+    set_up(trainer, cache, again)
     again.on_fit_end(trainer, None)
     assert logger.logged[-1][0]["downstream/profile/MAE"] == 9.0  # the complete report was kept, not recomputed
 
@@ -66,9 +65,9 @@ def test_a_resumed_fit_reports_the_restored_steps_cache_once(lamp3_dir: Path, tm
     datamodule, logger = make_datamodule(lamp3_dir), _Logger()
     cache = ProfileCacheCallback(splits=["val"])
     downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
-    trainer = fake_trainer(tmp_path, datamodule, 2, [logger])
-    trainer.callbacks, trainer.ckpt_path = [cache, downstream], "last.ckpt"
-    partial_dir(cache.root(trainer), 2).mkdir(parents=True)  # the run was killed while caching step 2
+    trainer = set_up(fake_trainer(tmp_path, datamodule, 2, [logger]), cache, downstream)
+    trainer.ckpt_path = "last.ckpt"
+    partial_dir(cache.root, 2).mkdir(parents=True)  # the run was killed while caching step 2
 
     cache.on_train_start(trainer, FakeGenerator())  # completes step 2's cache
     downstream.on_train_start(trainer, None)
@@ -81,11 +80,11 @@ def test_a_resumed_fit_reports_the_restored_steps_cache_once(lamp3_dir: Path, tm
 
     shutil.rmtree(report.parent)  # killed during the evaluation instead: the cache is complete, the report is not
     again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
-    trainer.callbacks = [ProfileCacheCallback(splits=["val"]), again]
+    set_up(trainer, ProfileCacheCallback(splits=["val"]), again)
     again.on_train_start(trainer, None)
     assert report.is_file() and [step for _, step in logger.logged] == [2, 2]
     fresh = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
-    trainer.callbacks = [ProfileCacheCallback(splits=["val"]), fresh]
+    set_up(trainer, ProfileCacheCallback(splits=["val"]), fresh)
     fresh.on_train_start(trainer, None)
     fresh.on_fit_end(trainer, None)
     assert len(logger.logged) == 2 and fresh.last_report is None  # a complete report is owed nothing

@@ -11,7 +11,7 @@ from datasets import Dataset
 
 from bump_pl.callbacks import ProfileCacheCallback, load_profiles
 from bump_pl.callbacks import profile_store
-from callback_fakes import FakeGenerator, fake_trainer, make_datamodule
+from callback_fakes import FakeGenerator, fake_trainer, in_run, make_datamodule
 
 
 def _expected(datamodule, splits: list[str]) -> dict[tuple[str, str], str]:
@@ -26,7 +26,7 @@ def test_cache_holds_one_profile_per_user_and_split(lamp3_dir: Path, tmp_path: P
     datamodule, module = make_datamodule(lamp3_dir), FakeGenerator()
     module.train()
     module.judge.eval()  # a frozen part inside a module in train mode
-    callback = ProfileCacheCallback(splits=["train", "val"])
+    callback = in_run(ProfileCacheCallback(splits=["train", "val"]), tmp_path)
     cached = callback.write(fake_trainer(tmp_path, datamodule, step=7), module)
 
     assert cached.path == tmp_path / "profiles" / "step-000007" and cached.step == 7
@@ -43,7 +43,7 @@ def test_cache_holds_one_profile_per_user_and_split(lamp3_dir: Path, tmp_path: P
 
 def test_failure_mid_generation_keeps_previous_cache_and_resume_skips_cached_users(lamp3_dir: Path, tmp_path: Path) -> None:
     datamodule = make_datamodule(lamp3_dir)
-    callback = ProfileCacheCallback(splits=["train", "val"])
+    callback = in_run(ProfileCacheCallback(splits=["train", "val"]), tmp_path)
     callback.write(fake_trainer(tmp_path, datamodule, step=2), FakeGenerator())
     previous = load_profiles(tmp_path / "profiles")
 
@@ -68,7 +68,7 @@ def test_failure_mid_generation_keeps_previous_cache_and_resume_skips_cached_use
 
 def test_failure_while_saving_leaves_no_half_cache(lamp3_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     datamodule = make_datamodule(lamp3_dir)
-    callback = ProfileCacheCallback(splits=["val"])
+    callback = in_run(ProfileCacheCallback(splits=["val"]), tmp_path)
     callback.write(fake_trainer(tmp_path, datamodule, step=2), FakeGenerator())
     previous = load_profiles(tmp_path / "profiles" / "step-000002")
 
@@ -111,7 +111,7 @@ def test_hostile_user_ids_never_escape_the_cache(lamp3_dir: Path, tmp_path: Path
 
     log_dir = tmp_path / "run" / "logs"
     before = {p for p in tmp_path.rglob("*")}
-    ProfileCacheCallback(splits=["val"]).write(fake_trainer(log_dir, datamodule, step=1), FakeGenerator())
+    in_run(ProfileCacheCallback(splits=["val"]), log_dir).write(fake_trainer(log_dir, datamodule, step=1), FakeGenerator())
     created = {p for p in tmp_path.rglob("*")} - before
     root = (log_dir / "profiles").resolve()
     assert created and all(p.resolve().is_relative_to(root) or p.resolve() in root.parents for p in created)
@@ -128,7 +128,7 @@ def test_shard_names_are_hashes_of_the_keys() -> None:
 
 def test_schedule_every_n_validations_skips_sanity_check_and_validate(lamp3_dir: Path, tmp_path: Path) -> None:
     datamodule = make_datamodule(lamp3_dir)
-    callback = ProfileCacheCallback(splits=["val"], every_n_validations=2)
+    callback = in_run(ProfileCacheCallback(splits=["val"], every_n_validations=2), tmp_path)
     module = FakeGenerator()
     for step in (1, 2, 3, 4):
         callback.on_validation_end(fake_trainer(tmp_path, datamodule, step=step), module)
@@ -143,7 +143,7 @@ def test_schedule_every_n_validations_skips_sanity_check_and_validate(lamp3_dir:
     assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == ["step-000002", "step-000004"]
     assert callback.latest is not None and callback.latest.step == 4 and callback.state_dict() == {"validations": 4}
 
-    at_end = ProfileCacheCallback(splits=["val"], when="fit_end")
+    at_end = in_run(ProfileCacheCallback(splits=["val"], when="fit_end"), tmp_path)
     at_end.on_validation_end(fake_trainer(tmp_path, datamodule, step=8), module)
     assert not (tmp_path / "profiles" / "step-000008").exists()
     at_end.on_fit_end(fake_trainer(tmp_path, datamodule, step=8), module)
@@ -156,7 +156,7 @@ def test_bad_arguments_and_missing_cache_are_clear_errors(lamp3_dir: Path, tmp_p
     with pytest.raises(ValueError, match="every_n_validations"):
         ProfileCacheCallback(every_n_validations=0)
     with pytest.raises(ValueError, match=r"splits \['dev'\] are not in the data module"):
-        ProfileCacheCallback(splits=["dev"]).write(fake_trainer(tmp_path, make_datamodule(lamp3_dir), 1), FakeGenerator())
+        in_run(ProfileCacheCallback(splits=["dev"]), tmp_path).write(fake_trainer(tmp_path, make_datamodule(lamp3_dir), 1), FakeGenerator())
     with pytest.raises(FileNotFoundError, match="no complete profile cache"):
         load_profiles(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a profile cache"):
@@ -169,7 +169,7 @@ def test_profiles_are_logged_to_tensorboard_as_text(lamp3_dir: Path, tmp_path: P
 
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tb", version=0)
     datamodule = make_datamodule(lamp3_dir)
-    ProfileCacheCallback(splits=["val"], num_logged=2).write(fake_trainer(tmp_path, datamodule, 3, [logger]), FakeGenerator())
+    in_run(ProfileCacheCallback(splits=["val"], num_logged=2), tmp_path).write(fake_trainer(tmp_path, datamodule, 3, [logger]), FakeGenerator())
     logger.experiment.flush()
     events = EventAccumulator(logger.log_dir, size_guidance={"tensors": 0}).Reload()
     (event,) = events.Tensors("profiles/val/text_summary")
@@ -183,7 +183,7 @@ def test_resumed_fit_completes_the_interrupted_cache_and_removes_other_partials(
     lamp3_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     datamodule = make_datamodule(lamp3_dir)
-    callback = ProfileCacheCallback(splits=["train", "val"], every_n_validations=2)
+    callback = in_run(ProfileCacheCallback(splits=["train", "val"], every_n_validations=2), tmp_path)
     root = tmp_path / "profiles"
     callback.on_validation_start(fake_trainer(tmp_path, datamodule, step=2), FakeGenerator())
     assert not root.exists()  # the 1st validation writes no cache (every 2nd does): nothing marked
@@ -195,7 +195,7 @@ def test_resumed_fit_completes_the_interrupted_cache_and_removes_other_partials(
     profile_store.write_shard(root, 4, [{"user_id": u.user_id, "split": "train", "step": 4, "profile": "from the killed run"} for u in first])
     profile_store.partial_dir(root, 2).mkdir()  # a leftover that step 4's weights cannot complete
 
-    resumed = ProfileCacheCallback(splits=["train", "val"], every_n_validations=2)
+    resumed = in_run(ProfileCacheCallback(splits=["train", "val"], every_n_validations=2), tmp_path)
     resumed.load_state_dict({"validations": 1})  # the checkpoint of step 4 was taken before its validation
     trainer = fake_trainer(tmp_path, datamodule, step=4)
     trainer.ckpt_path = "last.ckpt"
@@ -230,7 +230,7 @@ def test_profiles_reach_a_csv_logger_as_json_lines(lamp3_dir: Path, tmp_path: Pa
 
     logger = CSVLogger(save_dir=str(tmp_path), name="csv", version=0)
     datamodule = make_datamodule(lamp3_dir)
-    ProfileCacheCallback(splits=["val"], num_logged=2).write(fake_trainer(tmp_path, datamodule, 3, [logger]), FakeGenerator())
+    in_run(ProfileCacheCallback(splits=["val"], num_logged=2), tmp_path).write(fake_trainer(tmp_path, datamodule, 3, [logger]), FakeGenerator())
     (line,) = (Path(logger.log_dir) / "text.jsonl").read_text().splitlines()
     table = json.loads(line)
     first, second = (u.user_id for u in datamodule.users["val"][:2])
