@@ -3,6 +3,9 @@
 * ``run_downstream``: every variant (``no_profile``, ``recent_history``, ``retrieved_history``,
   ``profile``) answers the same questions (zero-shot, or a LoRA-SFT adapter per variant).
 * ``summarize`` / ``write_report``: LaMP's official metrics, paired bootstrap intervals, report folder.
+* :mod:`bump_pl.downstream.options`: for tasks with a label set (LaMP-1/2/3, MovieLens ratings),
+  rank classification alongside the generated answers: the likeliest label option and, for
+  ratings, the expected rating under the options' likelihoods, scored by the same metrics.
 * ``bump-downstream`` (:mod:`bump_pl.downstream.cli`): a whole split after training, from a
   profiles file or a checkpoint. ``bump_pl.callbacks.DownstreamEvalCallback`` runs it during ``fit``.
 """

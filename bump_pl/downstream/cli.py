@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> Path:
               for question_set in (train, evaluation) if question_set is not None}
     by_user = _profiles(args, task.name, needed, device)
     profiles = {(user, split): by_user[user] for split, users in needed.items() for user in users}
-    results = run_downstream(settings, task, profiles, train, evaluation, device)
+    results = run_downstream(settings, task, profiles, train, evaluation, device, metric_task)
     report: dict[str, Any] = {
         **summarize(results, metric_task, evaluation.answers, samples=args.bootstrap_samples, seed=args.seed),
         "task": task.name,

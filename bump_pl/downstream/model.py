@@ -54,15 +54,21 @@ def answer_ids(tokenizer: Any, answer: str) -> list[int]:
     return [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
 
 
+def target_ids(tokenizer: Any, architecture: Architecture, answer: str) -> list[int]:
+    """Token ids the model learns to produce for ``answer`` (and that a label option is scored on):
+    :func:`answer_ids` for a causal LM, the tokenizer's own encoding for seq2seq (T5 tokenizers append EOS)."""
+    return tokenizer(answer)["input_ids"] if architecture == "seq2seq" else answer_ids(tokenizer, answer)
+
+
 def training_batch(tokenizer: Any, architecture: Architecture, prompts: list[str], answers: list[str]) -> dict[str, Tensor]:
     """Model inputs with ``labels`` on answer tokens only (``-100`` on prompt and padding), all ``[B, L]``."""
     if architecture == "seq2seq":
         encoded = tokenizer(prompts, padding=True, return_tensors="pt")
-        targets = [tokenizer(answer)["input_ids"] for answer in answers]  # T5 tokenizers append EOS
+        targets = [target_ids(tokenizer, architecture, answer) for answer in answers]
         return {**encoded, "labels": pad_token_ids(targets, IGNORE_INDEX, "right")[0]}
     inputs, labels = [], []
     for prompt, answer in zip(prompts, answers):
-        prompt_ids, target = encode_prompt(prompt, tokenizer), answer_ids(tokenizer, answer)
+        prompt_ids, target = encode_prompt(prompt, tokenizer), target_ids(tokenizer, architecture, answer)
         inputs.append(prompt_ids + target)
         labels.append([IGNORE_INDEX] * len(prompt_ids) + target)
     input_ids, mask = pad_token_ids(inputs, pad_id_of(tokenizer), "right")

@@ -2,8 +2,12 @@
 
 ``summarize`` turns one :func:`bump_pl.downstream.run.run_downstream` result into the report's
 metric part: per variant the number of questions scored and each metric with its 95% paired
-bootstrap interval, and ``profile - baseline`` for each baseline. All three files are written into
-one folder that appears complete or not at all.
+bootstrap interval, and ``profile - baseline`` for each baseline. For tasks with a label set the
+same is done, in ``"rank_classification"``, for the answers read off the label options'
+likelihoods (:mod:`bump_pl.downstream.options`), each metric named ``<metric>@<kind>`` (e.g.
+``MAE@expected``, ``accuracy@argmax``); the official metric scores them as it scores generated
+answers, on the same bootstrap resamples. All three files are written into one folder that appears
+complete or not at all.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bump_pl.downstream.bootstrap import bootstrap_report
+from bump_pl.data.tasks import canonical_task_name
+from bump_pl.downstream.bootstrap import Interval, bootstrap_report
+from bump_pl.downstream.options import RANK_KINDS
 from bump_pl.downstream.prompts import BASELINES, VARIANTS
 from bump_pl.utils import atomic_dir, jsonl_text, markdown_table, write_text_atomic
 
@@ -23,38 +29,82 @@ REPORT_JSON, REPORT_MD, RECORDS_JSONL = "report.json", "report.md", "predictions
 def summarize(
     results: dict[str, Any], metric_task: str, golds: list[str], *, samples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, Any]:
-    """``{"num_questions", "metrics", "differences", "bootstrap"}`` of one run's ``answers`` (all in ``golds`` order)."""
+    """``{"num_questions", "metrics", "differences", "bootstrap"}`` of one run's ``answers`` (all in ``golds`` order),
+    plus ``"rank_classification"`` (``{"options", "kinds", "metrics", "differences"}``) when the run scored label options."""
     answers = results["answers"]
     metrics, differences = bootstrap_report(metric_task, answers, golds, BASELINES, samples=samples, seed=seed, level=level)
-    return {
+    summary = {
         "num_questions": {variant: len(answers[variant]) for variant in VARIANTS},
         "metrics": metrics,
         "differences": differences,
         "bootstrap": {"samples": samples, "seed": seed, "level": level, "paired_over": "questions"},
     }
+    if "rank_classification" in results:
+        summary["rank_classification"] = _rank_summary(
+            results["rank_classification"], metric_task, golds, samples=samples, seed=seed, level=level
+        )
+    return summary
+
+
+def _rank_summary(
+    rank: dict[str, Any], metric_task: str, golds: list[str], *, samples: int, seed: int, level: float
+) -> dict[str, Any]:
+    """Metrics and differences of each kind of rank-classification answers, named ``<metric>@<kind>``."""
+    if rank["metric_task"] != canonical_task_name(metric_task):
+        raise ValueError(
+            f"rank classification scored the label options of {rank['metric_task']} but answers are scored as"
+            f" {metric_task}; pass metric_task to run_downstream"
+        )
+    metrics: dict[str, dict[str, Interval]] = {variant: {} for variant in VARIANTS}
+    differences: dict[str, dict[str, Interval]] = {}
+    for kind, answers in rank["predictions"].items():
+        by_variant, by_difference = bootstrap_report(
+            metric_task, answers, golds, BASELINES, samples=samples, seed=seed, level=level
+        )
+        for variant, intervals in by_variant.items():
+            metrics[variant].update({f"{name}@{kind}": interval for name, interval in intervals.items()})
+        for label, intervals in by_difference.items():
+            differences.setdefault(label, {}).update({f"{name}@{kind}": interval for name, interval in intervals.items()})
+    return {"options": rank["options"], "kinds": list(rank["predictions"]), "metrics": metrics, "differences": differences}
 
 
 def _cell(interval: dict[str, float]) -> str:
     return f"{interval['value']:.4f} [{interval['low']:.4f}, {interval['high']:.4f}]"
 
 
+def _tables(
+    metrics: dict[str, dict[str, Interval]], differences: dict[str, dict[str, Interval]], questions: dict[str, int]
+) -> str:
+    """The variants table (questions scored, each metric with its interval), then the differences table."""
+    names = list(metrics[VARIANTS[0]])
+    variants = markdown_table(
+        ["variant", "questions", *names],
+        ([variant, questions[variant], *(_cell(metrics[variant][n]) for n in names)] for variant in VARIANTS),
+    )
+    differences_table = markdown_table(
+        ["difference", *names], ([label, *(_cell(values[n]) for n in names)] for label, values in differences.items())
+    )
+    return f"{variants}\n\n{differences_table}"
+
+
 def markdown_report(report: dict[str, Any]) -> str:
-    """Variants (questions scored, each metric with its interval), then the profile's differences."""
-    names = list(report["metrics"][VARIANTS[0]])
+    """Generated answers: variants, then the profile's differences; then the same for rank classification, if any."""
     settings, boot = report["settings"], report["bootstrap"]
     title = (
         f"Downstream {report['metric_task']} ({settings['mode']}, {settings['backbone']}) on the"
         f" {report['eval_split']} split{' at step ' + str(report['step']) if report.get('step') is not None else ''};"
         f" value [{boot['level']:.0%} paired bootstrap interval, {boot['samples']} resamples of questions]"
     )
-    variants = markdown_table(
-        ["variant", "questions", *names],
-        ([variant, report["num_questions"][variant], *(_cell(report["metrics"][variant][n]) for n in names)] for variant in VARIANTS),
-    )
-    differences = markdown_table(
-        ["difference", *names], ([label, *(_cell(values[n]) for n in names)] for label, values in report["differences"].items())
-    )
-    return f"{title}\n\n{variants}\n\n{differences}\n"
+    text = f"{title}\n\n{_tables(report['metrics'], report['differences'], report['num_questions'])}\n"
+    rank = report.get("rank_classification")
+    if rank is not None:
+        kinds = "; ".join(f"`@{kind}`: {RANK_KINDS[kind]}" for kind in rank["kinds"])
+        heading = (
+            f"Rank classification by the likelihood of the {len(rank['options'])} label options ({kinds});"
+            " same questions and bootstrap resamples"
+        )
+        text += f"\n{heading}\n\n{_tables(rank['metrics'], rank['differences'], report['num_questions'])}\n"
+    return text
 
 
 def write_report(

@@ -2,7 +2,9 @@
 ``retrieved_history`` baselines.
 
 For every variant (see :mod:`bump_pl.downstream.prompts`) the same eval questions are
-answered greedily (:mod:`bump_pl.downstream.report` scores them with LaMP's official metric).
+answered greedily (:mod:`bump_pl.downstream.report` scores them with LaMP's official metric) and,
+for tasks with a label set, by rank classification (:mod:`bump_pl.downstream.options`: the
+likelihood of each label option).
 ``zero_shot`` prompts the backbone as is (loaded once for all variants); ``sft`` trains a fresh
 LoRA adapter per variant on the train users' questions, with that variant's prompts, so each
 variant is judged by a model that learned to use its kind of context. No Lightning here.
@@ -18,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bump_pl.downstream.model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
+from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
 from bump_pl.downstream.prompts import VARIANTS, Architecture, PromptBuilder, Variant
 from bump_pl.data import LampExample, TaskSpec, UserHistory
 from bump_pl.data.tasks import canonical_task_name
@@ -107,19 +110,29 @@ def run_downstream(
     train: Questions | None,
     evaluation: Questions,
     device: torch.device | str = "cpu",
+    metric_task: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
 
     Returns ``"eval_ids"`` (question ids, in order), ``"answers"``
     (``{variant: [answer per question]}``, in question order), ``"records"`` (per question and
     variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
-    (``{variant: [first step's loss, last step's loss]}``). Runs under a forked, seeded torch RNG so
-    it neither depends on nor disturbs the training run's random state.
+    (``{variant: [first step's loss, last step's loss]}``). When ``metric_task`` (whose official
+    metric scores the answers; default: the task's, see :func:`metric_task_of`) has a label set,
+    ``"rank_classification"`` holds that ``"metric_task"``, its ``"options"`` and ``"predictions"``
+    (``{kind: {variant: [answer per question]}}``, kinds of
+    :func:`bump_pl.downstream.options.rank_predictions`), and each record also gets
+    ``"option_logprobs"`` (``{option: log-likelihood}``) and ``"prediction@<kind>"``. Runs under a
+    forked, seeded torch RNG so it neither depends on nor disturbs the training run's random state.
     """
     if settings.mode == "sft" and train is None:
         raise ValueError("downstream mode 'sft' needs train questions")
     golds = evaluation.golds
+    metric_task = metric_task_of(metric_task or task.name)
+    options = label_options(metric_task)
     results: dict[str, Any] = {"eval_ids": list(golds), "answers": {}, "records": []}
+    if options is not None:
+        results["rank_classification"] = {"metric_task": metric_task, "options": list(options), "predictions": {}}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         tokenizer = load_backbone_tokenizer(settings.backbone, settings.architecture)
@@ -149,7 +162,7 @@ def run_downstream(
                 desc=f"answers {variant}",
             )
             results["answers"][variant] = answers
-            results["records"].extend(
+            records = [
                 {
                     "variant": variant,
                     "id": question.id,
@@ -159,10 +172,41 @@ def run_downstream(
                     "gold": golds[question.id],
                 }
                 for (user, question), prompt, answer in zip(evaluation.pairs, prompts, answers)
-            )
+            ]
+            if options is not None:
+                _add_rank_predictions(settings, model, tokenizer, prompts, variant, results["rank_classification"], records)
+            results["records"].extend(records)
             del model
             gc.collect()
     return results
+
+
+def _add_rank_predictions(
+    settings: DownstreamSettings,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    prompts: list[str],
+    variant: Variant,
+    rank: dict[str, Any],
+    records: list[dict[str, Any]],
+) -> None:
+    """Score the label options after ``variant``'s ``prompts``: into ``rank["predictions"][kind][variant]``
+    and into each question's record (``"option_logprobs"`` and ``"prediction@<kind>"``)."""
+    logprobs = option_logprobs(
+        model,
+        tokenizer,
+        settings.architecture,
+        prompts,
+        rank["options"],
+        batch_size=settings.eval_batch_size,
+        desc=f"options {variant}",
+    )
+    predictions = rank_predictions(logprobs, rank["metric_task"])
+    for kind, answers in predictions.items():
+        rank["predictions"].setdefault(kind, {})[variant] = answers
+    for position, (record, scores) in enumerate(zip(records, logprobs.tolist())):
+        record["option_logprobs"] = dict(zip(rank["options"], scores))
+        record.update({f"prediction@{kind}": answers[position] for kind, answers in predictions.items()})
 
 
 def _trained_model(

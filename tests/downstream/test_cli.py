@@ -1,4 +1,5 @@
-"""``bump-downstream`` end to end on tiny models: every question, four variants, intervals, one-line errors."""
+"""``bump-downstream`` end to end on tiny models: every question, four variants, generated and rank-classified
+answers, intervals, one-line errors."""
 
 from __future__ import annotations
 
@@ -56,7 +57,17 @@ def test_every_question_scored_for_four_variants_with_intervals(
         for name, interval in report["differences"][f"profile - {baseline}"].items():
             expected = report["metrics"]["profile"][name]["value"] - report["metrics"][baseline][name]["value"]
             assert interval["value"] == pytest.approx(expected) and interval["low"] <= interval["value"] <= interval["high"]
+    ranked = report["rank_classification"]  # the label options' likelihoods, scored by the same official metric
+    assert ranked["options"] == ["1", "2", "3", "4", "5"] and ranked["kinds"] == ["argmax", "expected"]
+    for variant in VARIANTS:
+        for kind in ranked["kinds"]:
+            answers = {r["id"]: r[f"prediction@{kind}"] for r in records if r["variant"] == variant}
+            official = evaluate_lamp("LaMP_3", answers, golds)
+            assert {name: ranked["metrics"][variant][f"{name}@{kind}"]["value"] for name in official} == pytest.approx(official)
+    assert set(ranked["differences"]) == set(report["differences"])
     assert "| retrieved_history |" in stdout and "| profile - no_profile |" in stdout
+    assert "| variant | questions | MAE | RMSE |" in stdout and "Rank classification by the likelihood of the 5 label options" in stdout
+    assert "| variant | questions | MAE@argmax | RMSE@argmax | MAE@expected | RMSE@expected |" in stdout
     assert (out / "report.md").read_text() == stdout.rstrip("\n") + "\n"
 
 

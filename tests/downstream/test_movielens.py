@@ -1,5 +1,6 @@
 """bump-downstream on the real MovieLens ratings (skipped when ../shared/data/movielens-rating is absent):
-every dev question scored with LaMP-3's rating metric, and BM25 ranks same-genre items first."""
+every dev question scored with LaMP-3's rating metric (generated answers and the ratings' likelihoods), and BM25
+ranks same-genre items first."""
 
 from __future__ import annotations
 
@@ -45,3 +46,6 @@ def test_every_dev_question_is_scored_as_a_rating(movielens_dir: Path, tmp_path:
     assert report["task"] == "MovieLens_rating" and report["metric_task"] == "LaMP_3"
     assert report["num_questions"] == dict.fromkeys(VARIANTS, 83)
     assert all(set(report["metrics"][v]) == {"MAE", "RMSE"} for v in VARIANTS)
+    ranked = report["rank_classification"]  # ratings 1-5 by likelihood, as LaMP-3's
+    assert ranked["options"] == ["1", "2", "3", "4", "5"] and ranked["kinds"] == ["argmax", "expected"]
+    assert all(set(ranked["metrics"][v]) == {"MAE@argmax", "RMSE@argmax", "MAE@expected", "RMSE@expected"} for v in VARIANTS)
