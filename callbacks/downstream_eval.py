@@ -164,10 +164,15 @@ class DownstreamEvalCallback(RunSubfolderCallback):
         else:
             report, records = self._run(trainer, cache, step)
             write_report(folder, report, records)
+        # generated answers (``MAE``) and, for tasks with a label set, rank classification (``MAE@expected``)
+        sections = [report["metrics"]]
+        if "rank_classification" in report:
+            sections.append(report["rank_classification"]["metrics"])
         metrics = {
             f"downstream/{variant}/{name}": interval["value"]
+            for section in sections
             for variant in VARIANTS
-            for name, interval in report["metrics"][variant].items()
+            for name, interval in section[variant].items()
         }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
@@ -184,7 +189,7 @@ class DownstreamEvalCallback(RunSubfolderCallback):
         if settings.mode == "sft":
             train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
         device = trainer.strategy.root_device
-        results = run_downstream(settings, task, load_profiles(cache), train, evaluation, device)
+        results = run_downstream(settings, task, load_profiles(cache), train, evaluation, device, metric_task)
         report = {
             **summarize(results, metric_task, evaluation.answers, seed=settings.seed),
             "eval_ids": results["eval_ids"],

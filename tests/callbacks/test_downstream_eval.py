@@ -50,7 +50,13 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
     metrics, step = logger.logged[0]
     report = json.loads(report_path.read_text())
     variants = ("no_profile", "recent_history", "retrieved_history", "profile")
-    assert step == 3 and metrics == {f"downstream/{v}/{m}": report["metrics"][v][m]["value"] for v in variants for m in ("MAE", "RMSE")}
+    assert step == 3 and metrics == {
+        **{f"downstream/{v}/{m}": report["metrics"][v][m]["value"] for v in variants for m in ("MAE", "RMSE")},
+        **{
+            f"downstream/{v}/{m}@{kind}": report["rank_classification"]["metrics"][v][f"{m}@{kind}"]["value"]
+            for v in variants for m in ("MAE", "RMSE") for kind in ("argmax", "expected")
+        },
+    }
     assert report["num_questions"] == {v: len(report["eval_ids"]) for v in variants}
 
     report["metrics"]["profile"]["MAE"]["value"] = 9.0
