@@ -12,8 +12,10 @@ tokens per sequence; ``mask`` marks real completion tokens.
   weighted by :func:`loss_weights`: ``grpo`` (per-sequence token mean, then mean over
   sequences), ``bnpo`` (sum over all tokens / token count), ``dr_grpo`` (sum / (sequences *
   max completion length)) or ``dapo`` (sum / completion tokens of all ranks, times the number of
-  ranks since DDP averages gradients). Dropped sequences (``keep`` False) contribute nothing and
-  are not counted by any normalisation. The ratio is per token, or, with
+  ranks since DDP averages gradients). Dropped sequences (``keep`` False) contribute nothing; as
+  in TRL they still count as sequences in ``grpo`` and ``dr_grpo`` (whose normaliser stays the
+  batch's, so dropping never raises the others' weight), and their tokens do not count in
+  ``bnpo``/``dapo``. The ratio is per token, or, with
   ``importance_sampling_level="sequence"`` (GSPO), ``exp(mean_t log ratio)`` of the sequence.
 - :func:`rollout_keep`: which rollouts take part (zero-spread groups, truncated completions).
 - :func:`grpo_stats`: the clip fractions, KL and ratio behind the loss, for the logs.
@@ -46,7 +48,13 @@ def _grouped(rewards: Tensor, group_size: int) -> Tensor:
     return rewards.view(-1, group_size)
 
 
-def group_advantages(rewards: Tensor, group_size: int, scale: AdvantageScale = "group", eps: float = 1e-4) -> Tensor:
+def group_advantages(
+    rewards: Tensor,
+    group_size: int,
+    scale: AdvantageScale = "group",
+    eps: float = 1e-4,
+    batch_rewards: Tensor | None = None,
+) -> Tensor:
     """Group-relative advantages.
 
     Args:
@@ -55,6 +63,8 @@ def group_advantages(rewards: Tensor, group_size: int, scale: AdvantageScale = "
         scale: divide the centred rewards by ``std + eps`` of their ``group``, of the whole
             ``batch``, or not at all (``none``, Dr. GRPO).
         eps: added to the std so that zero-spread groups give 0 rather than NaN.
+        batch_rewards: ``[M]``, the batch whose std ``scale="batch"`` divides by (default
+            ``rewards``); under data parallelism every rank's rewards, ``[W*N]``, as TRL does.
 
     Returns:
         ``[N]`` advantages, ``A_i = r_i - mean(group(i))`` (scaled).
@@ -64,7 +74,7 @@ def group_advantages(rewards: Tensor, group_size: int, scale: AdvantageScale = "
     if scale == "group":
         centred = centred / (grouped.std(dim=1, keepdim=True) + eps)
     elif scale == "batch":
-        centred = centred / (rewards.std() + eps)
+        centred = centred / ((rewards if batch_rewards is None else batch_rewards).std() + eps)
     elif scale != "none":
         raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
     return centred.reshape(-1)
@@ -93,14 +103,16 @@ class GRPOSettings:
         loss_type: ``grpo`` | ``bnpo`` | ``dr_grpo`` | ``dapo`` normalisation (see :func:`loss_weights`).
         importance_sampling_level: ``token`` ratios, or one ``sequence`` ratio per completion
             (GSPO: the geometric mean of its token ratios).
-        advantage_scale: divide advantages by the ``group`` or ``batch`` std, or ``none`` (Dr. GRPO).
+        advantage_scale: divide advantages by the ``group`` or ``batch`` std (``batch``: every rank's
+            rewards, as TRL does), or ``none`` (Dr. GRPO).
         num_iterations: passes over one batch of rollouts (GRPO's mu).
         steps_per_generation: optimizer steps per pass, each on a mini-batch of the users (so a
             batch of rollouts feeds ``num_iterations * steps_per_generation`` optimizer steps).
         drop_zero_std_groups: leave users whose G rewards are all equal out of the loss (DAPO).
         mask_truncated_completions: leave completions that hit ``max_new_tokens`` out of the loss.
-        disable_dropout: switch the policy's dropout off (LoRA's too), as TRL does by default, so
-            the policy that trains is the policy that sampled (ratio 1 on a batch's first step).
+        disable_dropout: switch the policy's dropout off (LoRA's too), so the policy that trains
+            is the policy that sampled (ratio 1 on a batch's first step). On by choice here; TRL's
+            ``disable_dropout`` defaults to off (TRL 1.16).
     """
 
     beta: float = 0.0
@@ -199,23 +211,24 @@ def loss_weights(
 ) -> Tensor:
     """``[N, T]`` weight of each token's term in the loss (0 on padding and dropped sequences).
 
-    ``grpo``: ``1 / (tokens of the sequence * kept sequences)``; ``bnpo``: ``1 / kept tokens``;
-    ``dr_grpo``: ``1 / (kept sequences * max_completion_length)`` (``T`` when None); ``dapo``:
+    ``grpo``: ``1 / (tokens of the sequence * N)``; ``bnpo``: ``1 / kept tokens``; ``dr_grpo``:
+    ``1 / (N * max_completion_length)`` (``T`` when None), a constant; ``dapo``:
     ``world_size / tokens_all_ranks``, the kept completion tokens of every rank (this rank's when
     None): once DDP averages the ranks' gradients, every token of the global batch weighs the same.
     They depend on ``mask``, ``keep`` and counts only, never on log-probs: this is what makes the
-    loss row-separable.
+    loss row-separable. ``N`` counts every sequence of the batch, dropped ones too, as TRL's
+    ``grpo`` (mean over the batch) and ``dr_grpo`` (``batch size * max_completion_length``) do.
     """
     token_mask = _token_mask(mask, keep)
     weights = token_mask.float()
-    num_kept = (keep.bool().sum() if keep is not None else torch.tensor(mask.shape[0])).clamp_min(1)
+    num_sequences = mask.shape[0]
     if loss_type == "grpo":
-        return weights / (weights.sum(dim=1, keepdim=True).clamp_min(1.0) * num_kept)
+        return weights / (weights.sum(dim=1, keepdim=True).clamp_min(1.0) * num_sequences)
     if loss_type == "bnpo":
         return weights / weights.sum().clamp_min(1.0)
     if loss_type == "dr_grpo":
         length = mask.shape[1] if max_completion_length is None else max_completion_length
-        return weights / (num_kept * length)
+        return weights / (num_sequences * length)
     if loss_type == "dapo":
         total = weights.sum() if tokens_all_ranks is None else torch.as_tensor(tokens_all_ranks, dtype=weights.dtype)
         return weights * world_size / total.clamp_min(1.0)

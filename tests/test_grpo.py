@@ -82,12 +82,12 @@ def _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, max_len, leve
         per_seq.append(seq_sum / max(seq_tokens, 1))
         total, tokens = total + seq_sum, tokens + seq_tokens
     if loss_type == "grpo":
-        return sum(per_seq) / len(rows)
+        return sum(per_seq) / n  # TRL: the mean over every sequence of the batch, dropped ones too
     if loss_type == "bnpo":
         return total / tokens
     if loss_type == "dapo":
         return total / ((tokens if tokens_all_ranks is None else tokens_all_ranks) / world)
-    return total / (len(rows) * max_len)
+    return total / (n * max_len)  # TRL's dr_grpo: batch size * max completion length, a constant
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
@@ -169,15 +169,19 @@ def test_loss_equals_per_token_loop(loss_type, drop):
     assert all(not v.requires_grad and v.ndim == 0 for v in vars(stats).values())
 
 
-@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])
-def test_dropping_equals_removing_the_rows(loss_type):
+@pytest.mark.parametrize(("loss_type", "kept_share"), [("grpo", 4 / 6), ("bnpo", 1.0), ("dr_grpo", 4 / 6)])
+def test_dropped_rows_still_count_in_the_per_sequence_normalisers(loss_type, kept_share):
+    """As TRL: ``grpo`` and ``dr_grpo`` divide by every sequence of the batch, so dropping 2 of 6
+    rows scales the rest's loss by 4/6 instead of raising their weight; ``bnpo`` divides by the
+    kept tokens, so dropping equals removing the rows."""
     logps, old, ref, advantages, mask = _inputs(seed=1)
     keep = torch.tensor([True, True, False, False, True, True])
     kwargs = dict(ref_logps=ref, beta=BETA, loss_type=loss_type, max_completion_length=5)
     dropped = grpo_loss(logps, old, advantages, mask, keep=keep, **kwargs)
     kwargs["ref_logps"] = ref[keep]
     removed = grpo_loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
-    assert float(dropped) == pytest.approx(float(removed), rel=1e-5)  # float32 summation order
+    assert float(removed) != 0.0
+    assert float(dropped) == pytest.approx(kept_share * float(removed), rel=1e-5)  # float32 summation order
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo"])

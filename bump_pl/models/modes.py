@@ -10,7 +10,8 @@ def disable_dropout(module: nn.Module) -> nn.Module:
 
     GRPO's importance ratio compares the policy that trains with the policy that sampled (in eval
     mode); with dropout off both are the same function, so the ratio is exactly 1 on the first
-    optimizer step of a batch of rollouts (TRL's ``disable_dropout``, on by default there too).
+    optimizer step of a batch of rollouts (TRL's ``disable_dropout``; TRL 1.16 leaves it off by
+    default, ``GRPOSettings.disable_dropout`` turns it on by choice).
     """
     for child in module.modules():
         if isinstance(child, nn.Dropout):
