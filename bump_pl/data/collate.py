@@ -6,7 +6,7 @@ from typing import Any
 
 from bump_pl.data.batch import UserGroupBatch
 from bump_pl.data.dataset import UserExample
-from bump_pl.data.prompts import fit_context
+from bump_pl.data.prompts import ProfilePrompt, fit_context
 from bump_pl.utils import pad_id_of, pad_token_ids
 
 
@@ -16,15 +16,17 @@ class UserGroupCollator:
     Args:
         tokenizer: a Hugging Face tokenizer (its chat template is used when it has one).
         max_prompt_tokens: token budget of one prompt (None: unlimited).
+        prompt: what the generator is asked to write.
     """
 
-    def __init__(self, tokenizer: Any, max_prompt_tokens: int | None) -> None:
+    def __init__(self, tokenizer: Any, max_prompt_tokens: int | None, prompt: ProfilePrompt = ProfilePrompt()) -> None:
         self.tokenizer, self.max_prompt_tokens, self.pad_id = tokenizer, max_prompt_tokens, pad_id_of(tokenizer)
+        self.prompt = prompt
 
     def __call__(self, examples: list[UserExample]) -> UserGroupBatch:
         contexts, prompts, ids = [], [], []
         for example in examples:
-            kept, prompt, tokens = fit_context(example.context, self.tokenizer, self.max_prompt_tokens)
+            kept, prompt, tokens = fit_context(example.context, self.tokenizer, self.max_prompt_tokens, self.prompt)
             contexts.append(kept)
             prompts.append(prompt)
             ids.append(tokens)

@@ -19,6 +19,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from bump_pl.data.collate import UserGroupCollator
+from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
 from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.lamp import read_lamp, resolve_task
@@ -54,6 +55,7 @@ class BumpDataModule(LightningDataModule):
         min_context_items: users with fewer than K + this many items are skipped (count logged).
         max_context_items: at most this many most recent context items per prompt (None: all).
         max_prompt_tokens: prompts keep the most recent context items that fit this many tokens.
+        profile_prompt: what the generator is asked to write (``bump fit`` links it to ``model.profile_prompt``).
         seed: seeds the user order, the held-out draws and the val/test carve-out.
         tokenizer: a tokenizer object, or a name/path resolved by ``bump_pl.models.load_tokenizer``.
         val_fraction: fraction of train users held out for val (and for test) when the file is missing.
@@ -74,6 +76,7 @@ class BumpDataModule(LightningDataModule):
         min_context_items: int = 4,
         max_context_items: int | None = None,
         max_prompt_tokens: int | None = 1024,
+        profile_prompt: ProfilePrompt = ProfilePrompt(),
         seed: int = 0,
         val_fraction: float = 0.1,
         num_workers: int = 0,
@@ -105,6 +108,7 @@ class BumpDataModule(LightningDataModule):
         self.heldout_strategy: HeldoutStrategy = heldout_strategy
         self.min_context_items, self.max_context_items = min_context_items, max_context_items
         self.max_prompt_tokens, self.seed = max_prompt_tokens, seed
+        self.profile_prompt = profile_prompt
         self.val_fraction, self.num_workers = val_fraction, num_workers
         self.predict_file = Path(predict_file) if predict_file is not None else None
         self.rank, self.world_size = rank, world_size
@@ -264,7 +268,7 @@ class BumpDataModule(LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=batches,
-            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens),
+            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens, self.profile_prompt),
             num_workers=self.num_workers,
         )
 
@@ -281,20 +285,26 @@ class BumpDataModule(LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Every user of ``predict_file`` exactly once, in file order; all history as context, no held-out."""
-        return self.profile_dataloader("predict")
+        """Every user of ``predict_file`` exactly once over all ranks, in file order (rank ``r`` the
+        ``r``-th contiguous share); all history as context, no held-out."""
+        return self.profile_dataloader("predict", shard=self._rank_world())
 
-    def profile_dataloader(self, split: str, exclude: Collection[str] = ()) -> DataLoader:
+    def profile_dataloader(
+        self, split: str, exclude: Collection[str] = (), shard: tuple[int, int] = (0, 1)
+    ) -> DataLoader:
         """Every user of ``split`` exactly once (minus ``exclude``d ids), in order, ``users_per_batch`` a batch.
 
         All of a user's (most recent, prompt-fitting) history is context and ``heldout`` is empty: the
-        input for one profile per user (prediction, the profile cache). Not sharded over ranks.
+        input for one profile per user (prediction, the profile cache). ``shard=(rank, world_size)``
+        keeps the ``rank``-th of ``world_size`` contiguous shares (sizes differ by at most one user).
         """
         if split not in self.users:
             stage = "predict" if split == "predict" else "fit"
             raise RuntimeError(f"call setup({stage!r}) before requesting the {split} profile dataloader")
         excluded = set(exclude)
         users = [user for user in self.users[split] if user.user_id not in excluded]
+        rank, world = shard
+        users = users[len(users) * rank // world : len(users) * (rank + 1) // world]
         source = str(self.predict_file if split == "predict" else self.data_dir or self.interactions.path)
         dataset = self._dataset(users, source, k=0, redraw=False)
         # A sampler object, not a list: Lightning wraps it to track batch indices for prediction writers.
@@ -304,7 +314,7 @@ class BumpDataModule(LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=groups,
-            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens),
+            collate_fn=UserGroupCollator(self.tokenizer, self.max_prompt_tokens, self.profile_prompt),
             num_workers=self.num_workers,
         )
 

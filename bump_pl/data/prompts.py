@@ -7,14 +7,24 @@ most recent items whose prompt fits a token budget.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
-SYSTEM_PROMPT = (
-    "You write short user profiles. Given a user's history, describe the user's preferences, "
-    "interests and writing style in a few sentences of plain text."
-)
-INSTRUCTION = "Write a short profile of this user's preferences and style, based only on the history above."
+@dataclass(frozen=True)
+class ProfilePrompt:
+    """What the generator is asked to write (``--model.profile_prompt.*``; the data module follows it).
+
+    Attributes:
+        system: the system message (the first paragraph of a plain-text prompt).
+        instruction: the request after the user's history.
+    """
+
+    system: str = (
+        "You write short user profiles. Given a user's history, describe the user's preferences, "
+        "interests and writing style in a few sentences of plain text."
+    )
+    instruction: str = "Write a short profile of this user's preferences and style, based only on the history above."
 
 
 def _history_block(context: list[str]) -> str:
@@ -22,13 +32,13 @@ def _history_block(context: list[str]) -> str:
     return f"User history, oldest first:\n{lines}"
 
 
-def build_prompt(context: list[str], tokenizer: Any) -> str:
+def build_prompt(context: list[str], tokenizer: Any, prompt: ProfilePrompt = ProfilePrompt()) -> str:
     """The prompt text for one user's rendered context items (most recent last)."""
-    user_message = f"{_history_block(context)}\n\n{INSTRUCTION}"
+    user_message = f"{_history_block(context)}\n\n{prompt.instruction}"
     if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user_message}]
+        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": user_message}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return f"{SYSTEM_PROMPT}\n\n{user_message}\n\nProfile:"
+    return f"{prompt.system}\n\n{user_message}\n\nProfile:"
 
 
 def encode_prompt(prompt: str, tokenizer: Any) -> list[int]:
@@ -46,7 +56,9 @@ def _truncate_words(text: str, words: int) -> str:
     return " ".join(text.split()[:words]) + " ..."
 
 
-def fit_context(context: list[str], tokenizer: Any, max_tokens: int | None) -> tuple[list[str], str, list[int]]:
+def fit_context(
+    context: list[str], tokenizer: Any, max_tokens: int | None, prompt: ProfilePrompt = ProfilePrompt()
+) -> tuple[list[str], str, list[int]]:
     """The most recent context items whose prompt has at most ``max_tokens`` tokens.
 
     Returns ``(kept items, prompt, token ids)``. If not even the most recent item fits alone, it is
@@ -57,12 +69,12 @@ def fit_context(context: list[str], tokenizer: Any, max_tokens: int | None) -> t
     """
 
     def encode(items: list[str]) -> tuple[str, list[int]]:
-        prompt = build_prompt(items, tokenizer)
-        return prompt, encode_prompt(prompt, tokenizer)
+        text = build_prompt(items, tokenizer, prompt)
+        return text, encode_prompt(text, tokenizer)
 
-    prompt, ids = encode(context)
+    text, ids = encode(context)
     if max_tokens is None or len(ids) <= max_tokens:
-        return list(context), prompt, ids
+        return list(context), text, ids
     low, high = 0, len(context)  # invariant: the last `low` items fit, the last `high` do not
     while high - low > 1:
         middle = (low + high) // 2

@@ -69,6 +69,7 @@ def generate_profiles(
         task=task,
         users_per_batch=batch_size,
         max_prompt_tokens=max_prompt_tokens,
+        profile_prompt=module.profile_prompt,  # the question the policy was trained on
         predict_file=questions,
     )
     datamodule.setup("predict")

@@ -159,6 +159,14 @@ def test_predict_covers_every_user_once(synthetic_lamp3: Path) -> None:
     assert [len(b) for b in batches] == [4] * 7 and all(h == [] for b in batches for h in b.heldout)
     assert len({u for b in batches for u in b.user_ids}) == 28
     assert all(len(c) == 12 for b in batches for c in b.context)
+    in_order = [u for b in batches for u in b.user_ids]
+    shards = []
+    for rank in range(3):  # 28 users over 3 ranks: contiguous shares of 9, 9 and 10, none dropped
+        sharded = BumpDataModule(synthetic_lamp3, tiny_tokenizer(), users_per_batch=4, rank=rank, world_size=3,
+                                 predict_file=synthetic_lamp3 / "train_questions.json", max_prompt_tokens=None)
+        sharded.setup("predict")
+        shards.append([u for b in sharded.predict_dataloader() for u in b.user_ids])
+    assert [len(shard) for shard in shards] == [9, 9, 10] and sum(shards, []) == in_order
 
 
 def test_batch_to_device_and_validation() -> None:

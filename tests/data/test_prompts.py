@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bump_pl.data.prompts import build_prompt, encode_prompt, fit_context
+from bump_pl.data.prompts import ProfilePrompt, build_prompt, encode_prompt, fit_context
 from bump_pl.models.tiny import tiny_tokenizer
 
 
@@ -56,3 +56,18 @@ def test_a_single_too_long_item_is_cut_to_fit() -> None:
     budget = len(encode_prompt(build_prompt([], tokenizer), tokenizer)) + 60
     kept, _, ids = fit_context(["short", long_item], tokenizer, budget)
     assert len(ids) <= budget and len(kept) == 1 and kept[0].startswith("w0 w1 w2") and kept[0].endswith(" ...")
+
+
+def test_a_configured_profile_prompt_replaces_both_messages_and_the_budget_counts_it() -> None:
+    asked = ProfilePrompt(system="SYS: rate tendencies.", instruction="List genres and rating habits.")
+    chat = build_prompt(["x"], _ChatTokenizer(), asked)
+    assert chat == "<system>SYS: rate tendencies.<user>User history, oldest first:\n- x\n\nList genres and rating habits.<assistant>"
+    plain = build_prompt(["x"], tiny_tokenizer(), asked)
+    assert plain.startswith("SYS: rate tendencies.") and "List genres and rating habits.\n\nProfile:" in plain
+    assert "You write short user profiles" not in chat + plain
+    tokenizer, items = tiny_tokenizer(), [f"item {i}" for i in range(20)]
+    longer = ProfilePrompt(instruction=ProfilePrompt().instruction + " Be specific.")
+    budget = len(encode_prompt(build_prompt(items[-5:], tokenizer), tokenizer))
+    assert len(fit_context(items, tokenizer, budget)[0]) == 5
+    kept, _, ids = fit_context(items, tokenizer, budget, longer)
+    assert len(kept) < 5 and len(ids) <= budget  # a longer request leaves room for fewer items
