@@ -83,7 +83,20 @@ def one_line(error: BaseException, limit: int = 500) -> str:
     message = " ".join(kept)
     if len(message) > limit:
         message = message[: limit - 3] + "..."
-    return f"{type(error).__name__}: {message}"
+    where = "".join(f"{note}: " for note in getattr(error, "__notes__", ()))  # RankFailureNote's "rank R, step S"
+    return f"{where}{type(error).__name__}: {message}{collective_hint(error)}"
+
+
+def collective_hint(error: BaseException) -> str:
+    """What to read next when a collective failed: the cause is usually another rank's own error."""
+    distributed = sys.modules.get("torch.distributed")
+    failed = distributed is not None and isinstance(error, getattr(distributed, "DistError", ()))
+    if not failed and not any(word in str(error) for word in ("gloo", "NCCL", "Connection closed by peer")):
+        return ""
+    return (
+        " (a collective failed: another rank stopped or did not answer within --collective_timeout seconds;"
+        " its own error line names its rank and step)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,14 +10,20 @@ when training ends; and the end of every subcommand prints where its outputs wen
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
+from bump_pl.callbacks.rank_failure import RankFailureNote
 from bump_pl.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.run_folders import continue_run, run_folders
+
+
+DEFAULT_COLLECTIVE_TIMEOUT_S = 1800.0  # torch's default for gloo, Lightning's for every backend
 
 
 class BumpCLI(LightningCLI):
@@ -28,6 +34,15 @@ class BumpCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
+        parser.link_arguments("model.profile_prompt", "data.profile_prompt", apply_on="instantiate")
+        parser.add_argument(
+            "--collective_timeout",
+            type=float,
+            default=DEFAULT_COLLECTIVE_TIMEOUT_S,
+            help="Seconds a rank waits in a collective (DDP/FSDP/DeepSpeed process group) before the run stops"
+            " with an error naming the rank and step. Other ranks wait this long while rank 0 alone writes the"
+            " profile cache and the downstream report, so keep it above that work.",
+        )
         parser.add_argument(
             "--validate_before_fit",
             type=bool,
@@ -73,6 +88,8 @@ class BumpCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        set_collective_timeout(self.trainer.strategy, config.collective_timeout)
         if self.subcommand in ("fit", "validate", "test"):
             check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, self.model.reward.negatives)
 
@@ -110,9 +127,27 @@ class BumpCLI(LightningCLI):
         if self.trainer.is_global_zero:
             for label, path in outputs:
                 print(f"bump: {subcommand}: {label}: {path}", flush=True)
-        # Ranks leave together: one that exits while rank 0 still prints can abort gloo's teardown
-        # ("terminate called without an active exception").
+        # Ranks leave together, then tear the process group down before the interpreter exits: one
+        # that exits while rank 0 still prints, or a gloo group left to exit-time destruction, aborts
+        # the process ("terminate called without an active exception", exit 134 after a clean fit).
         self.trainer.strategy.barrier("bump-outputs-printed")
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def set_collective_timeout(strategy: object, seconds: float) -> None:
+    """The process-group timeout of a multi-process ``strategy`` (no-op for a single device).
+
+    DDP, FSDP, DeepSpeed and ModelParallel strategies take ``timeout`` in their constructor only and
+    keep it in ``_timeout`` until ``setup_environment`` creates the process group; a strategy given
+    by name (``--trainer.strategy ddp``) is built by the Trainer, so it is set here, after
+    instantiation and before any process group exists (tests/test_collective_timeout.py fails if
+    Lightning renames it).
+    """
+    if seconds <= 0:
+        raise ValueError(f"--collective_timeout must be > 0 seconds, got {seconds}")
+    if hasattr(strategy, "_timeout"):
+        strategy._timeout = timedelta(seconds=seconds)
 
 
 def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) -> None:
@@ -163,7 +198,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
     return BumpCLI(
         BumpModule,
         BumpDataModule,
-        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint()]},
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint(), RankFailureNote()]},
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"exit_on_error": False},
         args=args,

@@ -28,6 +28,7 @@ from torch import Tensor
 from bump_pl.baselines import history_text
 from bump_pl.copy_rate import copy_penalised, copy_rates
 from bump_pl.data import UserGroupBatch
+from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
@@ -40,7 +41,7 @@ from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, e
 from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_update, score_rollouts
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 from bump_pl.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
-from bump_pl.scoring import in_batch_scores
+from bump_pl.scoring import gather_rows, in_batch_scores
 from bump_pl.strategy_clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
 
@@ -59,6 +60,9 @@ class BumpModule(LightningModule):
         lora: LoRA settings; ``null`` trains every weight.
         trust_remote_code: let transformers run the model repository's code (off unless set).
         group_size: ``G`` profiles sampled per user (GRPO group).
+        profile_prompt: what the generator is asked to write. The data module builds the prompts
+            (``bump fit`` links ``data.profile_prompt`` to it); the checkpoint keeps it, so that
+            ``bump-downstream --ckpt`` asks the trained policy the question it was trained on.
         sampling: how training rollouts are sampled; validation, test and predict decode greedily.
         grpo: the GRPO objective and how often a batch of rollouts is reused.
         reward: how profiles are rewarded and validated (direction mix, NDCG cut-off, negatives).
@@ -83,6 +87,7 @@ class BumpModule(LightningModule):
         lora: LoraSettings | None = LoraSettings(),
         trust_remote_code: bool = False,
         group_size: int = 4,
+        profile_prompt: ProfilePrompt = ProfilePrompt(),
         sampling: SamplingSettings = SamplingSettings(max_new_tokens=64),
         grpo: GRPOSettings = GRPOSettings(),
         reward: RewardSettings = RewardSettings(),
@@ -102,7 +107,7 @@ class BumpModule(LightningModule):
         if optimizer is not None:
             # Only when given: LightningCLI configures the optimizer of a module that defines none.
             self.configure_optimizers = functools.partial(_trainable_optimizer, self, optimizer)
-        self.sampling, self.grpo, self.reward = sampling, grpo, reward
+        self.sampling, self.grpo, self.reward, self.profile_prompt = sampling, grpo, reward, profile_prompt
         self.automatic_optimization = False
         # The budget the update uses: an int given, or ``auto`` resolved in ``on_fit_start``.
         self.grad_budget_tokens: int | None = None if grad_budget_tokens == "auto" else grad_budget_tokens
@@ -133,7 +138,7 @@ class BumpModule(LightningModule):
         reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
         copied = copy_rates(rollouts.texts, batch.context, group)
         total = copy_penalised(reward.total, copied, self.reward.copy_penalty)
-        advantages = group_advantages(total, group, scale=self.grpo.advantage_scale)
+        advantages = self._advantages(total)
         flat_groups = zero_std_groups(total, group)
         keep = rollout_keep(
             flat_groups, rollouts.truncated, drop_zero_std_groups=self.grpo.drop_zero_std_groups,
@@ -147,6 +152,14 @@ class BumpModule(LightningModule):
         updates = self._update(scored)
         self._log_train(batch, rollouts, reward, copied, flat_groups, updates)
         return torch.stack([update.loss for update in updates]).mean()
+
+    def _advantages(self, rewards: Tensor) -> Tensor:
+        """``[U*G]`` group-relative advantages of this rank's rewards; ``advantage_scale: batch`` divides
+        by the std of every rank's rewards (the global batch, as TRL does), so a DDP step scales its
+        advantages as one process holding all the users would."""
+        scale = self.grpo.advantage_scale
+        batch = gather_rows(rewards[:, None]).flatten() if scale == "batch" else None
+        return group_advantages(rewards, self.hparams.group_size, scale=scale, batch_rewards=batch)
 
     def _update(self, rollouts: RolloutBatch) -> list[UpdateResult]:
         """``num_iterations`` passes of ``steps_per_generation`` optimizer steps (mini-batches of users)
@@ -369,6 +382,15 @@ class BumpModule(LightningModule):
         bf16 = "bf16" in str(self.trainer.precision)
         budget = auto_grad_budget_tokens(self.policy, self.device, activation_dtype=torch.bfloat16 if bf16 else None)
         return int(self.all_gather(torch.tensor(budget, device=self.device)).min())
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> BumpModule:
+        """Every move and cast (``.to``, ``.cuda``, ``.double``, the strategy's device move) also applies
+        to the frozen reference copy of full fine-tuning, which is kept off the module's submodules
+        so that it stays out of the optimizer, the checkpoint and the parameter count."""
+        super()._apply(fn, recurse)
+        if self.reference.frozen is not None:
+            self.reference.frozen._apply(fn, recurse)
+        return self
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """With LoRA, keep only trainable weights: the frozen base is reloaded from ``model``."""

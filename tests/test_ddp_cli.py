@@ -1,5 +1,10 @@
-"""`bump fit` under DDP: two gloo processes on CPU, mu = 2 optimizer steps per batch of rollouts."""
+"""`bump` under DDP: two gloo processes on CPU, the shipped tiny config as users run it.
 
+The shipped config is used unchanged (validation before fit and every 2 steps, profile cache,
+downstream report, profile writer): a collective reached by one rank only would hang here.
+"""
+
+import json
 import os
 import subprocess
 import sys
@@ -8,21 +13,71 @@ from pathlib import Path
 import pytest
 import torch
 
+from bump_pl.callbacks import load_profiles
+from bump_pl.data import read_lamp
+
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.slow
-def test_two_process_ddp_fit_reaches_max_steps(tmp_path):
+def _bump(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", BUMP_PL_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    args = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "2"]
-    args += ["--model.grpo.num_iterations", "2", "--validate_before_fit", "false"]
+    env.pop("BUMP_DEBUG", None)
     done = subprocess.run(
-        [sys.executable, "-m", "bump_pl.cli", "fit", "--config", str(TINY), *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "bump_pl.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, f"bump {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert "terminate called" not in done.stderr  # a process group torn down at exit aborts a clean run
+    return done
+
+
+def _global_step(checkpoint: Path) -> int:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
+
+
+def _predictions(path: Path) -> dict[str, str]:
+    return {row["user_id"]: row["profile"] for line in path.read_text().splitlines() for row in [json.loads(line)]}
+
+
+def test_two_process_ddp_fit_reaches_max_steps(tmp_path):
+    args = ["--trainer.max_steps", "2", "--model.grpo.num_iterations", "2", "--validate_before_fit", "false"]
+    done = _bump(tmp_path, "fit", "--config", str(TINY), *DDP, *args)
     assert "Starting with 2 processes" in done.stdout + done.stderr
     last = next(tmp_path.glob("runs/tiny/version_*/checkpoints/last.ckpt"))
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"]
     assert (checkpoint["global_step"], batches) == (2, 1)  # max_steps counts optimizer steps: 1 batch x mu 2
+
+
+def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(tmp_path):
+    config = ["--config", str(TINY)]
+    _bump(tmp_path, "fit", *config, *DDP)
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert run.name == "version_0" and _global_step(run / "checkpoints" / "last.ckpt") == 4
+    # validations at steps 0 (before fit), 2 and 4; a cache every 2nd validation of the fit: step 4 only
+    assert sorted(p.name for p in (run / "profiles").iterdir()) == ["step-000004"]
+    assert sorted(p.name for p in (run / "downstream").iterdir()) == ["step-000004"]
+    (dev,) = (tmp_path / "cache" / "synthetic").glob("*/dev_questions.json")
+    cached = load_profiles(run / "profiles" / "step-000004")
+    report = json.loads((run / "downstream" / "step-000004" / "report.json").read_text())
+    assert report["eval_ids"] == [example.id for example in read_lamp(dev, task="LaMP_3")]
+    assert {split for _, split in cached} == {"train", "val"} and len(cached) > len(report["eval_ids"])
+
+    _bump(tmp_path, "fit", *config, *DDP, "--ckpt_path", "last", "--trainer.max_steps", "6")
+    assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == ["version_0"]
+    assert _global_step(run / "checkpoints" / "last.ckpt") == 6
+    assert sorted(p.name for p in (run / "profiles").iterdir()) == ["step-000004"]  # step 6 is the 3rd validation
+
+    for subcommand in ("validate", "test"):
+        done = _bump(tmp_path, subcommand, *config, *DDP, "--ckpt_path", "last")
+        assert f"bump: {subcommand}: logs (TensorBoard): runs/tiny/version_0" in done.stdout
+        assert (run / f"{subcommand}-config.yaml").is_file()
+
+    _bump(tmp_path, "predict", *config, *DDP, "--ckpt_path", "last", "--data.predict_file", str(dev))
+    by_rank = [_predictions(run / f"predictions.rank{rank}.jsonl") for rank in (0, 1)]
+    assert by_rank[0] and by_rank[1] and not set(by_rank[0]) & set(by_rank[1])  # each rank its own users
+    _bump(tmp_path, "predict", *config, "--ckpt_path", "last", "--data.predict_file", str(dev))  # one process
+    single = run / "predictions.jsonl"
+    assert {**by_rank[0], **by_rank[1]} == _predictions(single)  # the same greedy profiles as one process
+    assert len(_predictions(single)) == len({example.user_id for example in read_lamp(dev, task="LaMP_3")})

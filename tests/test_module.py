@@ -115,6 +115,32 @@ def _rank_rewards(rank: int, port: int, out: dict) -> None:
     dist.destroy_process_group()
 
 
+def _rank_advantages(rank: int, port: int, rewards: torch.Tensor, out: dict) -> None:
+    from bump_pl.grpo import GRPOSettings
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), group_size=G,
+                        grpo=GRPOSettings(advantage_scale="batch"))
+    out[rank] = module._advantages(rewards.chunk(2)[rank])
+    dist.destroy_process_group()
+
+
+def test_batch_scaled_advantages_use_the_std_of_every_ranks_rewards():
+    from bump_pl.grpo import group_advantages
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # rank 0's rewards spread little, rank 1's a lot: a per-rank std would scale them differently
+    rewards = torch.tensor([0.50, 0.52, 0.49, 0.51, 0.1, 0.9, 0.0, 1.0])
+    out = mp.Manager().dict()
+    mp.spawn(_rank_advantages, args=(port, rewards, out), nprocs=2, join=True)
+    single = group_advantages(rewards, G, scale="batch")
+    torch.testing.assert_close(torch.cat([out[0], out[1]]), single)
+    assert not torch.allclose(out[0], group_advantages(rewards[:4], G, scale="batch"))  # not rank 0's own std
+
+
 def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -340,3 +366,31 @@ def test_sample_profiles_reach_a_csv_logger(tmp_path):
         "tag": "train/samples", "step": 4, "columns": ["user", "reward", "profile"],
         "rows": [[user, r / 8, f"profile {r}"] for r, user in enumerate("aaaabbbb")],
     }
+
+
+def test_full_fine_tuning_reference_follows_the_module_and_stays_out_of_optimizer_and_checkpoint():
+    from bump_pl.grpo import GRPOSettings
+
+    module = BumpModule(
+        judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), lora=None, grpo=GRPOSettings(beta=0.1)
+    )
+    frozen = module.reference.frozen
+    assert frozen is not None and next(frozen.parameters()).dtype == torch.float32
+    module.to(torch.float64)
+    assert {p.dtype for p in module.policy.parameters()} == {p.dtype for p in frozen.parameters()} == {torch.float64}
+    module.to("meta")  # a device move reaches the copy too (meta: the device CPU-only CI can move to)
+    assert {p.device.type for p in frozen.parameters()} == {"meta"} == {p.device.type for p in module.policy.parameters()}
+    assert not any(p is q for p in module.parameters() for q in frozen.parameters())  # not the optimizer's
+    assert not [name for name in module.state_dict() if "reference" in name or "frozen" in name]  # nor the checkpoint's
+    assert all(not p.requires_grad for p in frozen.parameters())
+
+
+def test_the_profile_prompt_is_the_modules_and_the_data_module_builds_prompts_with_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    cli = build_cli(["--config", str(TINY), "--model.profile_prompt.instruction", "List genres and rating habits."], run=False)
+    assert cli.datamodule.profile_prompt is cli.model.profile_prompt  # linked at instantiation
+    assert cli.model.hparams.profile_prompt["instruction"] == "List genres and rating habits."  # kept in checkpoints
+    cli.datamodule.setup("fit")
+    batch = next(iter(cli.datamodule.val_dataloader()))
+    assert all(prompt.endswith("List genres and rating habits.\n\nProfile:") for prompt in batch.prompts)
