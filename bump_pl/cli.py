@@ -83,7 +83,7 @@ def one_line(error: BaseException, limit: int = 500) -> str:
     message = " ".join(kept)
     if len(message) > limit:
         message = message[: limit - 3] + "..."
-    where = "".join(f"{note}: " for note in getattr(error, "__notes__", ()))  # RankFailureNote's "rank R, step S"
+    where = "".join(f"{note}: " for note in getattr(error, "__notes__", ()))  # RankFailure's "rank R, step S"
     return f"{where}{type(error).__name__}: {message}{collective_hint(error)}"
 
 

@@ -18,7 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
-from bump_pl.callbacks.rank_failure import RankFailureNote
+from bump_pl.callbacks.rank_failure import RankFailure
 from bump_pl.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.run_folders import continue_run, run_folders
 
@@ -198,7 +198,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
     return BumpCLI(
         BumpModule,
         BumpDataModule,
-        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint(), RankFailureNote()]},
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint(), RankFailure()]},
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"exit_on_error": False},
         args=args,

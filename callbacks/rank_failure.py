@@ -1,11 +1,19 @@
-"""``RankFailureNote``: an error raised inside the Trainer says on which rank and at which step.
+"""``RankFailure``: an error raised inside the Trainer says on which rank and at which step, and ends
+the other ranks when it is the launching process's.
 
-Under DDP each rank prints its own error; without this, a line from rank 0 saying that a collective
-failed, and a line from rank 1 with the real cause, look alike. The note is read by ``bump``'s
-one-line error (``bump: error: rank 1, step 2: RuntimeError: ...``).
+Under DDP each rank prints its own error; without the note, a line from rank 0 saying that a
+collective failed and a line from rank 1 with the real cause look alike. The note is read by
+``bump``'s one-line error (``bump: error: rank 1, step 2: RuntimeError: ...``).
+
+Lightning ends the ranks it launched on Ctrl-C only: after any other error of the launching rank the
+others live on, stuck in their next collective until its timeout (or, in a rank-local hang, for as
+long as that lasts), holding their devices and the terminal's pipes. The launching rank kills them
+here, as Lightning does on Ctrl-C.
 """
 
 from __future__ import annotations
+
+import signal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
@@ -18,8 +26,12 @@ def add_note(error: BaseException, note: str) -> None:
         error.__notes__ = [*getattr(error, "__notes__", []), note]
 
 
-class RankFailureNote(Callback):
-    """Note ``rank R, step S`` on any exception a Trainer hook or step raises (``bump`` installs it)."""
+class RankFailure(Callback):
+    """Note ``rank R, step S`` on any exception a Trainer hook or step raises, and end the launched
+    ranks (``bump`` installs it)."""
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         add_note(exception, f"rank {trainer.global_rank}, step {trainer.global_step}")
+        launcher = trainer.strategy.launcher
+        if launcher is not None and not isinstance(exception, KeyboardInterrupt):  # Lightning ends them on Ctrl-C
+            launcher.kill(getattr(signal, "SIGKILL", signal.SIGTERM))  # no-op on ranks that launched none
