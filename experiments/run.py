@@ -10,8 +10,8 @@ each one's first comment line says what it changes, and together they label the 
 the history baselines at the same budget, copy rate, profile length, truncated fraction), the wall
 time and the machine's load (1-minute load average at start and end; the figures only mean
 something on an idle machine), and the downstream error per variant with its 95% interval
-(``bump-downstream --ckpt`` zero-shot on every dev question, rank classification: expected rating
-under the label options' likelihood). Rows are appended by this script only, never edited.
+(``bump-downstream --ckpt`` zero-shot on every dev question, every variant's context cut to the
+profile's token budget; rank classification: expected rating under the label options' likelihood). Rows are appended by this script only, never edited.
 """
 
 from __future__ import annotations
@@ -164,10 +164,12 @@ def main(argv: list[str] | None = None) -> Path:
         data_dir = str((REPO / config["data"]["data_dir"]).resolve()) if config["data"].get("data_dir") else None
         if data_dir is None:
             raise SystemExit("experiments/run.py: error: downstream needs a LaMP data_dir in the run's config")
+        budget = config["model"]["sampling"]["max_new_tokens"]  # every variant's context: the profile's budget
         _run([sys.executable, "-m", "bump_pl.downstream.cli", "--data-dir", data_dir, "--split", "dev",
               "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--mode", "zero_shot",
-              "--max-prompt-tokens", str(config["data"]["max_prompt_tokens"]), "--out", str(out),
-              *args.downstream_args.split()], log)
+              "--max-prompt-tokens", str(config["data"]["max_prompt_tokens"]), "--context-tokens", str(budget),
+              "--max-new-tokens", "2", "--max-question-tokens", "128", "--eval-batch-size", "16",
+              "--profile-batch-size", "16", "--out", str(out), *args.downstream_args.split()], log)
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     loads.append(os.getloadavg()[0])
     steps = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
