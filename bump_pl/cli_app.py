@@ -10,6 +10,7 @@ when training ends; and the end of every subcommand prints where its outputs wen
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -70,14 +71,14 @@ class BumpCLI(LightningCLI):
             self.resumed_step = step
             continued = continue_run(config.trainer, path, purge_after=log_step)  # TensorBoard steps
             where = f", logging to {continued}" if continued else ""
-            print(f"bump: resuming {path} at step {step}{where}", flush=True)
+            _say(f"bump: resuming {path} at step {step}{where}")
             return
         continued = continue_run(config.trainer, path)
         if continued is not None:  # keep the fit's config.yaml: this command's config gets its own file
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"{subcommand}-config.yaml"}
             self.logging_step = log_step
         where = f", logging to {continued}" if continued else ""
-        print(f"bump: {subcommand}: checkpoint {path} (step {step}){where}", flush=True)
+        _say(f"bump: {subcommand}: checkpoint {path} (step {step}){where}")
 
     def before_instantiate_classes(self) -> None:
         """Use :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
@@ -133,6 +134,13 @@ class BumpCLI(LightningCLI):
         self.trainer.strategy.barrier("bump-outputs-printed")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def _say(line: str) -> None:
+    """Print ``line`` once per run: from the launching process, not from the ranks Lightning launches
+    (they run this command again with ``LOCAL_RANK``/``NODE_RANK`` set, before any trainer exists)."""
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
+        print(line, flush=True)
 
 
 def set_collective_timeout(strategy: object, seconds: float) -> None:

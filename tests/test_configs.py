@@ -48,3 +48,26 @@ def test_strategy_overlay_composes_with_tiny(overlay, capsys):
     else:
         assert resolved["trainer"]["strategy"] == strategy
     assert resolved["model"]["model"] == "tiny-random-llama"  # the base config survives the overlay
+
+
+EXPERIMENT_OVERLAYS = sorted((CONFIGS.parent / "experiments" / "overlays").glob("*.yaml"))
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    """``{"a.b.c": value}`` of a nested mapping's leaves."""
+    leaves = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        leaves.update(_leaves(value, f"{path}.") if isinstance(value, dict) else {path: value})
+    return leaves
+
+
+@pytest.mark.parametrize("overlay", EXPERIMENT_OVERLAYS, ids=lambda p: p.name)
+def test_experiment_overlay_composes_with_movielens(overlay, capsys):
+    resolved = _print_config(capsys, CONFIGS / "movielens.yaml", overlay)
+    for path, value in _leaves(yaml.safe_load(overlay.read_text())).items():
+        node = resolved
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, path
+    assert resolved["model"]["model"] == "smollm2-135m-instruct"  # the base config survives the overlay

@@ -64,7 +64,8 @@ def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(tmp_path
     assert report["eval_ids"] == [example.id for example in read_lamp(dev, task="LaMP_3")]
     assert {split for _, split in cached} == {"train", "val"} and len(cached) > len(report["eval_ids"])
 
-    _bump(tmp_path, "fit", *config, *DDP, "--ckpt_path", "last", "--trainer.max_steps", "6")
+    resumed = _bump(tmp_path, "fit", *config, *DDP, "--ckpt_path", "last", "--trainer.max_steps", "6")
+    assert resumed.stdout.count("bump: resuming") == 1  # said once, not by every rank
     assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == ["version_0"]
     assert _global_step(run / "checkpoints" / "last.ckpt") == 6
     assert sorted(p.name for p in (run / "profiles").iterdir()) == ["step-000004"]  # step 6 is the 3rd validation
@@ -72,6 +73,7 @@ def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(tmp_path
     for subcommand in ("validate", "test"):
         done = _bump(tmp_path, subcommand, *config, *DDP, "--ckpt_path", "last")
         assert f"bump: {subcommand}: logs (TensorBoard): runs/tiny/version_0" in done.stdout
+        assert done.stdout.count(f"bump: {subcommand}: checkpoint ") == 1
         assert (run / f"{subcommand}-config.yaml").is_file()
 
     _bump(tmp_path, "predict", *config, *DDP, "--ckpt_path", "last", "--data.predict_file", str(dev))
