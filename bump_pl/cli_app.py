@@ -137,9 +137,10 @@ class BumpCLI(LightningCLI):
 
 
 def _say(line: str) -> None:
-    """Print ``line`` once per run: from the launching process, not from the ranks Lightning launches
-    (they run this command again with ``LOCAL_RANK``/``NODE_RANK`` set, before any trainer exists)."""
-    if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
+    """Print ``line`` once per run: from the launching process, not from the ranks Lightning (or
+    torchrun) launches, which run this command again with their rank in the environment
+    before any trainer exists."""
+    if all(int(os.environ.get(name, 0)) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK")):
         print(line, flush=True)
 
 
