@@ -15,33 +15,29 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from bump_pl.run_folders import run_dir
+from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from bump_pl.utils import jsonl_text, write_text_atomic
 
 DEFAULT_NAME = "predictions.jsonl"
 
 
-class ProfileWriter(BasePredictionWriter):
+class ProfileWriter(RunSubfolderCallback, BasePredictionWriter):
     """Write ``predict_step``'s ``[{"user_id", "profile"}]`` batches as JSONL.
 
     Args:
         output_path: the JSONL file; default ``<trainer.log_dir>/predictions.jsonl``.
     """
 
+    SUBFOLDER = ""  # the run folder itself
+
     def __init__(self, output_path: str | Path | None = None) -> None:
         super().__init__(write_interval="epoch")
         self.output_path = Path(output_path) if output_path is not None else None
         self.written: Path | None = None
-        self._run_dir: Path | None = None
-
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self._run_dir = run_dir(trainer)  # every rank, once: trainer.log_dir is a collective
 
     def resolve_path(self, trainer: Trainer) -> Path:
         """Where this rank writes: ``output_path`` (or the default), rank-suffixed when world_size > 1."""
-        if self.output_path is None and self._run_dir is None:
-            raise RuntimeError("ProfileWriter resolves the run folder in setup(), which the Trainer runs before any hook")
-        path = self.output_path or self._run_dir / DEFAULT_NAME
+        path = self.output_path or self.root / DEFAULT_NAME
         if trainer.world_size > 1:
             path = path.with_name(f"{path.stem}.rank{trainer.global_rank}{path.suffix}")
         return path

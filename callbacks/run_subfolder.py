@@ -16,7 +16,8 @@ from bump_pl.run_folders import run_dir
 
 
 class RunSubfolderCallback(Callback):
-    """Base of the callbacks that write under ``<log_dir>/<SUBFOLDER>``; subclasses set ``SUBFOLDER``."""
+    """Base of the callbacks that write under ``<log_dir>/<SUBFOLDER>``; subclasses set ``SUBFOLDER``
+    (``""``: the run folder itself)."""
 
     SUBFOLDER: ClassVar[str]
     _root: Path | None = None

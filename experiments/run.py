@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 HERE = Path(__file__).resolve().parent
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> Path:
     report = None
     if not args.no_downstream:
         out = run_dir / "downstream-dev"
-        config = json.loads(json.dumps(_yaml(run_dir / "config.yaml")))
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         data_dir = str((REPO / config["data"]["data_dir"]).resolve()) if config["data"].get("data_dir") else None
         if data_dir is None:
             raise SystemExit("experiments/run.py: error: downstream needs a LaMP data_dir in the run's config")
@@ -176,12 +177,6 @@ def main(argv: list[str] | None = None) -> Path:
     append_row(row(args.overlays, scalars(run_dir), steps, wall, (loads[0], loads[1]), report), args.results)
     print(f"experiments/run.py: row appended to {args.results} ({run_dir})")
     return run_dir
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":
