@@ -28,7 +28,7 @@ from _workload import Workload
 
 def build_bump_module(workload: Workload) -> Any:
     """The ``BumpModule`` of the workload's settings: exact-length rollouts, AdamW without weight decay."""
-    from bump_pl.grpo import GRPOSettings
+    from bump_pl.core.grpo import GRPOSettings
     from bump_pl.judges import EmbeddingJudge
     from bump_pl.models.policy import LoraSettings
     from bump_pl.models.rollout import SamplingSettings

@@ -10,7 +10,7 @@ learning rate, AdamW without weight decay, gradient clipping at 1. ``min_new_tok
 TRL gets the BUMP reward as its reward function. TRL hands a reward function the whole
 generation batch (prompts, completions and the dataset's extra columns), so the in-batch reward
 is computable there: completions are grouped by their ``user_id`` column, scored with the same
-judge, and passed through ``bump_pl.reward.bidirectional_reward``.
+judge, and passed through ``bump_pl.core.reward.bidirectional_reward``.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class BumpRewardFunction:
 
     def __call__(self, prompts: list[Any], completions: list[Any], user_id: list[str], **_: Any) -> list[float]:
         """``B = U*G`` rewards in TRL's order, whatever order its sampler put the users in."""
-        from bump_pl.reward import bidirectional_reward
-        from bump_pl.scoring import in_batch_scores
+        from bump_pl.core.reward import bidirectional_reward
+        from bump_pl.judges.in_batch import in_batch_scores
 
         users = list(dict.fromkeys(user_id))
         rows = [[i for i, uid in enumerate(user_id) if uid == user] for user in users]

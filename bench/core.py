@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from bump_pl.metrics.functional import multi_positive_ndcg
-from bump_pl.reward import bidirectional_reward
+from bump_pl.core.reward import bidirectional_reward
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:

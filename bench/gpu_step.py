@@ -35,7 +35,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Con
 from _measure import peak_rss_mb
 
 from bump_pl.data import UserGroupBatch
-from bump_pl.grpo import GRPOSettings
+from bump_pl.core.grpo import GRPOSettings
 from bump_pl.judges import CrossJudge
 from bump_pl.models.policy import LoraSettings
 from bump_pl.models.rollout import SamplingSettings

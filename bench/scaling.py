@@ -41,7 +41,7 @@ from judge_throughput import synthetic_texts
 
 from bump_pl.judges import CrossJudge, EmbeddingJudge, Judge
 from bump_pl.models import load_tokenizer
-from bump_pl.scoring import in_batch_scores
+from bump_pl.judges.in_batch import in_batch_scores
 
 JUDGES = ("embedding", "cross")
 

@@ -30,7 +30,7 @@ import time
 
 PHASES = {
     "rollouts": ("rollout.py", "generate_rollouts"),
-    "judge": ("scoring.py", "in_batch_scores"),
+    "judge": ("in_batch.py", "in_batch_scores"),
     "reward": ("reward.py", "bidirectional_reward"),
     "scoring": ("policy_update.py", "score_rollouts"),
     "update": ("policy_update.py", "policy_update"),

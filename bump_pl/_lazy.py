@@ -1,6 +1,6 @@
 """Lazy package exports (PEP 562), so that importing one light piece never loads the heavy rest.
 
-``import bump_pl.reward`` must not import Lightning, ``datasets`` or ``nltk`` just because a sibling
+``import bump_pl.core.reward`` must not import Lightning, ``datasets`` or ``nltk`` just because a sibling
 module re-exported by a package ``__init__`` does. Each package ``__init__`` therefore names its
 exports and the submodule that defines each; the submodule is imported on first attribute access.
 """

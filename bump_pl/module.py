@@ -1,4 +1,4 @@
-"""BumpModule: one GRPO step of BUMP, orchestrated; the math lives in reward.py, grpo.py and models/.
+"""BumpModule: one GRPO step of BUMP, orchestrated; the math lives in core/ and models/.
 
 One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out items each):
 
@@ -25,11 +25,11 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
-from bump_pl.baselines import history_text
-from bump_pl.copy_rate import copy_penalised, copy_rates
+from bump_pl.core.baselines import history_text
+from bump_pl.core.copy_rate import copy_penalised, copy_rates
 from bump_pl.data import UserGroupBatch
 from bump_pl.data.prompts import ProfilePrompt
-from bump_pl.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
+from bump_pl.core.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.base import DIRECTIONS
 from bump_pl.judges.config import build_judge, judge_config
@@ -40,9 +40,9 @@ from bump_pl.models.modes import disable_dropout
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
 from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_update, score_rollouts
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
-from bump_pl.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
-from bump_pl.scoring import gather_rows, in_batch_scores
-from bump_pl.strategy_clipping import check_deepspeed_clipping, clip_policy_gradients
+from bump_pl.core.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
+from bump_pl.judges.in_batch import gather_rows, in_batch_scores
+from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
 
 

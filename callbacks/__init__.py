@@ -7,7 +7,7 @@
 
 from bump_pl.callbacks.downstream_eval import DownstreamEvalCallback
 from bump_pl.callbacks.profile_cache import CachedProfiles, ProfileCacheCallback
-from bump_pl.callbacks.profile_store import load_profiles
+from bump_pl.runs.profile_store import load_profiles
 from bump_pl.callbacks.profile_writer import ProfileWriter
 
 __all__ = ["CachedProfiles", "DownstreamEvalCallback", "ProfileCacheCallback", "ProfileWriter", "load_profiles"]

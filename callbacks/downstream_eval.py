@@ -21,7 +21,7 @@ from typing import Any, Literal
 from lightning.pytorch import LightningModule, Trainer
 
 from bump_pl.callbacks.profile_cache import ProfileCacheCallback
-from bump_pl.callbacks.profile_store import load_profiles, step_dir
+from bump_pl.runs.profile_store import load_profiles, step_dir
 from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from bump_pl.downstream.prompts import VARIANTS
 from bump_pl.downstream.report import REPORT_JSON, summarize, write_report

@@ -2,7 +2,7 @@
 
 When: after every ``every_n_validations``-th validation of a fit (``when="validation"``), or once at
 the end of the fit (``when="fit_end"``). The cache lands in ``<trainer.log_dir>/profiles/step-XXXXXX/``
-(see :mod:`bump_pl.callbacks.profile_store` for the layout, atomicity and resume), and a few profiles
+(see :mod:`bump_pl.runs.profile_store` for the layout, atomicity and resume), and a few profiles
 go to the run's loggers as a text table (:mod:`bump_pl.text_logging`). ``DownstreamEvalCallback``
 reads the latest cache via ``latest``.
 
@@ -14,7 +14,7 @@ and is removed (a warning names it).
 
 Distributed runs: global rank 0 generates and writes every profile while the other ranks wait at a
 barrier (profiles are a few hundred short greedy generations; not worth sharding). This runs outside
-the strategy's wrapped forward, so every rank first enters :func:`~bump_pl.callbacks.full_params.full_parameters`:
+the strategy's wrapped forward, so every rank first enters :func:`~bump_pl.strategies.full_params.full_parameters`:
 under FSDP (one unit, ``configs/strategy/fsdp.yaml``) and FSDP2 the policy is gathered whole for the
 duration; DDP and ZeRO-2 need nothing; nested FSDP units and ZeRO-3 are refused with one line.
 """
@@ -30,10 +30,10 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from bump_pl.callbacks.full_params import full_parameters
+from bump_pl.strategies.full_params import full_parameters
 from bump_pl.callbacks.progress import track
 from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
-from bump_pl.callbacks.profile_store import (
+from bump_pl.runs.profile_store import (
     partial_dir,
     partial_steps,
     promote,

@@ -2,7 +2,7 @@
 
 The folder is resolved once, in ``setup``, on every rank: reading ``trainer.log_dir`` is a collective
 under DDP (Lightning broadcasts rank 0's folder), and reaching it from a rank-0 branch deadlocks the
-ranks (see :func:`bump_pl.run_folders.run_dir`). Every later hook reads ``root``, which is plain data.
+ranks (see :func:`bump_pl.runs.folders.run_dir`). Every later hook reads ``root``, which is plain data.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from bump_pl.run_folders import run_dir
+from bump_pl.runs.folders import run_dir
 
 
 class RunSubfolderCallback(Callback):

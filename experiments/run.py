@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> Path:
         if data_dir is None:
             raise SystemExit("experiments/run.py: error: downstream needs a LaMP data_dir in the run's config")
         budget = config["model"]["sampling"]["max_new_tokens"]  # every variant's context: the profile's budget
-        _run([sys.executable, "-m", "bump_pl.downstream.cli", "--data-dir", data_dir, "--split", "dev",
+        _run([sys.executable, "-m", "bump_pl.cli.downstream", "--data-dir", data_dir, "--split", "dev",
               "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--mode", "zero_shot",
               "--max-prompt-tokens", str(config["data"]["max_prompt_tokens"]), "--context-tokens", str(budget),
               "--max-new-tokens", "2", "--max-question-tokens", "128", "--eval-batch-size", "16",

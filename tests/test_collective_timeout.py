@@ -10,7 +10,7 @@ import pytest
 from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, FSDPStrategy, SingleDeviceStrategy
 
 from bump_pl.cli import build_cli
-from bump_pl.cli_app import DEFAULT_COLLECTIVE_TIMEOUT_S, set_collective_timeout
+from bump_pl.cli.app import DEFAULT_COLLECTIVE_TIMEOUT_S, set_collective_timeout
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 

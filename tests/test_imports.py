@@ -10,8 +10,10 @@ import pytest
 
 HEAVY = ("lightning", "pytorch_lightning", "datasets", "nltk", "rouge_score")
 LIGHT_MODULES = (
-    "bump_pl.reward",
-    "bump_pl.grpo",
+    "bump_pl.core.reward",
+    "bump_pl.core.grpo",
+    "bump_pl.core.copy_rate",
+    "bump_pl.core.baselines",
     "bump_pl.metrics.functional",
     "bump_pl.metrics.ndcg",
     "bump_pl.judges",

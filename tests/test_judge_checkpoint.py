@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bump_pl.checkpoints import CheckpointError, check_weight_settings, read_checkpoint
+from bump_pl.runs.checkpoints import CheckpointError, check_weight_settings, read_checkpoint
 from bump_pl.cli import build_cli
 from bump_pl.judges import CrossJudge, EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer

@@ -17,7 +17,7 @@ from bump_pl.cli import build_cli
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
 from bump_pl.module import BumpModule
-from bump_pl.reward import RewardSettings
+from bump_pl.core.reward import RewardSettings
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 TRAIN_SCALARS = {
@@ -116,7 +116,7 @@ def _rank_rewards(rank: int, port: int, out: dict) -> None:
 
 
 def _rank_advantages(rank: int, port: int, rewards: torch.Tensor, out: dict) -> None:
-    from bump_pl.grpo import GRPOSettings
+    from bump_pl.core.grpo import GRPOSettings
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -127,7 +127,7 @@ def _rank_advantages(rank: int, port: int, rewards: torch.Tensor, out: dict) -> 
 
 
 def test_batch_scaled_advantages_use_the_std_of_every_ranks_rewards():
-    from bump_pl.grpo import group_advantages
+    from bump_pl.core.grpo import group_advantages
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -369,7 +369,7 @@ def test_sample_profiles_reach_a_csv_logger(tmp_path):
 
 
 def test_full_fine_tuning_reference_follows_the_module_and_stays_out_of_optimizer_and_checkpoint():
-    from bump_pl.grpo import GRPOSettings
+    from bump_pl.core.grpo import GRPOSettings
 
     module = BumpModule(
         judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), lora=None, grpo=GRPOSettings(beta=0.1)

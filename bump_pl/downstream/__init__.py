@@ -6,7 +6,7 @@
 * :mod:`bump_pl.downstream.options`: for tasks with a label set (LaMP-1/2/3, MovieLens ratings),
   rank classification alongside the generated answers: the likeliest label option and, for
   ratings, the expected rating under the options' likelihoods, scored by the same metrics.
-* ``bump-downstream`` (:mod:`bump_pl.downstream.cli`): a whole split after training, from a
+* ``bump-downstream`` (:mod:`bump_pl.cli.downstream`): a whole split after training, from a
   profiles file or a checkpoint. ``bump_pl.callbacks.DownstreamEvalCallback`` runs it during ``fit``.
 """
 

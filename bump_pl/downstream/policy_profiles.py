@@ -44,7 +44,7 @@ def load_policy(ckpt: str | Path, device: torch.device | str = "cpu") -> torch.n
     """
     from bump_pl.module import BumpModule  # lazy: only the --ckpt path needs Lightning and the policy
 
-    from bump_pl.checkpoints import read_checkpoint, resolve_checkpoint
+    from bump_pl.runs.checkpoints import read_checkpoint, resolve_checkpoint
 
     path = resolve_checkpoint(ckpt, [])  # a file, or a run folder's newest last.ckpt
     read_checkpoint(path)  # a missing, truncated or corrupt file: one line naming it

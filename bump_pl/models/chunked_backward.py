@@ -24,7 +24,7 @@ bounds it while keeping the sharing, in three phases:
 The result equals one forward and backward over everything (tested to float error), for one
 extra forward of the context and a peak of about ``budget`` tokens of activations. The loss
 must be **row-separable**: the total loss is the sum of the per-chunk losses, as GRPO's is once
-its normalisers are fixed (see :func:`bump_pl.grpo.grpo_loss`).
+its normalisers are fixed (see :func:`bump_pl.core.grpo.grpo_loss`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import Tensor
 from transformers import PreTrainedModel
 
-from bump_pl.grpo import GRPOSettings, GRPOStats, grpo_loss, grpo_stats
+from bump_pl.core.grpo import GRPOSettings, GRPOStats, grpo_loss, grpo_stats
 from bump_pl.models.chunked_backward import BackwardResult, backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
 from bump_pl.models.policy import ReferencePolicy
@@ -153,7 +153,7 @@ class UpdateResult(NamedTuple):
 
     Attributes:
         loss: 0-dim GRPO loss.
-        stats: clip fractions, KL and ratio (:class:`~bump_pl.grpo.GRPOStats`).
+        stats: clip fractions, KL and ratio (:class:`~bump_pl.core.grpo.GRPOStats`).
         entropy: 0-dim mean token entropy of the policy over real completion tokens.
     """
 

@@ -16,7 +16,7 @@ from _workload import BenchSettings, Workload, exact_length_prompt, trl_token_id
 
 from bump_pl.judges import EmbeddingJudge  # noqa: E402
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer  # noqa: E402
-from bump_pl.reward import bidirectional_reward  # noqa: E402
+from bump_pl.core.reward import bidirectional_reward  # noqa: E402
 
 
 def test_step_durations_and_median_drop_the_warmup_step():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback
-from bump_pl.callbacks.profile_store import partial_dir
+from bump_pl.runs.profile_store import partial_dir
 from callback_fakes import FakeGenerator, fake_trainer, make_datamodule, set_up
 
 

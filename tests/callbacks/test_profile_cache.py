@@ -10,7 +10,7 @@ import torch
 from datasets import Dataset
 
 from bump_pl.callbacks import ProfileCacheCallback, load_profiles
-from bump_pl.callbacks import profile_store
+from bump_pl.runs import profile_store
 from callback_fakes import FakeGenerator, fake_trainer, in_run, make_datamodule
 
 

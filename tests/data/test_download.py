@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bump_pl.data.cli import main
+from bump_pl.cli.data import main
 from bump_pl.data.download import DownloadError, download_lamp, fetch, lamp_urls, sha256_of
 
 BODY = b'[{"id": "1", "input": "q", "profile": []}]' * 2000

@@ -11,7 +11,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bump_pl.data import get_task, read_lamp
-from bump_pl.data.cli import main
+from bump_pl.cli.data import main
 from bump_pl.data.synthetic import write_synthetic_lamp
 
 TASKS = ("LaMP_2", "LaMP_3", "LaMP_7")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bump_pl.data import read_lamp
-from bump_pl.downstream.cli import main
+from bump_pl.cli.downstream import main
 from bump_pl.downstream.prompts import VARIANTS
 from bump_pl.metrics.lamp import evaluate_lamp
 

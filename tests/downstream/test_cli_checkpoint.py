@@ -11,7 +11,7 @@ import pytest
 
 from bump_pl.cli import main as bump
 from bump_pl.data import read_lamp
-from bump_pl.downstream.cli import main as downstream
+from bump_pl.cli.downstream import main as downstream
 from bump_pl.downstream.prompts import VARIANTS
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bump_pl.data import get_task
-from bump_pl.downstream.cli import main
+from bump_pl.cli.downstream import main
 from bump_pl.downstream.inputs import read_split
 from bump_pl.downstream.prompts import VARIANTS
 from bump_pl.downstream.retrieval import rank_by_bm25

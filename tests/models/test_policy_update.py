@@ -4,7 +4,7 @@ gradients for every loss knob; mini-batches split by users; dapo's all-ranks tok
 import pytest
 import torch
 
-from bump_pl.grpo import GRPOSettings
+from bump_pl.core.grpo import GRPOSettings
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy
 from bump_pl.models.policy_update import RolloutBatch, policy_update, score_rollouts, tokens_all_ranks

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-from bump_pl.checkpoints import CheckpointError, check_weight_settings, read_checkpoint, resolve_checkpoint
+from bump_pl.runs.checkpoints import CheckpointError, check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.cli import main
-from bump_pl.cli_app import BumpCLI
+from bump_pl.cli.app import BumpCLI
 from bump_run import TINY
 
 HPARAMS = {

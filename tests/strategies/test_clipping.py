@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy
 
-from bump_pl.strategy_clipping import check_deepspeed_clipping, clip_policy_gradients
+from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 
 
 class _Linear(LightningModule):

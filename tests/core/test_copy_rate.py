@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bump_pl.copy_rate import copy_penalised, copy_rate, copy_rates
+from bump_pl.core.copy_rate import copy_penalised, copy_rate, copy_rates
 
 ITEM = "The kettle is quiet, boils fast and looks great on the counter"  # 12 words
 

@@ -20,8 +20,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
-from bump_pl.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
-from bump_pl.run_folders import continue_run, run_folders
+from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
+from bump_pl.runs.folders import continue_run, run_folders
 
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 1800.0  # torch's default for gloo, Lightning's for every backend

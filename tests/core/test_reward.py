@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import ndcg_score
 
 from bump_pl.metrics.functional import multi_positive_ndcg
-from bump_pl.reward import bidirectional_reward, chance_ndcg
+from bump_pl.core.reward import bidirectional_reward, chance_ndcg
 
 
 def d(position: int) -> float:
@@ -162,7 +162,7 @@ def test_bad_input_raises_clear_error(p2i, i2p, kwargs, message):
 
 
 def test_same_user_mask_marks_each_users_block():
-    from bump_pl.reward import same_user_mask
+    from bump_pl.core.reward import same_user_mask
 
     mask = same_user_mask(first_user=1, num_row_users=2, rows_per_user=2, num_users=3, cols_per_user=1)
     expected = torch.tensor([[0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=torch.bool)

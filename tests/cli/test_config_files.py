@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bump_pl.config_files import configs_command, resolve_config, resolve_config_args, shipped_configs
+from bump_pl.cli.config_files import configs_command, resolve_config, resolve_config_args, shipped_configs
 
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_every_yaml_of_the_source_tree_is_shipped() -> None:

@@ -1,6 +1,6 @@
 """The ``bump`` command: ``fit``, ``validate``, ``test``, ``predict`` (a LightningCLI) and ``configs``.
 
-Only the entry point: the LightningCLI lives in :mod:`bump_pl.cli_app` and is imported when a
+Only the entry point: the LightningCLI lives in :mod:`bump_pl.cli.app` and is imported when a
 subcommand runs, so ``bump --help`` answers without importing torch or Lightning. A user error
 ends with one line (``BUMP_DEBUG=1`` shows the traceback).
 """
@@ -12,10 +12,10 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from bump_pl.config_files import configs_command, resolve_config_args
+from bump_pl.cli.config_files import configs_command, resolve_config_args
 
 if TYPE_CHECKING:
-    from bump_pl.cli_app import BumpCLI
+    from bump_pl.cli.app import BumpCLI
 
 DEBUG_ENV = "BUMP_DEBUG"
 
@@ -49,7 +49,7 @@ QUIET_WARNINGS = (
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
     """The ``bump`` CLI on ``args`` (``sys.argv`` when None); ``run=False`` only instantiates."""
-    from bump_pl.cli_app import build_cli as build
+    from bump_pl.cli.app import build_cli as build
 
     return build(args, run=run)
 

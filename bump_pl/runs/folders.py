@@ -35,7 +35,7 @@ def run_folders(trainer: Any) -> list[Path]:
 def continue_run(trainer: Any, checkpoint: Path, purge_after: int | None = None) -> Path | None:
     """Point every logger whose run holds ``checkpoint`` at its version folder; that folder, or None.
 
-    With ``purge_after`` (a resumed fit: the step its loggers had reached, ``cli_app.logging_step``),
+    With ``purge_after`` (a resumed fit: the step its loggers had reached, ``bump_pl.cli.app.logging_step``),
     TensorBoard's ``purge_step`` drops the events logged after it, which the fit logs again;
     ``validate``/``test``/``predict`` pass None and add to the run's events without removing any.
     """

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bump_pl.grpo import group_advantages, grpo_loss, grpo_stats, loss_weights, rollout_keep, zero_std_groups
+from bump_pl.core.grpo import group_advantages, grpo_loss, grpo_stats, loss_weights, rollout_keep, zero_std_groups
 
 EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.05
 

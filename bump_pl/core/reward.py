@@ -37,7 +37,7 @@ Profile_to_item: ``P = K``, ``C = U*K``. Item_to_profile: ``P = 1``, ``C = 1 + (
 there are no negatives and every reward (and chance) is 1: no signal.
 
 Cross-rank negatives (DDP): the caller gathers the *global* score matrices (rows and columns
-over all ranks' users, in rank order, as :mod:`bump_pl.scoring` does) and passes
+over all ranks' users, in rank order, as :mod:`bump_pl.judges.in_batch` does) and passes
 ``local_users=slice(first_user, first_user + U_local)``. Only those users' rollouts are scored
 (profile_to_item rows and item_to_profile query rows of those users), against candidates of every rank;
 results have ``U_local * G`` entries, and chance levels use the global sizes.

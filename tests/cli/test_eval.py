@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bump_pl.metrics.cli import main
+from bump_pl.cli.eval import main
 from bump_pl.metrics.lamp import evaluate_lamp
 
 GOLDS = {"310": "2", "311": "4", "312": "3"}
@@ -38,7 +38,7 @@ def test_subprocess_prints_the_metrics_of_evaluate_lamp(tmp_path: Path) -> None:
     golds = _write(tmp_path / "golds.json", "LaMP_3", GOLDS)
     preds = _write(tmp_path / "preds.json", "LaMP_3", PREDS)
     run = subprocess.run(
-        [sys.executable, "-m", "bump_pl.metrics.cli", "--golds", str(golds), "--preds", str(preds)],
+        [sys.executable, "-m", "bump_pl.cli.eval", "--golds", str(golds), "--preds", str(preds)],
         capture_output=True, text=True, check=False, timeout=120,
     )
     assert run.returncode == 0, run.stderr
@@ -52,7 +52,7 @@ def test_subprocess_bad_input_exits_2_with_one_stderr_line(tmp_path: Path) -> No
     golds = _write(tmp_path / "golds.json", "LaMP_3", GOLDS)
     missing = tmp_path / "nope.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bump_pl.metrics.cli", "--golds", str(golds), "--preds", str(missing)],
+        [sys.executable, "-m", "bump_pl.cli.eval", "--golds", str(golds), "--preds", str(missing)],
         capture_output=True, text=True, check=False, timeout=120,
     )
     assert run.returncode == 2

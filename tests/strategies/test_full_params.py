@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy
 
-from bump_pl.callbacks.full_params import full_parameters
+from bump_pl.strategies.full_params import full_parameters
 
 
 def _net() -> torch.nn.Sequential:

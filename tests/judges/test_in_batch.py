@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from bump_pl.scoring import in_batch_scores
+from bump_pl.judges.in_batch import in_batch_scores
 
 G, K, U = 3, 2, 2  # rollouts per user, held-out items per user, users per rank
 

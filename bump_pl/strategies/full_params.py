@@ -17,7 +17,7 @@ Every rank enters this context (entering and leaving gather and free in lockstep
   (else its next backward would prefetch in another order than the other ranks'), and the reshard
   settings are restored. That restore, and initialising the FSDP roots on every rank first (a lone
   forward on rank 0 could make another module root there), touch FSDP2 state torch 2.13 keeps private;
-  ``tests/callbacks/test_full_params.py`` checks the whole round trip on two gloo processes.
+  ``tests/strategies/test_full_params.py`` checks the whole round trip on two gloo processes.
 - DeepSpeed ZeRO-3 shards parameters behind its own forward hooks: refused. Anything else (one
   device, DDP, ZeRO-1/2) holds whole parameters: nothing is done.
 """

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bump_pl.baselines import history_text
+from bump_pl.core.baselines import history_text
 from bump_pl.models.tiny import tiny_tokenizer
 
 CONTEXT = ["liked the quiet kettle", "returned a loud blender", "bought bread flour twice"]
