@@ -1,23 +1,21 @@
 """The ``bump`` command: ``fit``, ``validate``, ``test``, ``predict`` (a LightningCLI) and ``configs``.
 
 Only the entry point: the LightningCLI lives in :mod:`bump_pl.cli.app` and is imported when a
-subcommand runs, so ``bump --help`` answers without importing torch or Lightning. A user error
-ends with one line (``BUMP_DEBUG=1`` shows the traceback).
+subcommand runs, so ``bump --help`` answers without importing torch or Lightning. Failures follow
+:mod:`bump_pl.cli.failure` (one line; exit 2 usage, 1 bad input, 130 Ctrl-C).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from typing import TYPE_CHECKING
 
 from bump_pl.cli.config_files import configs_command, resolve_config_args
+from bump_pl.cli.failure import run_command
 
 if TYPE_CHECKING:
     from bump_pl.cli.app import BumpCLI
-
-DEBUG_ENV = "BUMP_DEBUG"
 
 TOP_HELP = """usage: bump [-h] {fit,validate,test,predict,configs} ...
 
@@ -55,7 +53,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``bump``; errors print one line (``BUMP_DEBUG=1`` shows the traceback)."""
+    """Entry point of ``bump``; exits under the failure policy of :mod:`bump_pl.cli.failure`."""
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     args = sys.argv[1:] if args is None else args
@@ -64,39 +62,12 @@ def main(args: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(TOP_HELP, end="")
         sys.exit(0 if args else 2)
-    try:
-        build_cli(resolve_config_args(args))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"bump: error: {one_line(error)} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(run_command("bump", lambda: _run(args)))
 
 
-def one_line(error: BaseException, limit: int = 500) -> str:
-    """``Type: message`` on one line: multi-line messages (jsonargparse's) are joined, and
-    the echo of the offending value is dropped since the key and the reason say enough."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    kept = [line for line in lines if line and not line.startswith(("Given value", "Subtypes:"))]
-    message = " ".join(kept)
-    if len(message) > limit:
-        message = message[: limit - 3] + "..."
-    where = "".join(f"{note}: " for note in getattr(error, "__notes__", ()))  # RankFailure's "rank R, step S"
-    return f"{where}{type(error).__name__}: {message}{collective_hint(error)}"
-
-
-def collective_hint(error: BaseException) -> str:
-    """What to read next when a collective failed: the cause is usually another rank's own error."""
-    distributed = sys.modules.get("torch.distributed")
-    failed = distributed is not None and isinstance(error, getattr(distributed, "DistError", ()))
-    if not failed and not any(word in str(error) for word in ("gloo", "NCCL", "Connection closed by peer")):
-        return ""
-    return (
-        " (a collective failed: another rank stopped or did not answer within --collective_timeout seconds;"
-        " its own error line names its rank and step)"
-    )
+def _run(args: list[str]) -> None:
+    """Run the subcommand of ``args`` (config names resolved to the shipped files)."""
+    build_cli(resolve_config_args(args))
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bump_pl.data.download import OFFICIAL_BASE_URL, DownloadError, download_lamp
+from bump_pl.cli.failure import OneLineParser, run_command
+from bump_pl.data.download import OFFICIAL_BASE_URL, download_lamp
 from bump_pl.data.synthetic import SYNTHETIC_TASKS, write_synthetic_lamp
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``download`` and ``synth`` subcommands."""
-    parser = argparse.ArgumentParser(prog="bump-data", description=__doc__)
+    parser = OneLineParser(prog="bump-data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     down = commands.add_parser("download", help="download official LaMP files (cached, checksummed)")
     down.add_argument("--task", required=True, help="LaMP_1 … LaMP_7 (LaMP_6 is not downloadable)")
@@ -30,21 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bump-data``; errors are one line on stderr and exit code 1."""
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "download":
-            for path in download_lamp(args.task, args.split, args.out, args.setting, args.base_url):
-                print(path)
-        else:
-            counts = write_synthetic_lamp(
-                args.out, args.task, args.users, args.seed, args.items_per_user, args.words_per_item
-            )
-            print(f"wrote {counts} users to {args.out}")
-    except (ValueError, DownloadError) as err:
-        print(f"bump-data: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    """Run ``bump-data``; the exit code follows :mod:`bump_pl.cli.failure` (one line on stderr)."""
+    return run_command("bump-data", lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "download":
+        for path in download_lamp(args.task, args.split, args.out, args.setting, args.base_url):
+            print(path)
+    else:
+        counts = write_synthetic_lamp(args.out, args.task, args.users, args.seed, args.items_per_user, args.words_per_item)
+        print(f"wrote {counts} users to {args.out}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 Both files use LaMP's outputs layout ``{"task": "LaMP_3", "golds": [{"id": "310", "output": "4"}, ...]}``.
 The metrics are printed as one JSON object on stdout. Bad input (missing file, malformed JSON, wrong
-layout, files naming different tasks, id mismatch) exits with code 2 and one line on stderr naming the file.
+layout, files naming different tasks, id mismatch) exits with code 1 and one line on stderr naming the
+file; a wrong command line exits 2 (:mod:`bump_pl.cli.failure`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bump_pl.cli.failure import OneLineParser, run_command
 from bump_pl.data.tasks import canonical_task_name
 from bump_pl.metrics.lamp import evaluate_lamp
 
@@ -67,27 +69,25 @@ def _choose_task(cli_task: str | None, golds_task: str | None, preds_task: str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``bump-eval``; returns the process exit code (0, or 2 on bad input)."""
-    parser = argparse.ArgumentParser(prog="bump-eval", description="Score LaMP predictions with LaMP's metrics.")
+    """Run ``bump-eval``; returns the exit code of :mod:`bump_pl.cli.failure` (0; 1 bad input; 2 usage)."""
+    parser = OneLineParser(prog="bump-eval", description="Score LaMP predictions with LaMP's metrics.")
     parser.add_argument("--golds", type=Path, required=True, help="gold outputs file (LaMP layout)")
     parser.add_argument("--preds", type=Path, required=True, help="predictions file (same layout)")
     parser.add_argument(
         "--task", default=None, help="LaMP_1 … LaMP_7 or a generation task; overrides the files' (default: the golds')"
     )
-    args = parser.parse_args(argv)
+    return run_command("bump-eval", lambda: _run(parser.parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> None:
+    golds_task, golds = read_outputs(args.golds)
+    preds_task, preds = read_outputs(args.preds)
+    task = _choose_task(args.task, golds_task, preds_task, args.golds, args.preds)
     try:
-        golds_task, golds = read_outputs(args.golds)
-        preds_task, preds = read_outputs(args.preds)
-        task = _choose_task(args.task, golds_task, preds_task, args.golds, args.preds)
-        try:
-            metrics = evaluate_lamp(task, preds, golds)
-        except ValueError as err:
-            raise ValueError(f"{args.preds} vs {args.golds}: {err}") from None
+        metrics = evaluate_lamp(task, preds, golds)
     except ValueError as err:
-        print(f"bump-eval: error: {err}", file=sys.stderr)
-        return 2
+        raise ValueError(f"{args.preds} vs {args.golds}: {err}") from None
     print(json.dumps(metrics))
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`bump-eval`: reads LaMP outputs files, prints the metrics of `evaluate_lamp`, refuses bad input with exit 2."""
+"""`bump-eval`: reads LaMP outputs files, prints the metrics of `evaluate_lamp`, refuses bad input with exit 1."""
 
 from __future__ import annotations
 
@@ -48,14 +48,14 @@ def test_subprocess_prints_the_metrics_of_evaluate_lamp(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_subprocess_bad_input_exits_2_with_one_stderr_line(tmp_path: Path) -> None:
+def test_subprocess_bad_input_exits_1_with_one_stderr_line(tmp_path: Path) -> None:
     golds = _write(tmp_path / "golds.json", "LaMP_3", GOLDS)
     missing = tmp_path / "nope.json"
     run = subprocess.run(
         [sys.executable, "-m", "bump_pl.cli.eval", "--golds", str(golds), "--preds", str(missing)],
         capture_output=True, text=True, check=False, timeout=120,
     )
-    assert run.returncode == 2
+    assert run.returncode == 1
     assert run.stdout == ""
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and str(missing) in lines[0] and "cannot read" in lines[0]
@@ -105,7 +105,7 @@ def test_integer_ids_match_string_ids(tmp_path: Path, capsys: pytest.CaptureFixt
          "preds", "ids do not match"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_naming_the_file(
+def test_bad_input_exits_1_with_one_line_naming_the_file(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     golds_text: str | None,
@@ -121,7 +121,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(
     if preds_text is not None:
         preds.write_text(preds_text)
     code, out, err = _run(capsys, "--golds", str(golds), "--preds", str(preds), *extra_args)
-    assert code == 2
+    assert code == 1
     assert out == ""
     assert len(err) == 1
     assert str({"golds": golds, "preds": preds}[blamed]) in err[0]

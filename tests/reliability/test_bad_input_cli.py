@@ -1,4 +1,5 @@
-"""Bad input through ``bump fit``: one ``bump: error:`` line naming the file and the problem, exit 1,
+"""Bad input through ``bump fit``: one ``bump: error:`` line naming the file and the problem, exit 1
+(a command line the parser refuses: exit 2),
 no traceback, and nothing trained first. Most cases run in-process through ``main``; a few
 representative ones run as real subprocesses (where warnings and banners also land on stderr).
 """
@@ -136,7 +137,6 @@ CASES: dict[str, tuple[Mutation, list[str], list[str]]] = {
         ["--model.model", "no-such-model-alias"],
         ["ModelNotFoundError", "'no-such-model-alias'", "HF_HUB_OFFLINE"],
     ),
-    "wrong_type_config_value": (_unchanged, ["--model.group_size", "abc"], ["model.group_size", "int"]),
     "data_dir_without_clearing_synthetic": (
         _unchanged,
         ["--data.synthetic", "__keep__"],
@@ -160,13 +160,19 @@ def _corrupted(valid: Path, tmp_path: Path, mutate: Mutation) -> Path:
     return folder
 
 
-def _assert_one_error_line(stderr: str, expected: list[str]) -> str:
+# id -> (extra CLI args, substrings of the one error line): the parser refuses them, exit 2 (usage).
+USAGE_CASES: dict[str, tuple[list[str], list[str]]] = {
+    "wrong_type_config_value": (["--model.group_size", "abc"], ["model.group_size", "int"]),
+}
+
+
+def _assert_one_error_line(stderr: str, expected: list[str], usage: bool = False) -> str:
     errors = [line for line in stderr.splitlines() if line.startswith("bump: error:")]
     assert len(errors) == 1, stderr
     assert "Traceback" not in stderr, stderr
     for text in expected:
         assert text in errors[0], errors[0]
-    assert errors[0].endswith("(set BUMP_DEBUG=1 for the traceback)")
+    assert errors[0].endswith("(set BUMP_DEBUG=1 for the traceback)") != usage
     return errors[0]
 
 
@@ -192,14 +198,30 @@ def test_bad_input_ends_with_one_error_line_before_training(
     assert not list(tmp_path.glob("runs/**/*.ckpt"))
 
 
+@pytest.mark.parametrize("case", list(USAGE_CASES))
+def test_usage_errors_exit_2_with_one_line(
+    case: str, valid_lamp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra, expected = USAGE_CASES[case]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BUMP_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", ["bump"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(_fit_args(valid_lamp, extra))
+    assert exit_info.value.code == 2
+    _assert_one_error_line(capsys.readouterr().err, expected, usage=True)
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["malformed_json", "missing_model_path", "wrong_type_config_value"])
 def test_bad_input_in_a_real_subprocess(case: str, valid_lamp: Path, tmp_path: Path) -> None:
-    mutate, extra, expected = CASES[case]
+    usage = case in USAGE_CASES
+    mutate, extra, expected = (_unchanged, *USAGE_CASES[case]) if usage else CASES[case]
     folder = _corrupted(valid_lamp, tmp_path, mutate)
     result = run_bump(_fit_args(folder, extra), tmp_path)
-    assert result.returncode == 1
-    _assert_one_error_line(result.stderr, expected)
+    assert result.returncode == (2 if usage else 1)
+    _assert_one_error_line(result.stderr, expected, usage)
     assert "Traceback" not in result.stdout
 
 
