@@ -41,6 +41,11 @@ over all ranks' users, in rank order, as :mod:`bump_pl.judges.in_batch` does) an
 ``local_users=slice(first_user, first_user + U_local)``. Only those users' rollouts are scored
 (profile_to_item rows and item_to_profile query rows of those users), against candidates of every rank;
 results have ``U_local * G`` entries, and chance levels use the global sizes.
+
+Hybrid negatives (:mod:`bump_pl.core.negatives`): the matrices hold the cross judge's scores of
+each query's positives and ``hard_negatives`` hardest negatives, every other entry ranked last;
+the NDCG is then the one over that scored list, and ``hard_negatives`` makes the chance levels
+those of the scored list: ``C = K + min(k, (U-1)*K)`` and ``C = 1 + min(k, (U-1)*G)``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from bump_pl.core.negatives import scored_size
 from bump_pl.metrics.functional import check_finite, discounts, multi_positive_ndcg, tie_averaged_discount
 
 
@@ -62,7 +68,12 @@ class RewardSettings:
     Attributes:
         alpha: weight of the profile_to_item direction (1 or 0: one direction only).
         ndcg_k: NDCG cut-off of the reward and of validation (None ranks the whole list).
-        negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's.
+        negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's;
+            ``hybrid`` ranks against every rank's users with the ``retriever`` and has the judge
+            score only each query's positives and ``hard_negatives`` hardest negatives.
+        hard_negatives: ``k``, negatives per query the judge scores with ``hybrid``.
+        retriever: embedding model (name, folder or alias, mean pooling) that ranks every
+            candidate with ``hybrid``.
         history_baselines: also validate the user's raw history as the profile, cut to
             ``sampling.max_new_tokens`` policy tokens and whole (``val/ndcg_history_budget``,
             ``val/ndcg_history_full``): what a generated profile has to beat.
@@ -72,7 +83,9 @@ class RewardSettings:
 
     alpha: float = 0.5
     ndcg_k: int | None = None
-    negatives: Literal["global", "local"] = "global"
+    negatives: Literal["global", "local", "hybrid"] = "global"
+    hard_negatives: int = 16
+    retriever: str = "all-minilm-l6-v2"
     history_baselines: bool = True
     copy_penalty: float = 0.0
 
@@ -81,6 +94,10 @@ class RewardSettings:
             raise ValueError(f"model.reward.alpha must be in [0, 1], got {self.alpha}")
         if self.ndcg_k is not None and self.ndcg_k < 1:
             raise ValueError(f"model.reward.ndcg_k must be >= 1 or null, got {self.ndcg_k}")
+        if self.negatives not in ("global", "local", "hybrid"):
+            raise ValueError(f"model.reward.negatives must be 'global', 'local' or 'hybrid', got {self.negatives!r}")
+        if not isinstance(self.hard_negatives, int) or self.hard_negatives < 1:
+            raise ValueError(f"model.reward.hard_negatives must be an int >= 1, got {self.hard_negatives!r}")
 
 
 class BidirectionalReward(NamedTuple):
@@ -109,6 +126,26 @@ def chance_ndcg(num_relevant: int, num_candidates: int, k: int | None = None) ->
         raise ValueError(f"chance_ndcg: need 1 <= num_relevant <= num_candidates, got {num_relevant}, {num_candidates}")
     d = discounts(num_candidates, k)
     return float(num_relevant / num_candidates * d.sum() / d[:num_relevant].sum())
+
+
+def check_ranking_size(users_per_rank: int, world_size: int, negatives: str) -> None:
+    """Refuse in-batch rankings of fewer than 2 users (nothing to learn or measure).
+
+    Args:
+        users_per_rank: ``U``, users of one rank's batch (``data.users_per_batch``).
+        world_size: ranks; their users share a ranking unless ``negatives`` is ``local``.
+        negatives: ``model.reward.negatives``.
+
+    Raises:
+        ValueError: one line saying why (no negatives: every reward 1, loss 0, val/ndcg 1.0).
+    """
+    ranked = users_per_rank * (1 if negatives == "local" else world_size)
+    if ranked < 2:
+        raise ValueError(
+            f"data.users_per_batch={users_per_rank} on {world_size} rank(s) with model.reward.negatives={negatives!r} ranks"
+            f" {ranked} user against itself: with no other users there are no negatives, so every reward is 1,"
+            " the loss 0 and val/ndcg 1.0; use users_per_batch >= 2"
+        )
 
 
 def same_user_mask(
@@ -195,6 +232,7 @@ def bidirectional_reward(
     alpha: float = 0.5,
     k: int | None = None,
     local_users: slice | None = None,
+    hard_negatives: int | None = None,
 ) -> BidirectionalReward:
     """Score every rollout of ``local_users`` (all users by default) in both directions.
 
@@ -207,6 +245,9 @@ def bidirectional_reward(
         alpha: weight of the profile_to_item direction in ``total``.
         k: optional NDCG cut-off for both directions.
         local_users: contiguous slice of users whose rollouts are scored (DDP: this rank's).
+        hard_negatives: the scores are hybrid ones, each query's positives and this many hardest
+            negatives scored, the rest ranked last (:mod:`bump_pl.core.negatives`); sets the chance
+            levels to those of the scored lists. None: every candidate was scored.
 
     Returns:
         :class:`BidirectionalReward` with ``[u*G]`` rewards (``u`` scored users) in rollout order
@@ -222,8 +263,11 @@ def bidirectional_reward(
     i2p_rows = item_to_profile[first * heldout_per_user : stop * heldout_per_user]
     i2p = _item_to_profile_ndcg(i2p_rows, first, group_size, heldout_per_user, k).to(p2i.dtype)
 
-    chance_p2i = chance_ndcg(heldout_per_user, num_users * heldout_per_user, k)
-    chance_i2p = chance_ndcg(1, 1 + (num_users - 1) * group_size, k)
+    if hard_negatives is not None and (not isinstance(hard_negatives, int) or hard_negatives < 0):
+        raise ValueError(f"bidirectional_reward: hard_negatives must be an int >= 0 or None, got {hard_negatives!r}")
+    others = num_users - 1
+    chance_p2i = chance_ndcg(heldout_per_user, scored_size(heldout_per_user, others * heldout_per_user, hard_negatives), k)
+    chance_i2p = chance_ndcg(1, scored_size(1, others * group_size, hard_negatives), k)
     return BidirectionalReward(
         total=alpha * p2i + (1.0 - alpha) * i2p,
         profile_to_item=p2i,

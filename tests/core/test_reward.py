@@ -154,6 +154,7 @@ def test_chance_levels_match_monte_carlo(k):
         (torch.zeros(4, 4), torch.tensor([[float("inf")] * 4] + [[0.0] * 4] * 3), {}, "item_to_profile has 4 non"),
         (torch.zeros(4, 4), torch.zeros(4, 4), {"alpha": 1.5}, "alpha must be in"),
         (torch.zeros(4, 4), torch.zeros(4, 4), {"local_users": slice(1, 5)}, "local_users must be"),
+        (torch.zeros(4, 4), torch.zeros(4, 4), {"hard_negatives": -1}, "hard_negatives must be an int >= 0"),
     ],
 )
 def test_bad_input_raises_clear_error(p2i, i2p, kwargs, message):
@@ -167,3 +168,55 @@ def test_same_user_mask_marks_each_users_block():
     mask = same_user_mask(first_user=1, num_row_users=2, rows_per_user=2, num_users=3, cols_per_user=1)
     expected = torch.tensor([[0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=torch.bool)
     assert torch.equal(mask, expected)
+
+
+def test_hybrid_scores_rank_over_the_scored_list_with_its_chance_level():
+    """U=3, G=1, K=1; the judge scored profile 0's own item and item 2 (hard negative), not item 1.
+
+    profile_to_item row 0: own item 0.5 below item 2's 0.7, item 1 unscored (ranked last) -> rank 2 of
+    {0.5, 0.7}: 1/log2(3) (global, with item 1's 0.9 counted, would be rank 3: 1/log2(4) = 0.5).
+    Chance over 1 + 1 candidates: (1/2) * (d(1) + d(2)) / d(1).
+    """
+    from bump_pl.core.negatives import rank_unscored_last
+
+    p2i = torch.tensor([[0.5, 0.9, 0.7], [0.1, 0.3, 0.2], [0.0, 0.4, 0.6]])
+    scored = torch.tensor([[True, False, True], [False, True, True], [True, False, True]])
+    i2p = torch.eye(3)
+    sizes = dict(num_users=3, group_size=1, heldout_per_user=1, alpha=1.0)
+    hybrid = bidirectional_reward(rank_unscored_last(p2i, scored), i2p, **sizes, hard_negatives=1)
+    full = bidirectional_reward(p2i, i2p, **sizes)
+    assert float(hybrid.profile_to_item[0]) == pytest.approx(d(2))
+    assert float(full.profile_to_item[0]) == pytest.approx(d(3))
+    assert float(hybrid.chance_profile_to_item) == pytest.approx(0.5 * (d(1) + d(2)))
+    assert float(hybrid.chance_item_to_profile) == pytest.approx(0.5 * (d(1) + d(2)))
+    assert float(full.chance_profile_to_item) == pytest.approx((d(1) + d(2) + d(3)) / 3)
+    # k at or above the negatives: the chance of the full ranking
+    assert float(bidirectional_reward(p2i, i2p, **sizes, hard_negatives=2).chance) == pytest.approx(float(full.chance))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"negatives": "remote"}, "model.reward.negatives must be 'global', 'local' or 'hybrid'"),
+        ({"hard_negatives": 0}, "model.reward.hard_negatives must be an int >= 1"),
+    ],
+)
+def test_bad_reward_settings_name_the_option(kwargs, message):
+    from bump_pl.core.reward import RewardSettings
+
+    with pytest.raises(ValueError, match=message):
+        RewardSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("users", "world", "negatives", "fails"),
+    [(1, 1, "global", True), (1, 2, "global", False), (1, 2, "hybrid", False), (1, 2, "local", True), (2, 1, "local", False)],
+)
+def test_ranking_size_counts_every_ranks_users_unless_local(users, world, negatives, fails):
+    from bump_pl.core.reward import check_ranking_size
+
+    if fails:
+        with pytest.raises(ValueError, match=f"data.users_per_batch={users} on {world} rank"):
+            check_ranking_size(users, world, negatives)
+    else:
+        check_ranking_size(users, world, negatives)

@@ -1,0 +1,83 @@
+"""Hybrid negatives as pure tensor functions: hand-worked selections, the rank-last fill, and NDCG over the scored set."""
+
+import pytest
+import torch
+
+from bump_pl.core.negatives import rank_unscored_last, scored_candidates, scored_size
+from bump_pl.core.reward import bidirectional_reward, same_user_mask
+from bump_pl.metrics.functional import multi_positive_ndcg
+
+RETRIEVAL = torch.tensor([[0.9, 0.1, 0.5, 0.7], [0.2, 0.8, 0.3, 0.1]])
+POSITIVE = torch.tensor([[True, False, False, False], [False, False, True, False]])
+
+
+@pytest.mark.parametrize(
+    ("k", "expected"),
+    [
+        (0, [[1, 0, 0, 0], [0, 0, 1, 0]]),  # positives only
+        (1, [[1, 0, 0, 1], [0, 1, 1, 0]]),  # row 0: 0.7 (col 3) is the hardest negative; row 1: 0.8 (col 1)
+        (2, [[1, 0, 1, 1], [1, 1, 1, 0]]),
+        (3, [[1, 1, 1, 1], [1, 1, 1, 1]]),  # every negative
+        (9, [[1, 1, 1, 1], [1, 1, 1, 1]]),
+    ],
+)
+def test_scored_candidates_are_the_positives_and_the_k_highest_negatives(k, expected):
+    assert scored_candidates(RETRIEVAL, POSITIVE, k).tolist() == torch.tensor(expected, dtype=torch.bool).tolist()
+
+
+def test_a_positive_is_scored_even_when_the_retriever_ranks_it_last():
+    retrieval = torch.tensor([[-5.0, 1.0, 2.0]])
+    assert scored_candidates(retrieval, torch.tensor([[True, False, False]]), 1).tolist() == [[True, False, True]]
+
+
+def test_tied_negatives_take_the_lower_column_first():
+    retrieval = torch.tensor([[1.0, 0.5, 0.5, 0.5]])
+    assert scored_candidates(retrieval, torch.tensor([[True, False, False, False]]), 2).tolist() == [[True, True, True, False]]
+
+
+def test_bad_selection_input_is_refused():
+    with pytest.raises(ValueError, match="k must be an int >= 0"):
+        scored_candidates(RETRIEVAL, POSITIVE, -1)
+    with pytest.raises(ValueError, match="must both be"):
+        scored_candidates(RETRIEVAL, POSITIVE[:, :3], 1)
+    with pytest.raises(ValueError, match="non-finite"):
+        scored_candidates(torch.tensor([[float("nan"), 1.0]]), torch.tensor([[True, False]]), 1)
+
+
+def test_unscored_entries_go_below_the_lowest_scored_one_of_their_row():
+    scores = torch.tensor([[3.0, 9.0, -2.0, 7.0], [0.5, 4.0, 8.0, 1.0], [1e30, 2e30, 0.0, 0.0]])
+    scored = torch.tensor([[True, False, True, False], [True, True, False, True], [True, True, False, False]])
+    out = rank_unscored_last(scores, scored)
+    # lowest scored m: -2 -> -2 - 2 = -4; 0.5 -> 0.5 - 1 = -0.5; 1e30 -> 1e30 - 1e30 = 0
+    expected = torch.tensor([[3.0, -4.0, -2.0, -4.0], [0.5, 4.0, -0.5, 1.0], [1e30, 2e30, 0.0, 0.0]])
+    assert torch.equal(out, expected)
+    assert torch.equal(rank_unscored_last(scores, torch.ones_like(scored)), scores)
+    with pytest.raises(ValueError, match="at least one scored entry"):
+        rank_unscored_last(scores, torch.zeros_like(scored))
+
+
+def test_scored_size_counts_positives_and_at_most_k_negatives():
+    assert scored_size(4, 12, 16) == 16
+    assert scored_size(4, 12, 3) == 7
+    assert scored_size(1, 9, None) == 10
+
+
+def test_dense_filled_ndcg_equals_ndcg_over_the_scored_list_alone():
+    gen = torch.Generator().manual_seed(0)
+    num_users, group, heldout, k = 5, 3, 2, 3
+    scores = torch.randn(num_users * group, num_users * heldout, generator=gen)
+    scores[0, :4] = 0.25  # ties, positives included
+    retrieval = torch.randn(scores.shape, generator=gen)
+    positive = same_user_mask(0, num_users, group, num_users, heldout)
+    scored = scored_candidates(retrieval, positive, k)
+    dense = multi_positive_ndcg(rank_unscored_last(scores, scored), positive)
+    for row in range(scores.shape[0]):
+        columns = scored[row]
+        assert int(columns.sum()) == heldout + k
+        alone = multi_positive_ndcg(scores[row, columns][None], positive[row, columns][None])
+        torch.testing.assert_close(dense[row], alone[0], rtol=0, atol=1e-6)
+    # the profile_to_item direction of the reward is that NDCG
+    i2p = torch.randn(num_users * heldout, num_users * group, generator=gen)
+    reward = bidirectional_reward(rank_unscored_last(scores, scored), i2p, num_users=num_users, group_size=group,
+                                  heldout_per_user=heldout, hard_negatives=k)
+    torch.testing.assert_close(reward.profile_to_item, dense)
