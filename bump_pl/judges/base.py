@@ -54,6 +54,28 @@ class Judge(Protocol):
         ...
 
 
+Side = Literal["query", "candidate"]
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """A judge whose scores are dot products of per-text vectors: it can rank any population cheaply.
+
+    ``score(q, c, d)`` equals ``encode(q, d, "query") @ encode(c, d, "candidate").T`` (to float
+    error), so under DDP each rank encodes its own texts and only the vectors cross ranks.
+    """
+
+    symmetric: bool
+
+    def to(self, device: str | torch.device) -> Self:
+        """Move the model to ``device``; returns self."""
+        ...
+
+    def encode(self, texts: list[str], direction: Direction, side: Side) -> Tensor:
+        """``[N, H]`` float32 vectors of ``texts`` playing ``side`` in ``direction``."""
+        ...
+
+
 def check_score_inputs(owner: str, queries: list[str], candidates: list[str], direction: str) -> None:
     """Raise one clear ``TypeError``/``ValueError`` naming ``owner`` and the bad argument."""
     if direction not in DIRECTIONS:

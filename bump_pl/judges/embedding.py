@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from bump_pl.judges.base import Direction, check_score_inputs
+from bump_pl.judges.base import Direction, Side, check_score_inputs
 from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder, ModelKind
 from bump_pl.utils import pad_id_of, pad_token_ids
@@ -108,9 +108,8 @@ class EmbeddingJudge(FrozenModelHolder):
     def score(self, queries: list[str], candidates: list[str], direction: Direction) -> Tensor:
         """``[Q, C]`` float32 similarities on :attr:`device` (see the class docstring)."""
         check_score_inputs("EmbeddingJudge", queries, candidates, direction)
-        query_role, candidate_role = ("profile", "item") if direction == "profile_to_item" else ("item", "profile")
-        query_texts = [self.query_prefix[query_role] + self.role_prefix[query_role] + t for t in queries]
-        candidate_texts = [self.role_prefix[candidate_role] + t for t in candidates]
+        query_texts = self._prefixed(queries, direction, "query")
+        candidate_texts = self._prefixed(candidates, direction, "candidate")
         distinct = list(dict.fromkeys(query_texts + candidate_texts))
         with torch.inference_mode():
             embeddings = self._embed(distinct)
@@ -119,6 +118,20 @@ class EmbeddingJudge(FrozenModelHolder):
             c = embeddings[[row[t] for t in candidate_texts]]
             scores = q @ c.T
         return scores.clone()  # a normal tensor, usable outside inference mode
+
+    def encode(self, texts: list[str], direction: Direction, side: Side) -> Tensor:
+        """``[N, H]`` embeddings of ``texts`` with the prefixes of ``side`` in ``direction``:
+        ``score(q, c, d) == encode(q, d, "query") @ encode(c, d, "candidate").T`` (the ``Retriever``
+        protocol; up to float error from batching)."""
+        check_score_inputs("EmbeddingJudge", texts, [], direction)
+        return self.embed(self._prefixed(texts, direction, side))
+
+    def _prefixed(self, texts: list[str], direction: Direction, side: Side) -> list[str]:
+        """``texts`` with their role prefix, and the query prefix on the query side."""
+        query_role, candidate_role = ("profile", "item") if direction == "profile_to_item" else ("item", "profile")
+        role = query_role if side == "query" else candidate_role
+        prefix = (self.query_prefix[role] if side == "query" else "") + self.role_prefix[role]
+        return [prefix + text for text in texts]
 
     def embed(self, texts: list[str]) -> Tensor:
         """``[N, H]`` float32 embeddings of ``texts`` (unit-norm when ``normalize``), no deduplication."""

@@ -7,18 +7,29 @@ queries against the candidates of all ranks and the score rows are gathered, so 
 ends up with the same global matrices it would have on one process holding all users. The
 judge work is split, not repeated: rank ``k`` computes only its own query rows.
 
+Hybrid negatives (``hybrid``, :mod:`bump_pl.core.negatives`): a retriever (an embedding judge)
+encodes this rank's texts; the vectors are gathered, every query of this rank is ranked against
+every candidate of every rank, and the judge scores only the query's positives and its ``k``
+hardest negatives. Only the vectors and the texts of candidates some rank chose cross ranks (plus
+the score rows, gathered as in ``global``). Queries that chose the same candidates share one
+``judge.score`` call; with ``k`` at or above the number of negatives that is the single call of
+``global``, so the scores are those of ``global``.
+
 No Lightning here; plain ``torch.distributed`` (a no-op when it is not initialised).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from bump_pl.judges.base import Judge
+from bump_pl.core.negatives import rank_unscored_last, scored_candidates
+from bump_pl.core.reward import RewardSettings, check_ranking_size, same_user_mask
+from bump_pl.judges.base import Direction, Judge, Retriever
 
 
 @dataclass
@@ -30,12 +41,39 @@ class InBatchScores:
         item_to_profile: ``[W*U*K, W*U*G]`` item ``j`` as query, profile ``r`` as candidate.
         num_users: ``W*U``, users over all ``W`` ranks that take part in the ranking.
         first_user: index of this rank's first user in the global order (rank * U).
+        hard_negatives: ``k`` of hybrid scores (pass it to ``bidirectional_reward``), None when
+            every pair was scored.
     """
 
     profile_to_item: Tensor
     item_to_profile: Tensor
     num_users: int
     first_user: int
+    hard_negatives: int | None = None
+
+
+@dataclass(frozen=True)
+class HybridNegatives:
+    """``reward.negatives: hybrid``: ``retriever`` ranks every candidate, the judge scores each
+    query's positives and ``hard_negatives`` hardest negatives."""
+
+    retriever: Retriever
+    hard_negatives: int
+
+
+@functools.lru_cache(maxsize=2)
+def _load_retriever(name: str) -> Retriever:
+    """An ``EmbeddingJudge`` (mean pooling) on ``name``, loaded once per process."""
+    from bump_pl.judges.embedding import EmbeddingJudge
+
+    return EmbeddingJudge(name, pooling="mean")
+
+
+def hybrid_negatives(settings: RewardSettings) -> HybridNegatives | None:
+    """What :func:`in_batch_scores` needs for ``settings.negatives == "hybrid"`` (None otherwise)."""
+    if settings.negatives != "hybrid":
+        return None
+    return HybridNegatives(_load_retriever(settings.retriever), settings.hard_negatives)
 
 
 def _world() -> tuple[int, int]:
@@ -64,8 +102,71 @@ def gather_rows(local: Tensor) -> Tensor:
     return torch.cat(parts, dim=0)
 
 
+def gather_chosen_texts(texts: list[str], chosen: Tensor) -> list[str | None]:
+    """Every rank's texts in rank order, as :func:`gather_texts`, but only where some rank's ``chosen``
+    is True (None elsewhere): only chosen texts cross ranks.
+
+    Args:
+        texts: this rank's ``n`` texts (``n`` equal on all ranks).
+        chosen: ``[W*n]`` bool, the global candidates this rank needs.
+    """
+    rank, world = _world()
+    if world == 1:
+        return list(texts)
+    needed = chosen.to(torch.int32)
+    dist.all_reduce(needed, op=dist.ReduceOp.MAX)
+    first = rank * len(texts)
+    mine = {first + i: text for i, text in enumerate(texts) if needed[first + i]}
+    parts: list[dict[int, str]] = [{} for _ in range(world)]
+    dist.all_gather_object(parts, mine)
+    found = {index: text for part in parts for index, text in part.items()}
+    return [found.get(index) for index in range(world * len(texts))]
+
+
+def score_chosen(judge: Judge, queries: list[str], candidates: list[str | None], scored: Tensor,
+                 direction: Direction) -> Tensor:
+    """``[Q, C]`` judge scores where ``scored`` (``[Q, C]`` bool) is True, 0 elsewhere.
+
+    Queries with the same scored columns share one ``judge.score`` call (one call when every row
+    is the same, e.g. all candidates scored).
+    """
+    out = torch.zeros(scored.shape, dtype=torch.float32, device=judge.device)
+    patterns, group = torch.unique(scored.cpu(), dim=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        rows = (group == index).nonzero().flatten()
+        columns = pattern.nonzero().flatten()
+        scores = judge.score([queries[r] for r in rows.tolist()], [candidates[c] for c in columns.tolist()], direction)
+        out[rows.to(out.device)[:, None], columns.to(out.device)[None, :]] = scores.float()
+    return out
+
+
+def _hybrid_rows(judge: Judge, hybrid: HybridNegatives, queries: list[str], candidates: list[str],
+                 direction: Direction, first_user: int, num_users: int, world: int) -> Tensor:
+    """``[U*q, W*U*c]`` hybrid scores of this rank's queries against every rank's candidates.
+
+    ``q``/``c``: queries/candidates per user. The retriever ranks every candidate; the judge scores
+    each query's own user's candidates and ``k`` hardest negatives; the rest rank last.
+    """
+    retriever = hybrid.retriever.to(judge.device)
+    gather = gather_rows if world > 1 else (lambda rows: rows)
+    query_vectors = retriever.encode(queries, direction, "query")
+    candidate_vectors = gather(retriever.encode(candidates, direction, "candidate").contiguous())
+    retrieval = query_vectors @ candidate_vectors.T
+    positive = same_user_mask(first_user, num_users, len(queries) // num_users, num_users * world,
+                              len(candidates) // num_users, retrieval.device)
+    scored = scored_candidates(retrieval, positive, hybrid.hard_negatives)
+    texts = gather_chosen_texts(candidates, scored.any(dim=0)) if world > 1 else candidates
+    return rank_unscored_last(score_chosen(judge, queries, texts, scored, direction), scored.to(judge.device))
+
+
 def in_batch_scores(
-    judge: Judge, profiles: list[str], items: list[str], *, num_users: int, global_negatives: bool = True
+    judge: Judge,
+    profiles: list[str],
+    items: list[str],
+    *,
+    num_users: int,
+    global_negatives: bool = True,
+    hybrid: HybridNegatives | None = None,
 ) -> InBatchScores:
     """Score ``U*G`` profiles and ``U*K`` held-out items of this rank in both directions.
 
@@ -74,14 +175,24 @@ def in_batch_scores(
         items: ``U*K`` texts, item ``j = u*K + k``.
         num_users: ``U`` on this rank (equal on every rank).
         global_negatives: rank against every rank's users (True) or only this rank's (False).
+        hybrid: score only positives and hard negatives (:func:`hybrid_negatives`); None: every pair.
+
+    Raises:
+        ValueError: when the ranking holds fewer than 2 users (no negatives, see
+            :func:`bump_pl.core.reward.check_ranking_size`).
     """
     rank, world = _world()
-    if not global_negatives or world == 1:
+    negatives = "local" if not global_negatives else "hybrid" if hybrid is not None else "global"
+    check_ranking_size(num_users, world, negatives)
+    if not global_negatives:
         rank, world = 0, 1
-        all_profiles, all_items = profiles, items
-    else:
-        all_profiles, all_items = gather_texts(profiles), gather_texts(items)
     gather = gather_rows if world > 1 else (lambda rows: rows)
+    if hybrid is not None:
+        first = rank * num_users
+        profile_to_item = gather(_hybrid_rows(judge, hybrid, profiles, items, "profile_to_item", first, num_users, world))
+        item_to_profile = gather(_hybrid_rows(judge, hybrid, items, profiles, "item_to_profile", first, num_users, world))
+        return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives)
+    all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
     profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
     if judge.symmetric:
         item_to_profile = profile_to_item.T

@@ -119,3 +119,21 @@ def test_minilm_ranks_a_paraphrase_above_unrelated_sentences():
     scores = judge.score(["A man is playing a guitar."], candidates, "profile_to_item")[0]
     assert scores.argmax().item() == 1
     assert scores[1] > max(scores[0], scores[2]) + 0.2
+
+
+@pytest.mark.parametrize("query_instruction", ["", "Query: "])
+def test_encode_factorises_score_in_both_directions(encoder, tokenizer, query_instruction):
+    """The Retriever protocol: score(q, c, d) == encode(q, d, "query") @ encode(c, d, "candidate").T,
+    with role and query prefixes on the right side (hybrid negatives encode each rank's texts alone)."""
+    from bump_pl.judges.base import Retriever
+
+    judge = EmbeddingJudge(encoder, tokenizer=tokenizer, profile_instruction="P: ", item_instruction="I: ",
+                           profile_query_instruction=query_instruction, batch_size=2)
+    assert isinstance(judge, Retriever) and judge.symmetric is not bool(query_instruction)
+    for direction, queries, candidates in (("profile_to_item", PROFILES, ITEMS), ("item_to_profile", ITEMS, PROFILES)):
+        factored = judge.encode(queries, direction, "query") @ judge.encode(candidates, direction, "candidate").T
+        torch.testing.assert_close(factored, judge.score(queries, candidates, direction), atol=1e-5, rtol=1e-5)
+    if query_instruction:  # the prefix changes the profile's vector as a query only
+        as_query = judge.encode(PROFILES[:1], "profile_to_item", "query")
+        assert not torch.allclose(as_query, judge.encode(PROFILES[:1], "item_to_profile", "candidate"))
+        torch.testing.assert_close(as_query, judge.embed(["Query: P: " + PROFILES[0]]))

@@ -1,4 +1,5 @@
-"""In-batch scores under DDP equal one process holding every rank's users (gloo, 2 processes)."""
+"""In-batch scores under DDP equal one process holding every rank's users (gloo, 2 processes), in the
+global and the hybrid modes; hybrid scores are the judge's over positives + k hardest negatives."""
 
 import os
 import socket
@@ -8,7 +9,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from bump_pl.judges.in_batch import in_batch_scores
+from bump_pl.core.reward import bidirectional_reward, same_user_mask
+from bump_pl.judges.base import Retriever
+from bump_pl.judges.in_batch import HybridNegatives, gather_chosen_texts, in_batch_scores
+from bump_pl.metrics.functional import multi_positive_ndcg
 
 G, K, U = 3, 2, 2  # rollouts per user, held-out items per user, users per rank
 
@@ -31,6 +35,19 @@ class CharJudge:
         return scores if self.symmetric or direction == "profile_to_item" else scores + 0.1 * len(queries[0])
 
 
+class CharRetriever:
+    """Vectors of letter counts, reversed-weighted so its ranking differs from CharJudge's."""
+
+    symmetric = True
+
+    def to(self, device):
+        return self
+
+    def encode(self, texts, direction, side):
+        return torch.tensor([[text.count(c) * (8 - i) for i, c in enumerate("abcdefgh")] for text in texts],
+                            dtype=torch.float32)
+
+
 def _texts(first_user: int, num_users: int):
     letters = "abcdefgh"
     profiles = [letters[(u + g) % 8] * (g + 1) + letters[u % 8] for u in range(first_user, first_user + num_users) for g in range(G)]
@@ -38,12 +55,17 @@ def _texts(first_user: int, num_users: int):
     return profiles, items
 
 
-def _worker(rank: int, port: int, symmetric: bool, out: dict) -> None:
+def _worker(rank: int, port: int, symmetric: bool, out: dict, hard_negatives: int | None = None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     profiles, items = _texts(rank * U, U)
-    scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U)
+    hybrid = None if hard_negatives is None else HybridNegatives(CharRetriever(), hard_negatives)
+    scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U, hybrid=hybrid)
     out[rank] = (scores.profile_to_item, scores.item_to_profile, scores.num_users, scores.first_user)
+    if hybrid is not None:  # only the texts some rank chose cross ranks
+        chosen = torch.zeros(2 * U * K, dtype=torch.bool)
+        chosen[rank * U * K] = True  # rank 0 wants item 0, rank 1 wants item U*K (the other's first)
+        out[f"texts{rank}"] = gather_chosen_texts(items, chosen)
     dist.destroy_process_group()
 
 
@@ -71,3 +93,70 @@ def test_local_negatives_use_only_this_ranks_users():
     scores = in_batch_scores(CharJudge(False), profiles, items, num_users=U, global_negatives=False)
     assert scores.profile_to_item.shape == (U * G, U * K) and scores.item_to_profile.shape == (U * K, U * G)
     assert (scores.num_users, scores.first_user) == (U, 0)
+
+
+def _hybrid(k: int) -> HybridNegatives:
+    assert isinstance(CharRetriever(), Retriever)
+    return HybridNegatives(CharRetriever(), k)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_hybrid_with_every_negative_equals_global_exactly(symmetric):
+    profiles, items = _texts(0, 3)
+    full = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=3)
+    hybrid = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=3, hybrid=_hybrid(2 * G * K))
+    assert torch.equal(hybrid.profile_to_item, full.profile_to_item)
+    assert torch.equal(hybrid.item_to_profile, full.item_to_profile)
+    sizes = dict(num_users=3, group_size=G, heldout_per_user=K)
+    expected = bidirectional_reward(full.profile_to_item, full.item_to_profile, **sizes)
+    got = bidirectional_reward(hybrid.profile_to_item, hybrid.item_to_profile, **sizes, hard_negatives=hybrid.hard_negatives)
+    for name in expected._fields:
+        assert torch.equal(getattr(got, name), getattr(expected, name)), name
+
+
+def test_hybrid_scores_positives_and_the_retrievers_hardest_negatives_only():
+    num_users, k = 4, 2
+    profiles, items = _texts(0, num_users)
+    judge, retriever = CharJudge(False), CharRetriever()
+    scores = in_batch_scores(judge, profiles, items, num_users=num_users, hybrid=_hybrid(k))
+    assert scores.hard_negatives == k
+    full = {"profile_to_item": judge.score(profiles, items, "profile_to_item"),
+            "item_to_profile": judge.score(items, profiles, "item_to_profile")}
+    for direction, queries, candidates, per_query, per_candidate in (
+        ("profile_to_item", profiles, items, G, K), ("item_to_profile", items, profiles, K, G)
+    ):
+        dense = getattr(scores, direction)
+        positive = same_user_mask(0, num_users, per_query, num_users, per_candidate)
+        retrieval = retriever.encode(queries, direction, "query") @ retriever.encode(candidates, direction, "candidate").T
+        for q in range(len(queries)):
+            negatives = [c for c in retrieval[q].argsort(descending=True, stable=True).tolist() if not positive[q, c]][:k]
+            scored = positive[q].nonzero().flatten().tolist() + negatives
+            assert torch.equal(dense[q, scored], full[direction][q, scored])  # the judge's scores, untouched
+            rest = [c for c in range(len(candidates)) if c not in scored]
+            assert bool((dense[q, rest] < dense[q, scored].min()).all())  # ranked after every scored one
+            # NDCG over the dense row is the one over the scored list alone
+            torch.testing.assert_close(
+                multi_positive_ndcg(dense[q][None], positive[q][None]),
+                multi_positive_ndcg(full[direction][q, scored][None], positive[q, scored][None]),
+            )
+
+
+def test_hybrid_under_two_ranks_equals_one_process():
+    out = mp.Manager().dict()
+    mp.spawn(_worker, args=(_free_port(), False, out, 2), nprocs=2, join=True)
+    profiles, items = _texts(0, 2 * U)
+    single = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U, hybrid=_hybrid(2))
+    for rank in (0, 1):
+        p2i, i2p, num_users, first_user = out[rank]
+        assert torch.equal(p2i, single.profile_to_item) and torch.equal(i2p, single.item_to_profile)
+        assert (num_users, first_user) == (2 * U, rank * U)
+        # both ranks receive the union of what they chose, and nothing else
+        assert out[f"texts{rank}"] == [items[0]] + [None] * (U * K - 1) + [items[U * K]] + [None] * (U * K - 1)
+
+
+def test_a_ranking_of_one_user_is_refused_where_it_is_built():
+    profiles, items = _texts(0, 1)
+    with pytest.raises(ValueError, match="data.users_per_batch=1 on 1 rank.*negatives='global'.*no negatives"):
+        in_batch_scores(CharJudge(False), profiles, items, num_users=1)
+    with pytest.raises(ValueError, match="negatives='hybrid'"):
+        in_batch_scores(CharJudge(False), profiles, items, num_users=1, hybrid=_hybrid(1))
