@@ -21,6 +21,7 @@ No Lightning here; plain ``torch.distributed`` (a no-op when it is not initialis
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -140,23 +141,38 @@ def score_chosen(judge: Judge, queries: list[str], candidates: list[str | None],
     return out
 
 
-def _hybrid_rows(judge: Judge, hybrid: HybridNegatives, queries: list[str], candidates: list[str],
-                 direction: Direction, first_user: int, num_users: int, world: int) -> Tensor:
-    """``[U*q, W*U*c]`` hybrid scores of this rank's queries against every rank's candidates.
+def hybrid_rows(judge: Judge, hybrid: HybridNegatives, queries: list[str], query_vectors: Tensor,
+                candidate_vectors: Tensor, positive: Tensor, candidate_texts: Callable[[Tensor], list[str | None]],
+                direction: Direction) -> Tensor:
+    """``[Q, C]`` hybrid scores of ``Q`` queries against ``C`` candidates (every rank's).
 
-    ``q``/``c``: queries/candidates per user. The retriever ranks every candidate; the judge scores
-    each query's own user's candidates and ``k`` hardest negatives; the rest rank last.
+    Args:
+        query_vectors: ``[Q, H]`` retriever vectors of the queries.
+        candidate_vectors: ``[C, H]`` retriever vectors of the candidates.
+        positive: ``[Q, C]`` bool, each query's own user's candidates.
+        candidate_texts: ``[C]`` bool mask of the candidates some query chose -> ``C`` texts (None
+            where not chosen); under DDP :func:`gather_chosen_texts`.
+
+    The retriever ranks every candidate; the judge scores each query's positives and ``k`` hardest
+    negatives; the rest rank last (:func:`bump_pl.core.negatives.rank_unscored_last`).
     """
+    scored = scored_candidates(query_vectors @ candidate_vectors.T, positive, hybrid.hard_negatives)
+    scores = score_chosen(judge, queries, candidate_texts(scored.any(dim=0)), scored, direction)
+    return rank_unscored_last(scores, scored.to(scores.device))
+
+
+def _hybrid_direction(judge: Judge, hybrid: HybridNegatives, queries: list[str], candidates: list[str],
+                      direction: Direction, first_user: int, num_users: int, world: int) -> Tensor:
+    """``[U*q, W*U*c]``: this rank's queries (``q`` per user) against every rank's candidates (``c`` per user)."""
     retriever = hybrid.retriever.to(judge.device)
-    gather = gather_rows if world > 1 else (lambda rows: rows)
     query_vectors = retriever.encode(queries, direction, "query")
-    candidate_vectors = gather(retriever.encode(candidates, direction, "candidate").contiguous())
-    retrieval = query_vectors @ candidate_vectors.T
+    candidate_vectors = retriever.encode(candidates, direction, "candidate")
+    if world > 1:
+        candidate_vectors = gather_rows(candidate_vectors.contiguous())
     positive = same_user_mask(first_user, num_users, len(queries) // num_users, num_users * world,
-                              len(candidates) // num_users, retrieval.device)
-    scored = scored_candidates(retrieval, positive, hybrid.hard_negatives)
-    texts = gather_chosen_texts(candidates, scored.any(dim=0)) if world > 1 else candidates
-    return rank_unscored_last(score_chosen(judge, queries, texts, scored, direction), scored.to(judge.device))
+                              len(candidates) // num_users, query_vectors.device)
+    texts = functools.partial(gather_chosen_texts, candidates) if world > 1 else lambda chosen: candidates
+    return hybrid_rows(judge, hybrid, queries, query_vectors, candidate_vectors, positive, texts, direction)
 
 
 def in_batch_scores(
@@ -189,8 +205,8 @@ def in_batch_scores(
     gather = gather_rows if world > 1 else (lambda rows: rows)
     if hybrid is not None:
         first = rank * num_users
-        profile_to_item = gather(_hybrid_rows(judge, hybrid, profiles, items, "profile_to_item", first, num_users, world))
-        item_to_profile = gather(_hybrid_rows(judge, hybrid, items, profiles, "item_to_profile", first, num_users, world))
+        profile_to_item = gather(_hybrid_direction(judge, hybrid, profiles, items, "profile_to_item", first, num_users, world))
+        item_to_profile = gather(_hybrid_direction(judge, hybrid, items, profiles, "item_to_profile", first, num_users, world))
         return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives)
     all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
     profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
