@@ -1,0 +1,190 @@
+"""Hybrid vs global negatives as the population grows: W simulated ranks on one machine.
+
+For each W in ``--worlds`` (default 1 4 16 64) the ranking holds ``W*U`` synthetic users (``U`` a
+rank, ``G`` profiles and ``K`` held-out items each; each user has a taste of a few words that its
+items and profiles draw from, so other users sharing words are hard negatives). Under DDP every
+rank does the same judge work on its own query rows, so rank 0's is timed, in one process:
+
+- **global**: ``judge.score(rank 0's U*G profiles, all W*U*K items)`` and
+  ``judge.score(rank 0's U*K items, all W*U*G profiles)``, the per-rank work of ``in_batch_scores``.
+- **hybrid**: the retriever encodes rank 0's texts (every rank encodes its own; the other ranks'
+  vectors, which the all-gather would deliver, are built beforehand, untimed), ranks every
+  candidate, and the cross judge scores each query's positives and ``k`` hardest negatives
+  (:func:`bump_pl.judges.in_batch.hybrid_rows`, as ``in_batch_scores`` runs it).
+
+Agreement over rank 0's ``U*G`` rollouts, hybrid against global: Spearman correlation and mean
+absolute difference of the total reward (``bidirectional_reward``), and the share of GRPO
+advantages (group scaling) with the same sign. Models: ``tiny`` (cross judge ``tiny-random-llama``,
+retriever ``tiny-random-encoder``) and ``demo`` (cross judge SmolLM2-135M-Instruct, retriever
+all-MiniLM-L6-v2, both from their offline wheels). Prints a table; the last line is one JSON object.
+
+    python bench/negatives_scaling.py --threads 1                      # tiny and demo, W = 1 4 16 64
+    python bench/negatives_scaling.py --models tiny --worlds 1 4 --users 2   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor
+
+from bump_pl.core.grpo import group_advantages
+from bump_pl.core.reward import bidirectional_reward, same_user_mask
+from bump_pl.judges import CrossJudge, Direction, EmbeddingJudge
+from bump_pl.judges.in_batch import HybridNegatives, hybrid_rows
+
+MODELS = {"tiny": ("tiny-random-llama", "tiny-random-encoder"), "demo": ("smollm2-135m-instruct", "all-minilm-l6-v2")}
+VOCABULARY = (
+    "jazz rock opera hiking coffee mountains ocean city novels poetry history science cooking travel films "
+    "horror comedy romance thriller cycling chess gardening painting photography tea football tennis "
+    "museums podcasts baking camping sailing skiing yoga theatre vinyl anime comics"
+).split()
+
+
+@dataclass(frozen=True)
+class Population:
+    """``W*U`` users' texts in rollout order: profile ``u*G + g``, item ``u*K + k``."""
+
+    profiles: list[str]
+    items: list[str]
+
+
+def population(num_users: int, group: int, heldout: int, rng: random.Random) -> Population:
+    """Synthetic users: each has a taste of 4 words; items use 3 of them and 1 random word, profiles
+    name 3 of them and 1 random word (so the ``G`` profiles of a user differ)."""
+    profiles, items = [], []
+    for _ in range(num_users):
+        taste = rng.sample(VOCABULARY, 4)
+        items += [" ".join(rng.sample(taste, 3) + [rng.choice(VOCABULARY)]) for _ in range(heldout)]
+        profiles += ["Enjoys " + ", ".join(rng.sample(taste, 3) + [rng.choice(VOCABULARY)]) for _ in range(group)]
+    return Population(profiles, items)
+
+
+def rank_rows(rows: Tensor, first_rows: int, total_rows: int) -> Tensor:
+    """``[total_rows, C]``: rank 0's ``rows`` on top, zeros below (rows ``bidirectional_reward`` with
+    ``local_users`` of rank 0 does not read)."""
+    return torch.cat([rows, rows.new_zeros(total_rows - first_rows, rows.shape[1])])
+
+
+def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
+    """Spearman and mean |difference| of two ``[N]`` rewards, and the share of their group advantages
+    with the same sign (0 counts as a sign)."""
+    same_sign = group_advantages(hybrid, group).sign() == group_advantages(full, group).sign()
+    rho = spearmanr(hybrid.numpy(), full.numpy()).statistic if float(full.std()) > 0 else float("nan")
+    return {"spearman": float(rho), "mean_abs_diff": float((hybrid - full).abs().mean()),
+            "advantage_sign_agreement": float(same_sign.float().mean())}
+
+
+def _timed(function, *args):
+    start = time.perf_counter()
+    out = function(*args)
+    return out, time.perf_counter() - start
+
+
+def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: Population, users: int, world: int,
+                          group: int, heldout: int, k: int) -> dict[str, float | int]:
+    """Rank 0's judge phase under ``global`` and ``hybrid`` for a ranking of ``world`` ranks of ``users``."""
+    total = users * world
+    mine = {"profile_to_item": texts.profiles[: users * group], "item_to_profile": texts.items[: users * heldout]}
+    others = {"profile_to_item": texts.items, "item_to_profile": texts.profiles}
+    per_user = {"profile_to_item": (group, heldout), "item_to_profile": (heldout, group)}
+    hybrid = HybridNegatives(retriever, k)
+    full, cheap, full_s, cheap_s = {}, {}, 0.0, 0.0
+    for direction in ("profile_to_item", "item_to_profile"):
+        d: Direction = direction  # type: ignore[assignment]
+        full[d], seconds = _timed(judge.score, mine[d], others[d], d)
+        full_s += seconds
+        candidate_vectors = retriever.encode(others[d], d, "candidate")  # the all-gather's result
+        start = time.perf_counter()
+        query_vectors = retriever.encode(mine[d], d, "query")
+        retriever.encode(others[d][: users * per_user[d][1]], d, "candidate")  # rank 0 encodes its own candidates
+        positive = same_user_mask(0, users, per_user[d][0], total, per_user[d][1])
+        cheap[d] = hybrid_rows(judge, hybrid, mine[d], query_vectors, candidate_vectors, positive,
+                               lambda chosen, texts=others[d]: texts, d)
+        cheap_s += time.perf_counter() - start
+    sizes = dict(num_users=total, group_size=group, heldout_per_user=heldout, local_users=slice(0, users))
+    rewards = {}
+    for name, scores, hard in (("global", full, None), ("hybrid", cheap, k)):
+        rewards[name] = bidirectional_reward(
+            rank_rows(scores["profile_to_item"], users * group, total * group),
+            rank_rows(scores["item_to_profile"], users * heldout, total * heldout),
+            **sizes, hard_negatives=hard,
+        )
+    full_pairs = 2 * users * group * total * heldout
+    return {"world": world, "users_ranked": total, "global_pairs": full_pairs,
+            "hybrid_pairs": scored_pairs(users, world, group, heldout, k),
+            "global_s": full_s, "hybrid_s": cheap_s,
+            "chance_global": float(rewards["global"].chance), "chance_hybrid": float(rewards["hybrid"].chance),
+            **agreement(rewards["hybrid"].total, rewards["global"].total, group)}
+
+
+def scored_pairs(users: int, world: int, group: int, heldout: int, k: int) -> int:
+    """Pairs rank 0's cross judge scores with hybrid: each query's positives plus ``min(k, negatives)``."""
+    others = users * world - 1
+    return users * group * (heldout + min(k, others * heldout)) + users * heldout * (group + min(k, others * group))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--worlds", type=int, nargs="+", default=[1, 4, 16, 64], help="simulated ranks W")
+    parser.add_argument("--users", type=int, default=4, help="U, users per rank")
+    parser.add_argument("--group-size", type=int, default=4, help="G profiles per user")
+    parser.add_argument("--heldout", type=int, default=2, help="K held-out items per user")
+    parser.add_argument("--hard-negatives", type=int, default=16, help="k, negatives per query the judge scores")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if min(args.worlds) < 1 or args.users < 1 or args.users * min(args.worlds) < 2:
+        parser.error("--worlds must be >= 1 and --users * W >= 2 (other users are the negatives)")
+    if args.group_size < 2 or args.heldout < 1 or args.hard_negatives < 1:
+        parser.error("--group-size must be >= 2, --heldout and --hard-negatives >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    worlds = sorted(set(args.worlds))
+    texts = population(args.users * worlds[-1], args.group_size, args.heldout, random.Random(args.seed))
+    results: dict[str, list[dict]] = {}
+    header = ("model", "W", "users", "global pairs", "hybrid pairs", "global s", "hybrid s", "hybrid/W1",
+              "spearman", "mean |diff|", "adv sign")
+    print("  ".join(header))
+    for name in args.models:
+        cross, embedder = MODELS[name]
+        judge, retriever = CrossJudge(cross), EmbeddingJudge(embedder, pooling="mean")
+        judge.score(texts.profiles[:1], texts.items[:1], "profile_to_item")  # warm-up (allocator, kernels)
+        rows = []
+        for world in worlds:
+            count = args.users * world
+            shown = Population(texts.profiles[: count * args.group_size], texts.items[: count * args.heldout])
+            row = rank_zero_judge_phase(judge, retriever, shown, args.users, world, args.group_size, args.heldout,
+                                        args.hard_negatives)
+            row["hybrid_over_global_w1"] = row["hybrid_s"] / (rows[0]["global_s"] if rows else row["global_s"])
+            rows.append(row)
+            print(f"{name}  {world}  {row['users_ranked']}  {row['global_pairs']}  {row['hybrid_pairs']}  "
+                  f"{row['global_s']:.3f}  {row['hybrid_s']:.3f}  {row['hybrid_over_global_w1']:.2f}  "
+                  f"{row['spearman']:.3f}  {row['mean_abs_diff']:.4f}  {row['advantage_sign_agreement']:.3f}", flush=True)
+        results[name] = rows
+    report: dict[str, object] = {
+        "bench": "negatives_scaling",
+        "results": results,
+        "settings": {key: value for key, value in vars(args).items()} | {"threads": torch.get_num_threads()},
+        "versions": {lib: version(lib) for lib in ("torch", "transformers")} | {"python": platform.python_version()},
+    }
+    print(json.dumps(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""bench/negatives_scaling.py: its synthetic population, pair counts, agreement figures, and rank 0's
+judge phase on the tiny models (hybrid with every negative equals global; fewer pairs otherwise)."""
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from negatives_scaling import agreement, main, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
+
+from bump_pl.judges import CrossJudge, EmbeddingJudge  # noqa: E402
+
+
+def test_population_is_seeded_and_in_rollout_order():
+    texts = population(3, 2, 4, random.Random(0))
+    assert len(texts.profiles) == 6 and len(texts.items) == 12
+    assert texts == population(3, 2, 4, random.Random(0))
+    # a user's items and profiles share its taste words
+    words = lambda text: set(text.replace("Enjoys ", "").replace(",", "").split())  # noqa: E731
+    assert len(words(texts.profiles[0]) & words(texts.items[0])) >= 2
+
+
+def test_scored_pairs_counts_positives_and_at_most_k_negatives_per_query():
+    # U=2, G=4, K=2: profile queries 8 x (2 + min(k, others*2)), item queries 4 x (4 + min(k, others*4))
+    assert scored_pairs(2, 1, 4, 2, 16) == 8 * 4 + 4 * 8 == 2 * 2 * 4 * 2 * 2  # every pair of one rank
+    assert scored_pairs(2, 4, 4, 2, 16) == 8 * (2 + 14) + 4 * (4 + 16)
+    assert scored_pairs(2, 4, 4, 2, 3) == 8 * 5 + 4 * 7
+
+
+def test_agreement_of_identical_and_of_swapped_rewards():
+    full = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert agreement(full.clone(), full, 2) == {"spearman": pytest.approx(1.0), "mean_abs_diff": 0.0,
+                                                "advantage_sign_agreement": 1.0}
+    swapped = agreement(torch.tensor([2.0, 1.0, 4.0, 3.0]), full, 2)
+    assert swapped["spearman"] == pytest.approx(1 - 6 * 4 / (4 * 15))  # each rank off by one
+    assert swapped["mean_abs_diff"] == 1.0 and swapped["advantage_sign_agreement"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_judges():
+    return CrossJudge("tiny-random-llama"), EmbeddingJudge("tiny-random-encoder", pooling="mean")
+
+
+def test_rank_zero_hybrid_with_every_negative_is_global(tiny_judges):
+    texts = population(4, 2, 1, random.Random(1))
+    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=2, group=2, heldout=1, k=16)
+    assert row["global_pairs"] == row["hybrid_pairs"] == 2 * 2 * 2 * 4 * 1
+    assert (row["spearman"], row["mean_abs_diff"], row["advantage_sign_agreement"]) == (pytest.approx(1.0), 0.0, 1.0)
+    assert row["chance_hybrid"] == row["chance_global"]
+
+
+def test_rank_zero_hybrid_with_few_negatives_scores_fewer_pairs_at_a_higher_chance(tiny_judges):
+    texts = population(8, 2, 1, random.Random(1))
+    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=4, group=2, heldout=1, k=1)
+    assert row["hybrid_pairs"] == 4 * (1 + 1) + 2 * (2 + 1) < row["global_pairs"] == 2 * 2 * 2 * 8
+    assert row["chance_hybrid"] > row["chance_global"]
+    assert -1.0 <= row["spearman"] <= 1.0 and 0.0 <= row["advantage_sign_agreement"] <= 1.0
+
+
+@pytest.mark.parametrize(("flags", "message"), [(["--worlds", "1", "--users", "1"], "--users * W >= 2"),
+                                                (["--group-size", "1"], "--group-size must be >= 2")])
+def test_bad_flags_exit_with_one_clear_message(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
