@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -17,10 +18,13 @@ from typing import Literal
 from tqdm import tqdm
 
 from bump_pl.data.tasks import canonical_task_name
+from bump_pl.names import unknown_name
 
 OFFICIAL_BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 Setting = Literal["user", "time"]
 _CHUNK = 1 << 16
+#: The LaMP tasks whose files the official site serves (LaMP_6 needs the licensed Avocado corpus).
+DOWNLOADABLE = ("LaMP_1", "LaMP_2", "LaMP_3", "LaMP_4", "LaMP_5", "LaMP_7")
 
 
 class DownloadError(RuntimeError):
@@ -32,8 +36,8 @@ def lamp_urls(task: str, split: str, setting: Setting = "user", base_url: str = 
     name = canonical_task_name(task)
     if name == "LaMP_6":
         raise ValueError("LaMP_6 is built from the licensed Avocado corpus and cannot be downloaded")
-    if not name.startswith("LaMP_"):
-        raise ValueError(f"{task!r} is not a LaMP task (LaMP_1 … LaMP_7)")
+    if name not in DOWNLOADABLE:
+        raise ValueError(f"{unknown_name('LaMP task', task, DOWNLOADABLE)} (--task)")
     if split not in ("train", "dev", "test"):
         raise ValueError(f"split must be train, dev or test, got {split!r}")
     if setting not in ("user", "time"):
@@ -110,6 +114,27 @@ def download_lamp(
     base_url: str = OFFICIAL_BASE_URL,
     progress: bool = True,
 ) -> list[Path]:
-    """Download one task/split/setting into ``out_dir``; returns the local files."""
+    """Download one task/split/setting into ``out_dir``; returns the local files.
+
+    Names are checked before anything is fetched or created; when a download fails (or is
+    interrupted), the folders this call created are removed again, with whatever they hold.
+    """
+    urls = lamp_urls(task, split, setting, base_url)
     out = Path(out_dir)
-    return [fetch(url, out / name, progress=progress) for name, url in lamp_urls(task, split, setting, base_url).items()]
+    created = _first_missing(out)
+    try:
+        return [fetch(url, out / name, progress=progress) for name, url in urls.items()]
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path``'s chain that does not exist yet (``None``: it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing

@@ -159,25 +159,34 @@ def read_lamp(
     return examples
 
 
-def resolve_task(configured: str | None, outputs_files: list[Path], fallback: str | None = None) -> TaskSpec:
-    """The task of a data folder: ``configured`` (``--data.task``), else the one its outputs files record.
+def resolve_task(
+    configured: str | None, outputs_files: list[Path], fallback: str | None = None, option: str = "--data.task"
+) -> TaskSpec:
+    """The task of a data folder: ``configured`` (the command's ``option``), else the one its outputs
+    files record. The one place every command resolves a task (``bump``'s ``--data.task``,
+    ``bump-downstream``'s ``--task``).
 
-    Never guessed from a folder name. ``fallback`` (e.g. the synthetic users' task) is used when
-    nothing is configured or recorded.
+    Never guessed from a folder name, and a configured task that disagrees with a file is refused,
+    not preferred. ``fallback`` (e.g. the synthetic users' task) is used when nothing is configured
+    or recorded.
 
     Raises:
         LampFormatError: an outputs file disagrees with the configured task, the outputs files
-            disagree with each other (the odd one out is named), or no task is known at all.
+            disagree with each other (the odd one out is named), a file records an unknown LaMP
+            task, or no task is known at all.
+        ValueError: ``configured`` is an unknown LaMP task (``LaMP_8``).
     """
+    wanted = get_task(configured).name if configured else None
     recorded: dict[Path, str] = {}
     for path in outputs_files:
         if path.exists() and (task := read_lamp_task(path)) is not None:
             recorded[path] = canonical_task_name(task)
-    if configured:
-        wanted = canonical_task_name(configured)
+    if wanted is not None:
         for path, task in recorded.items():
             if task != wanted:
-                raise LampFormatError(path, f"task {task!r} disagrees with the configured task {wanted!r} (--data.task)")
+                raise LampFormatError(
+                    path, f"task {task!r} disagrees with {option} {wanted!r}: set {option} {task} or fix the file"
+                )
         return get_task(wanted)
     by_task: dict[str, list[Path]] = {}
     for path, task in recorded.items():
@@ -187,15 +196,19 @@ def resolve_task(configured: str | None, outputs_files: list[Path], fallback: st
         others = ", ".join(f"{p.name} says {t!r}" for t, paths in by_task.items() if t != odd_task for p in paths)
         raise LampFormatError(
             by_task[odd_task][0],
-            f"task {odd_task!r} disagrees with the other outputs files ({others}); no --data.task was configured:"
-            " fix the odd file or set --data.task",
+            f"task {odd_task!r} disagrees with the other outputs files ({others}); no {option} was configured:"
+            f" fix the odd file or set {option}",
         )
     if by_task:
-        return get_task(next(iter(by_task)))
+        task, paths = next(iter(by_task.items()))
+        try:
+            return get_task(task)
+        except ValueError as error:
+            raise LampFormatError(paths[0], str(error)) from None
     if fallback:
         return get_task(fallback)
     names = ", ".join(p.name for p in outputs_files)
     raise LampFormatError(
         outputs_files[0].parent if outputs_files else Path("."),
-        f"no task: --data.task is not set and no outputs file ({names}) records one; set --data.task (e.g. LaMP_3)",
+        f"no task: {option} is not set and no outputs file ({names}) records one; set {option} (e.g. LaMP_3)",
     )

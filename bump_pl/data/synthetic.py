@@ -26,6 +26,7 @@ from typing import Any
 
 from bump_pl.data import synthetic_vocab as vocab
 from bump_pl.data.tasks import LAMP2_TAGS, canonical_task_name
+from bump_pl.names import unknown_name
 from bump_pl.utils import write_folder_once
 
 SYNTHETIC_TASKS = ("LaMP_2", "LaMP_3", "LaMP_7")
@@ -191,7 +192,7 @@ def write_synthetic_lamp(
     """
     name = canonical_task_name(task)
     if name not in SYNTHETIC_TASKS:
-        raise ValueError(f"synthetic data exists for {', '.join(SYNTHETIC_TASKS)}, not {task!r}")
+        raise ValueError(f"{unknown_name('synthetic task', task, SYNTHETIC_TASKS)}: synthetic data exists for these only")
     if num_users < 3 or items_per_user < 1:
         raise ValueError(f"need num_users >= 3 and items_per_user >= 1, got {num_users} and {items_per_user}")
     words = words_per_item if words_per_item is not None else _DEFAULT_WORDS[name]

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bump_pl.names import unknown_name
+
 MetricFamily = Literal["classification", "regression", "generation"]
 
 LAMP2_TAGS: tuple[str, ...] = (
@@ -34,6 +36,7 @@ LAMP2_TAGS: tuple[str, ...] = (
 META_FIELDS: frozenset[str] = frozenset({"id", "date"})
 
 _LAMP_NAME = re.compile(r"^lamp[\s_-]*([1-7])$", re.IGNORECASE)
+_LAMP_LIKE = re.compile(r"^lamp[\s_-]*\d+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,17 @@ def canonical_task_name(name: str) -> str:
 
 
 def get_task(name: str) -> TaskSpec:
-    """The spec of a task by name; an unknown name gets the generic spec (all scalar fields, generation)."""
+    """The spec of a task by name; an unknown name gets the generic spec (all scalar fields, generation).
+
+    Raises:
+        ValueError: an empty name, or a LaMP task that does not exist (``LaMP_8``): LaMP-shaped names
+            are LaMP's, so a typo there is refused, not scored as a generic generation task.
+    """
     canonical = canonical_task_name(name)
     if not canonical:
         raise ValueError("task name is empty")
+    if _LAMP_LIKE.match(canonical) and canonical not in _REGISTRY:
+        raise ValueError(unknown_name("LaMP task", canonical, _REGISTRY))
     return _REGISTRY.get(canonical) or TaskSpec(canonical, None, None, "generation", known=False)
 
 

@@ -10,8 +10,9 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from bump_pl.data.errors import LampFormatError
-from bump_pl.data.lamp import read_lamp, read_lamp_task
-from bump_pl.data.tasks import TaskSpec, canonical_task_name, get_task
+from bump_pl.data.lamp import read_lamp
+from bump_pl.data.lamp import resolve_task as resolve_folder_task
+from bump_pl.data.tasks import TaskSpec
 from bump_pl.data.users import UserHistory, group_users
 from bump_pl.utils import numbered_jsonl
 
@@ -26,13 +27,8 @@ def split_files(data_dir: Path, split: str) -> tuple[Path, Path]:
 
 
 def resolve_task(task: str | None, outputs: Path) -> TaskSpec:
-    """The given task (checked against the outputs file's ``task``), else the outputs file's."""
-    recorded = read_lamp_task(outputs)
-    if task is None and recorded is None:
-        raise LampFormatError(outputs, "records no 'task'; pass --task")
-    if task is not None and recorded is not None and canonical_task_name(task) != canonical_task_name(recorded):
-        raise LampFormatError(outputs, f"task {recorded!r} disagrees with --task {task!r}")
-    return get_task(task or recorded)
+    """``--task`` checked against the outputs file's ``task``, else the file's (:func:`bump_pl.data.lamp.resolve_task`)."""
+    return resolve_folder_task(task, [outputs], option="--task")
 
 
 def read_split(data_dir: Path, split: str, task: TaskSpec) -> list[UserHistory]:

@@ -17,9 +17,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bump_pl.judges.base import Judge
+from bump_pl.names import did_you_mean, unknown_name
 
 _PLAIN = (str, int, float, bool, type(None))
 _TRUSTED_PACKAGE = "bump_pl.judges"
+#: The judges ``--model.judge`` names (short, as a config may write them, or under ``bump_pl.judges.``).
+JUDGE_NAMES: tuple[str, ...] = ("EmbeddingJudge", "CrossJudge")
 
 
 def record_init_args(init: Callable[..., None], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,11 +83,44 @@ def _judge_class(path: str) -> type:
     return cls
 
 
+def check_judge_name(name: str) -> None:
+    """Refuse a judge class name that is not one of :data:`JUDGE_NAMES` (short or under
+    ``bump_pl.judges``), naming the nearest; a class path outside ``bump_pl.judges`` is left to import.
+
+    Raises:
+        ValueError: ``unknown judge 'EmbedingJudge': did you mean 'EmbeddingJudge'? (known: ...)``.
+    """
+    module_name, _, short = name.rpartition(".")
+    trusted = not module_name or module_name == _TRUSTED_PACKAGE or module_name.startswith(_TRUSTED_PACKAGE + ".")
+    if trusted and short not in JUDGE_NAMES:
+        raise ValueError(unknown_name("judge", name, JUDGE_NAMES))
+
+
+def check_judge_init_args(cls: type, init_args: Mapping[str, Any]) -> None:
+    """Refuse ``init_args`` keys that ``cls.__init__`` does not take, naming the nearest one it does.
+
+    Raises:
+        ValueError: ``model.judge.init_args: EmbeddingJudge takes no 'poolng': did you mean 'pooling'? ...``.
+    """
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    accepted = [name for name in parameters if name != "self"]
+    for key in init_args:
+        if key not in accepted:
+            hint = did_you_mean(key, accepted)
+            raise ValueError(
+                f"model.judge.init_args: {cls.__name__} takes no {key!r}: {hint + ' ' if hint else ''}"
+                f"(it takes: {', '.join(accepted)})"
+            )
+
+
 def build_judge(config: Mapping[str, Any]) -> Judge:
     """The judge that :func:`judge_config` wrote down.
 
     Raises:
-        ValueError: one line, when the config is malformed, names an untrusted class, or lacks
+        ValueError: one line, when the config is malformed, names an unknown or untrusted class or
+            an argument its class does not take (with the nearest known name), or lacks
             arguments that were objects (pass ``judge=`` to ``BumpModule.load_from_checkpoint``).
     """
     if not isinstance(config.get("class_path"), str) or not isinstance(config.get("init_args", {}), Mapping):
@@ -95,4 +131,7 @@ def build_judge(config: Mapping[str, Any]) -> Judge:
             f" hold ({', '.join(config['not_recorded'])}); pass the judge itself, e.g."
             " BumpModule.load_from_checkpoint(path, judge=...)"
         )
-    return _judge_class(config["class_path"])(**config.get("init_args", {}))
+    check_judge_name(config["class_path"])
+    cls = _judge_class(config["class_path"] if "." in config["class_path"] else f"{_TRUSTED_PACKAGE}.{config['class_path']}")
+    check_judge_init_args(cls, config.get("init_args", {}))
+    return cls(**config.get("init_args", {}))

@@ -38,6 +38,7 @@ from transformers import (
 
 from bump_pl.cache import cache_dir
 from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer
+from bump_pl.names import closest
 from bump_pl.utils import write_folder_once
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -129,25 +130,46 @@ def _gguf_cache_name(gguf_path: Path) -> str:
     return f"{gguf_path.stem}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
+def check_model_name(name_or_path: str) -> None:
+    """Refuse at once, offline, a model name that cannot load: not an alias, not an existing path
+    and not a plausible Hub id. A name with a path's shape (``./x``, ``/x``, ``~/x``, ``x.gguf``)
+    must exist; a Hub id without an organisation (``gpt2``) that is close to an alias is a typo of
+    that alias (``smollm2-135m-instrukt``), not a Hub download to attempt.
+
+    Raises:
+        ModelNotFoundError: one line naming the model, the nearest alias and every alias.
+    """
+    if name_or_path in ALIASES:
+        return
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return
+    known = f"known aliases: {', '.join(ALIASES)}"
+    if name_or_path.endswith(".gguf"):
+        raise ModelNotFoundError(f"GGUF file not found: {name_or_path} ({known})")
+    if name_or_path.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"model {name_or_path!r} is not an alias and no such file or folder exists ({known})")
+    nearest = closest(name_or_path, ALIASES, cutoff=0.8) if "/" not in name_or_path else None
+    if nearest is not None:
+        raise ModelNotFoundError(f"model {name_or_path!r} is not an alias: did you mean {nearest!r}? ({known})")
+    if not _HUB_ID.match(name_or_path):
+        raise ModelNotFoundError(f"model {name_or_path!r} is not an alias, an existing path, or a Hub id ({known})")
+
+
 def _resolve(name_or_path: str, gguf_file: str | None) -> tuple[str, str | None]:
     """Map an alias / GGUF path / folder / Hub id to ``(from_pretrained location, gguf_file)``."""
+    check_model_name(name_or_path)
     if name_or_path == "smollm2-135m-instruct":
         return str(convert_gguf(_wheel_path(name_or_path), name_or_path)), None
     if name_or_path in _WHEEL_ALIASES:
         return str(_wheel_path(name_or_path)), None
     path = Path(name_or_path).expanduser()
     if name_or_path.endswith(".gguf") and gguf_file is None:
-        if not path.is_file():
-            raise ModelNotFoundError(f"GGUF file not found: {name_or_path}")
         return str(convert_gguf(path, _gguf_cache_name(path))), None
     if path.exists():
         if gguf_file is not None and not (path / gguf_file).is_file():
             raise ModelNotFoundError(f"GGUF file {gguf_file!r} not found in {name_or_path}")
         return str(path), gguf_file
-    if not _HUB_ID.match(name_or_path):
-        raise ModelNotFoundError(
-            f"model {name_or_path!r} is not an alias ({', '.join(ALIASES)}), an existing path, or a Hub id"
-        )
     return name_or_path, gguf_file
 
 

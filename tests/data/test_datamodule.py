@@ -147,7 +147,7 @@ def test_missing_dev_and_test_are_carved_from_train(synthetic_lamp3: Path, tmp_p
 
 def test_configured_task_must_agree_with_outputs(synthetic_lamp3: Path) -> None:
     assert _module(synthetic_lamp3, task="LaMP-3").task.name == "LaMP_3"
-    with pytest.raises(LampFormatError, match="task 'LaMP_3' disagrees with the configured task 'LaMP_7'"):
+    with pytest.raises(LampFormatError, match="task 'LaMP_3' disagrees with --data.task 'LaMP_7'"):
         _module(synthetic_lamp3, task="LaMP_7")
 
 

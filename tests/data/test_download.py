@@ -106,3 +106,26 @@ def test_cli_download(server: _Server, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["download", "--task", "LaMP_6", "--split", "dev", "--out", str(tmp_path)]) == 1
     assert "LaMP_6" in capsys.readouterr().err
 
+
+
+def test_unknown_task_fetches_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "a" / "b"
+    assert main(["download", "--task", "LaMP_8", "--split", "dev", "--out", str(out), "--base-url", "http://127.0.0.1:9"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert "unknown LaMP task 'LaMP_8': did you mean" in line and "(known: LaMP_1, LaMP_2, LaMP_3, LaMP_4, LaMP_5, LaMP_7)" in line
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"unknown LaMP task 'lamb_3': did you mean 'LaMP_3'\?"):
+        lamp_urls("lamb_3", "dev")
+
+
+def test_failed_download_removes_the_folders_it_created(server: _Server, tmp_path: Path) -> None:
+    server.files = {"/LaMP_3/dev/dev_questions.json": BODY}  # dev_outputs.json: 404
+    out = tmp_path / "new" / "LaMP_3"
+    with pytest.raises(DownloadError, match="dev_outputs.json: download failed"):
+        download_lamp("LaMP_3", "dev", out, base_url=server.url, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(DownloadError):
+        download_lamp("LaMP_3", "dev", kept, base_url=server.url, progress=False)
+    assert kept.is_dir()  # not created by the download: stays

@@ -46,8 +46,9 @@ def test_layout_split_by_user_and_lengths(tmp_path: Path) -> None:
 
 
 def test_unsupported_task_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not 'LaMP_4'"):
+    with pytest.raises(ValueError, match=r"unknown synthetic task 'LaMP_4': did you mean 'LaMP_\d'\? \(known: LaMP_2, LaMP_3, LaMP_7\)"):
         write_synthetic_lamp(tmp_path, "LaMP_4", num_users=5, seed=0)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _nearest_user_accuracy(folder: Path, task: str, heldout: int) -> float:

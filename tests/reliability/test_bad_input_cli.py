@@ -77,7 +77,7 @@ CASES: dict[str, tuple[Mutation, list[str], list[str]]] = {
     "unknown_task_disagrees": (
         _edit("dev_outputs.json", lambda d: d.update(task="LaMP_99")),
         ["--data.task", "LaMP_3"],
-        ["dev_outputs.json: task 'LaMP_99' disagrees with the configured task 'LaMP_3'"],
+        ["dev_outputs.json: task 'LaMP_99' disagrees with --data.task 'LaMP_3'"],
     ),
     "outputs_disagree_nothing_configured": (
         _edit("train_outputs.json", lambda d: d.update(task="LaMP_2")),
