@@ -14,9 +14,8 @@ training, use the ``bump-downstream`` command.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 
@@ -24,77 +23,34 @@ from bump_pl.callbacks.profile_cache import ProfileCacheCallback
 from bump_pl.runs.profile_store import load_profiles, step_dir
 from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from bump_pl.downstream.prompts import VARIANTS
-from bump_pl.downstream.report import REPORT_JSON, summarize, write_report
-from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
-from bump_pl.models.policy import LoraSettings
-
+from bump_pl.downstream.report import REPORT_JSON, build_report, write_report
+from bump_pl.downstream.run import Questions, run_downstream
+from bump_pl.downstream.settings import DownstreamSettings
 
 
 class DownstreamEvalCallback(RunSubfolderCallback):
     """Fit (``sft``) or prompt (``zero_shot``) a downstream model with each variant's context; score dev users.
 
+    In a config::
+
+        - class_path: bump_pl.callbacks.DownstreamEvalCallback
+          init_args:
+            eval_split: val
+            settings: {backbone: smollm2-135m-instruct, mode: sft, max_answer_tokens: 4}
+
     Args:
-        backbone: downstream model (alias, folder or Hub id); loaded fresh, separate from the policy.
-        architecture: ``causal`` (SmolLM2, Qwen, ``tiny-random-llama``) or ``seq2seq`` (FlanT5-style).
-        mode: ``zero_shot`` (no training) or ``sft`` (a LoRA adapter per variant on the train users' questions).
-        metric_task: LaMP task whose metric scores the answers; default: the data module's task
-            (``MovieLens_rating`` is scored as ``LaMP_3``).
+        settings: the downstream model, its training and scoring (:class:`DownstreamSettings`, the
+            same names and defaults as ``bump-downstream``'s options).
         train_split, eval_split: data-module splits to train on and to evaluate; both must be cached
             (``eval_split`` always, ``train_split`` in ``sft`` mode).
-        max_new_tokens: greedy answer length.
-        context_tokens: token budget of the profile and of both histories (downstream tokenizer).
-        history_items: most recent history items the ``recent_history`` baseline starts from.
-        max_question_tokens: question inputs keep this many leading tokens.
-        max_train_examples, max_eval_examples: caps on questions (None: all; CPU demos set them).
-        lora, epochs, batch_size, lr: the SFT adapter and its plain AdamW loop.
-        eval_batch_size: questions per generation batch.
-        dtype: downstream model weights dtype.
-        seed: seeds LoRA init and the SFT order (in a forked RNG: training randomness is untouched).
     """
 
     SUBFOLDER = "downstream"
 
     def __init__(
-        self,
-        backbone: str = "tiny-random-llama",
-        architecture: Literal["causal", "seq2seq"] = "causal",
-        mode: Literal["sft", "zero_shot"] = "zero_shot",
-        metric_task: str | None = None,
-        train_split: str = "train",
-        eval_split: str = "val",
-        max_new_tokens: int = 16,
-        context_tokens: int = 128,
-        history_items: int = 8,
-        max_question_tokens: int = 512,
-        max_train_examples: int | None = None,
-        max_eval_examples: int | None = None,
-        lora: LoraSettings = LoraSettings(rank=8, alpha=16.0, dropout=0.0),
-        epochs: int = 1,
-        batch_size: int = 4,
-        lr: float = 2e-4,
-        eval_batch_size: int = 8,
-        dtype: str = "float32",
-        seed: int = 0,
+        self, settings: DownstreamSettings = DownstreamSettings(), train_split: str = "train", eval_split: str = "val"
     ) -> None:
-        self.settings = DownstreamSettings(
-            backbone=backbone,
-            architecture=architecture,
-            mode=mode,
-            dtype=dtype,
-            max_new_tokens=max_new_tokens,
-            context_tokens=context_tokens,
-            history_items=history_items,
-            max_question_tokens=max_question_tokens,
-            max_train_examples=max_train_examples,
-            max_eval_examples=max_eval_examples,
-            lora=lora,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        self.metric_task, self.train_split, self.eval_split = metric_task, train_split, eval_split
+        self.settings, self.train_split, self.eval_split = settings, train_split, eval_split
         self.evaluated_step: int | None = None
         self.last_report: Path | None = None
 
@@ -180,28 +136,12 @@ class DownstreamEvalCallback(RunSubfolderCallback):
 
     def _run(self, trainer: Trainer, cache: Path, step: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(report, per-question records)`` of one evaluation."""
-        datamodule = trainer.datamodule
-        task = datamodule.task
-        metric_task = metric_task_of(self.metric_task or task.name)
-        settings = self.settings
+        datamodule, settings = trainer.datamodule, self.settings
         evaluation = Questions.of(datamodule.users[self.eval_split], self.eval_split, settings.max_eval_examples)
         train = None
         if settings.mode == "sft":
             train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
         device = trainer.strategy.root_device
-        results = run_downstream(settings, task, load_profiles(cache), train, evaluation, device, metric_task)
-        report = {
-            **summarize(results, metric_task, evaluation.answers, seed=settings.seed),
-            "eval_ids": results["eval_ids"],
-            "sft_loss": results.get("sft_loss"),
-            "step": step,
-            "task": task.name,
-            "metric_task": metric_task,
-            "train_split": self.train_split if train is not None else None,
-            "eval_split": self.eval_split,
-            "num_train_examples": len(train.pairs) if train is not None else 0,
-            "num_eval_examples": len(evaluation.pairs),
-            "profile_cache": str(cache.resolve()),
-            "settings": asdict(settings),
-        }
+        results = run_downstream(settings, datamodule.task, load_profiles(cache), train, evaluation, device)
+        report = build_report(results, datamodule.task.name, evaluation, train, step=step, profile_cache=str(cache.resolve()))
         return report, results["records"]

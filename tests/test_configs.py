@@ -1,4 +1,4 @@
-"""Every shipped YAML parses through the real `bump` CLI (overlays on top of tiny.yaml)."""
+"""Every shipped YAML parses through the real `bump` CLI, in every combination a README command uses."""
 
 from pathlib import Path
 
@@ -6,10 +6,17 @@ import pytest
 import yaml
 
 from bump_pl.cli import main
+from bump_pl.downstream.settings import DownstreamSettings
+from bump_pl.models.policy import LoraSettings
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))
-STANDALONE = sorted(set(CONFIGS.rglob("*.yaml")) - set(OVERLAYS))
+LAMP_BASE = CONFIGS / "lamp" / "base.yaml"
+LAMP_TASKS = sorted((CONFIGS / "lamp").glob("LaMP_*.yaml"))
+#: Every run a README command starts, as the configs it gives (several --config compose, left to right).
+RUNS = [(CONFIGS / name,) for name in ("tiny.yaml", "demo.yaml", "movielens.yaml")] + [(LAMP_BASE, task) for task in LAMP_TASKS]
+#: The old LaMP configs' downstream answer lengths (``max_new_tokens`` of their DownstreamEvalCallback).
+ANSWER_TOKENS = {"LaMP_1": 4, "LaMP_2": 8, "LaMP_3": 4, "LaMP_4": 64, "LaMP_5": 64, "LaMP_6": 64, "LaMP_7": 64}
 
 
 def _print_config(capsys, *configs: Path) -> dict:
@@ -20,26 +27,54 @@ def _print_config(capsys, *configs: Path) -> dict:
     return yaml.safe_load(capsys.readouterr().out)
 
 
+def _name(configs: tuple[Path, ...]) -> str:
+    return "+".join(config.relative_to(CONFIGS).as_posix() for config in configs)
+
+
 def test_every_config_is_covered():
-    names = {path.relative_to(CONFIGS).as_posix() for path in STANDALONE + OVERLAYS}
-    expected = {"tiny.yaml", "demo.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
+    names = {path.relative_to(CONFIGS).as_posix() for path in CONFIGS.rglob("*.yaml")}
+    expected = {"tiny.yaml", "demo.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
     expected |= {f"strategy/{name}.yaml" for name in ("ddp", "fsdp", "deepspeed")}
-    assert expected <= names
+    tested = {config.relative_to(CONFIGS).as_posix() for run in RUNS for config in run} | {
+        path.relative_to(CONFIGS).as_posix() for path in OVERLAYS
+    }
+    assert expected <= names and names == tested
 
 
-@pytest.mark.parametrize("config", STANDALONE, ids=lambda p: p.relative_to(CONFIGS).as_posix())
-def test_standalone_config_parses_and_checkpoints_last(config, capsys):
-    resolved = _print_config(capsys, config)
-    source = yaml.safe_load(config.read_text())
+@pytest.mark.parametrize("configs", RUNS, ids=_name)
+def test_every_run_parses_and_checkpoints_last(configs, capsys):
+    resolved = _print_config(capsys, *configs)
+    source = yaml.safe_load(configs[0].read_text())
     assert resolved["model"]["model"] == source["model"]["model"]
     checkpoints = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
     assert checkpoints and checkpoints[0]["init_args"]["save_last"] is True
     assert checkpoints[0]["init_args"]["every_n_train_steps"] > 0
 
 
+@pytest.mark.parametrize("task", LAMP_TASKS, ids=lambda p: p.stem)
+def test_a_lamp_task_file_names_its_data_run_and_answer_length_over_the_base(task, capsys):
+    resolved = _print_config(capsys, LAMP_BASE, task)
+    name = task.stem
+    assert resolved["data"]["task"] == name and resolved["data"]["data_dir"] == f"data/{name}"
+    logger = resolved["trainer"]["logger"]["init_args"]
+    assert (logger["save_dir"], logger["name"]) == ("runs", name)
+    (downstream,) = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("DownstreamEvalCallback")]
+    settings = downstream["init_args"]["settings"]
+    settings = DownstreamSettings(**{**settings, "lora": LoraSettings(**settings["lora"])})
+    assert settings.backbone == "Qwen/Qwen2.5-1.5B-Instruct" and settings.for_task(name).max_answer_tokens == ANSWER_TOKENS[name]
+    assert resolved["model"]["sampling"]["max_new_tokens"] == 128  # the profile's length, another setting
+
+
+def test_a_lamp_task_file_alone_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(LAMP_TASKS[0]), "--print_config"])
+    assert exit_info.value.code not in (0, None) and "trainer.logger" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base", [RUNS[0], (LAMP_BASE, CONFIGS / "lamp" / "LaMP_3.yaml")], ids=_name)
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
-def test_strategy_overlay_composes_with_tiny(overlay, capsys):
-    resolved = _print_config(capsys, CONFIGS / "tiny.yaml", overlay)
+def test_strategy_overlay_composes(base, overlay, capsys):
+    resolved = _print_config(capsys, *base, overlay)
     strategy = yaml.safe_load(overlay.read_text())["trainer"]["strategy"]
     if isinstance(strategy, dict):  # resolved init_args also list the class's defaults
         assert resolved["trainer"]["strategy"]["class_path"] == strategy["class_path"]
@@ -47,7 +82,7 @@ def test_strategy_overlay_composes_with_tiny(overlay, capsys):
         assert all(resolved_args[key] == value for key, value in strategy["init_args"].items())
     else:
         assert resolved["trainer"]["strategy"] == strategy
-    assert resolved["model"]["model"] == "tiny-random-llama"  # the base config survives the overlay
+    assert resolved["model"]["model"] == yaml.safe_load(base[0].read_text())["model"]["model"]  # the base survives
 
 
 EXPERIMENT_OVERLAYS = sorted((CONFIGS.parent / "experiments" / "overlays").glob("*.yaml"))

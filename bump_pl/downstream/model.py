@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
 
 from bump_pl.data.prompts import encode_prompt
-from bump_pl.downstream.prompts import Architecture
+from bump_pl.downstream.settings import Architecture
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.policy import LoraSettings
 from bump_pl.utils import pad_id_of, pad_token_ids
@@ -123,25 +123,26 @@ def generate_answers(
     architecture: Architecture,
     prompts: list[str],
     *,
-    max_new_tokens: int,
+    max_answer_tokens: int,
     batch_size: int,
     desc: str = "answers",
 ) -> list[str]:
-    """Greedy answers to ``prompts`` (new tokens only, special tokens dropped, stripped)."""
+    """Greedy answers to ``prompts`` of at most ``max_answer_tokens`` tokens (new tokens only, special
+    tokens dropped, stripped)."""
     device = next(model.parameters()).device
     answers: list[str] = []
     for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False, dynamic_ncols=True):
         chunk = prompts[start : start + batch_size]
         if architecture == "seq2seq":
             encoded = tokenizer(chunk, padding=True, return_tensors="pt").to(device)
-            new_tokens = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False)
+            new_tokens = model.generate(**encoded, max_new_tokens=max_answer_tokens, do_sample=False)
         else:
             rows = [encode_prompt(prompt, tokenizer) for prompt in chunk]
             input_ids, mask = pad_token_ids(rows, pad_id_of(tokenizer), "left", device)
             output = model.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
-                max_new_tokens=max_new_tokens,
+                max_new_tokens=max_answer_tokens,
                 do_sample=False,
                 pad_token_id=pad_id_of(tokenizer),
             )

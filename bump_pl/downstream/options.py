@@ -29,7 +29,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from bump_pl.data.prompts import encode_prompt
 from bump_pl.data.tasks import canonical_task_name, get_task
 from bump_pl.downstream.model import IGNORE_INDEX, target_ids
-from bump_pl.downstream.prompts import Architecture
+from bump_pl.downstream.settings import Architecture
 from bump_pl.metrics.lamp import LAMP_LABELS
 from bump_pl.models.logprobs import completion_logprobs, token_logprobs
 from bump_pl.utils import pad_id_of, pad_token_ids

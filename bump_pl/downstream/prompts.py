@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from bump_pl.data import LampExample, TaskSpec, UserHistory
 from bump_pl.downstream.retrieval import rank_by_bm25
+from bump_pl.downstream.settings import Architecture
 
 Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile"]
 VARIANTS: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history", "profile")
 #: The variants a profile is compared with (``profile`` minus each, in the report).
 BASELINES: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history")
-Architecture = Literal["causal", "seq2seq"]
 
 _LABELS = {
     "profile": "User profile",

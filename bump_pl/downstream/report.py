@@ -1,8 +1,9 @@
 """The downstream report: ``report.json``, ``report.md`` (Markdown tables) and ``predictions.jsonl``.
 
-``summarize`` turns one :func:`bump_pl.downstream.run.run_downstream` result into the report's
-metric part: per variant the number of questions scored and each metric with its 95% paired
-bootstrap interval, and ``profile - baseline`` for each baseline. For tasks with a label set the
+``build_report`` makes the report of one :func:`bump_pl.downstream.run.run_downstream` result, for
+``DownstreamEvalCallback`` and ``bump-downstream`` alike: ``summarize``'s metric part (per variant
+the number of questions scored and each metric with its 95% paired bootstrap interval, and
+``profile - baseline`` for each baseline), then what was scored and how. For tasks with a label set the
 same is done, in ``"rank_classification"``, for the answers read off the label options'
 likelihoods (:mod:`bump_pl.downstream.options`), each metric named ``<metric>@<kind>`` (e.g.
 ``MAE@expected``, ``accuracy@argmax``); the official metric scores them as it scores generated
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bump_pl.data.tasks import canonical_task_name
 from bump_pl.downstream.bootstrap import Interval, bootstrap_report
@@ -23,7 +25,38 @@ from bump_pl.downstream.options import RANK_KINDS
 from bump_pl.downstream.prompts import BASELINES, VARIANTS
 from bump_pl.utils import atomic_dir, jsonl_text, markdown_table, write_text_atomic
 
+if TYPE_CHECKING:
+    from bump_pl.downstream.run import Questions
+    from bump_pl.downstream.settings import DownstreamSettings
+
 REPORT_JSON, REPORT_MD, RECORDS_JSONL = "report.json", "report.md", "predictions.jsonl"
+
+
+def build_report(
+    results: dict[str, Any], task: str, evaluation: Questions, train: Questions | None, **source: Any
+) -> dict[str, Any]:
+    """The report (``report.json``) of ``results``, which ``run_downstream`` returned for ``evaluation``
+    (and ``train`` in ``sft`` mode) of ``task``: :func:`summarize`'s metrics and intervals (the
+    settings' ``bootstrap_samples`` resamples, seeded by their ``seed``), the task and its
+    ``metric_task``, the splits and their question counts, ``eval_ids``, ``sft_loss``, ``source``
+    (where the profiles came from: ``step`` and ``profile_cache`` during fit; ``data_dir`` and
+    ``profiles_source`` for ``bump-downstream``) and the settings as run."""
+    settings: DownstreamSettings = results["settings"]
+    metric_task = results["metric_task"]
+    summary = summarize(results, metric_task, evaluation.answers, samples=settings.bootstrap_samples, seed=settings.seed)
+    return {
+        **summary,
+        "task": task,
+        "metric_task": metric_task,
+        "eval_split": evaluation.split,
+        "train_split": train.split if train is not None else None,
+        "num_eval_examples": len(evaluation.pairs),
+        "num_train_examples": len(train.pairs) if train is not None else 0,
+        "eval_ids": results["eval_ids"],
+        "sft_loss": results.get("sft_loss"),
+        **source,
+        "settings": asdict(settings),
+    }
 
 
 def summarize(

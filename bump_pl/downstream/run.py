@@ -13,60 +13,19 @@ variant is judged by a model that learned to use its kind of context. No Lightni
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from bump_pl.downstream.model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
 from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
-from bump_pl.downstream.prompts import VARIANTS, Architecture, PromptBuilder, Variant
+from bump_pl.downstream.prompts import VARIANTS, PromptBuilder, Variant
+from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.data import LampExample, TaskSpec, UserHistory
-from bump_pl.data.tasks import canonical_task_name
-from bump_pl.models.policy import LoraSettings
 
 ProfileMap = dict[tuple[str, str], str]  # (user_id, split) -> profile
-
-#: Tasks that are not LaMP's but are scored with a LaMP task's official metric (MovieLens: 1-5 ratings).
-METRIC_TASKS = {"MovieLens_rating": "LaMP_3"}
-
-
-def metric_task_of(task: str) -> str:
-    """The task whose official metric scores ``task``'s answers (canonical name; itself unless in ``METRIC_TASKS``)."""
-    name = canonical_task_name(task)
-    return METRIC_TASKS.get(name, name)
-
-
-@dataclass
-class DownstreamSettings:
-    """How the downstream model is built, trained and asked (see ``DownstreamEvalCallback`` for each field)."""
-
-    backbone: str = "tiny-random-llama"
-    architecture: Architecture = "causal"
-    mode: Literal["sft", "zero_shot"] = "zero_shot"
-    dtype: str = "float32"
-    max_new_tokens: int = 16
-    context_tokens: int = 128
-    history_items: int = 8
-    max_question_tokens: int = 512
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    lora: LoraSettings = field(default_factory=lambda: LoraSettings(rank=8, alpha=16.0, dropout=0.0))
-    epochs: int = 1
-    batch_size: int = 4
-    lr: float = 2e-4
-    eval_batch_size: int = 8
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("sft", "zero_shot"):
-            raise ValueError(f"downstream mode must be 'sft' or 'zero_shot', got {self.mode!r}")
-        if self.architecture not in ("causal", "seq2seq"):
-            raise ValueError(f"downstream architecture must be 'causal' or 'seq2seq', got {self.architecture!r}")
-        for name in ("max_new_tokens", "epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"downstream {name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -110,15 +69,15 @@ def run_downstream(
     train: Questions | None,
     evaluation: Questions,
     device: torch.device | str = "cpu",
-    metric_task: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
 
-    Returns ``"eval_ids"`` (question ids, in order), ``"answers"``
+    Returns ``"settings"`` (as run: ``settings.for_task(task.name)``, the metric task and answer length
+    resolved), ``"metric_task"`` (whose official metric scores the answers, see
+    :func:`~bump_pl.downstream.settings.metric_task_of`), ``"eval_ids"`` (question ids, in order), ``"answers"``
     (``{variant: [answer per question]}``, in question order), ``"records"`` (per question and
     variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
-    (``{variant: [first step's loss, last step's loss]}``). When ``metric_task`` (whose official
-    metric scores the answers; default: the task's, see :func:`metric_task_of`) has a label set,
+    (``{variant: [first step's loss, last step's loss]}``). When ``metric_task`` has a label set,
     ``"rank_classification"`` holds that ``"metric_task"``, its ``"options"`` and ``"predictions"``
     (``{kind: {variant: [answer per question]}}``, kinds of
     :func:`bump_pl.downstream.options.rank_predictions`), and each record also gets
@@ -128,9 +87,12 @@ def run_downstream(
     if settings.mode == "sft" and train is None:
         raise ValueError("downstream mode 'sft' needs train questions")
     golds = evaluation.golds
-    metric_task = metric_task_of(metric_task or task.name)
+    settings = settings.for_task(task.name)
+    metric_task = settings.metric_task
     options = label_options(metric_task)
-    results: dict[str, Any] = {"eval_ids": list(golds), "answers": {}, "records": []}
+    results: dict[str, Any] = {
+        "settings": settings, "metric_task": metric_task, "eval_ids": list(golds), "answers": {}, "records": []
+    }
     if options is not None:
         results["rank_classification"] = {"metric_task": metric_task, "options": list(options), "predictions": {}}
     with torch.random.fork_rng(devices=[]):
@@ -157,7 +119,7 @@ def run_downstream(
                 tokenizer,
                 settings.architecture,
                 prompts,
-                max_new_tokens=settings.max_new_tokens,
+                max_answer_tokens=settings.max_answer_tokens,
                 batch_size=settings.eval_batch_size,
                 desc=f"answers {variant}",
             )

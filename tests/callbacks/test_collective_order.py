@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback, ProfileWriter
+from bump_pl.downstream.settings import DownstreamSettings
 from callback_fakes import FakeGenerator, make_datamodule
 
 
@@ -80,7 +81,9 @@ def test_every_rank_reaches_the_same_collectives_in_the_same_order(lamp3_dir: Pa
         trainer = RankTrainer(rank, tmp_path / "run", make_datamodule(lamp3_dir), broadcasts)
         trainer.callbacks = [
             ProfileCacheCallback(splits=["train", "val"], every_n_validations=2),
-            DownstreamEvalCallback(max_new_tokens=2, context_tokens=16),
+            DownstreamEvalCallback(
+                DownstreamSettings(backbone="tiny-random-llama", mode="zero_shot", max_answer_tokens=2, context_tokens=16)
+            ),
             ProfileWriter(),
         ]
         _fit_hooks(trainer, FakeGenerator())

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bump_pl.callbacks import DownstreamEvalCallback, ProfileCacheCallback
+from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.runs.profile_store import partial_dir
 from callback_fakes import FakeGenerator, fake_trainer, make_datamodule, set_up
 
+TINY = DownstreamSettings(backbone="tiny-random-llama", mode="zero_shot", max_answer_tokens=2, context_tokens=16)
+
 
 def test_misconfiguration_fails_at_setup() -> None:
-    downstream = DownstreamEvalCallback(mode="sft")
+    downstream = DownstreamEvalCallback(replace(TINY, mode="sft"))
     trainer = fake_trainer(Path("."), None, 0)
     for callbacks, message in (
         ([downstream], "exactly one ProfileCacheCallback listed before it"),
@@ -37,7 +41,7 @@ class _Logger:
 def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tmp_path: Path) -> None:
     datamodule, logger = make_datamodule(lamp3_dir), _Logger()
     cache = ProfileCacheCallback(splits=["val"])
-    downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    downstream = DownstreamEvalCallback(TINY)
     trainer = set_up(fake_trainer(tmp_path, datamodule, 3, [logger]), cache, downstream)
 
     downstream.on_validation_end(trainer, None)  # no cache yet: nothing to do
@@ -61,7 +65,7 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
 
     report["metrics"]["profile"]["MAE"]["value"] = 9.0
     report_path.write_text(json.dumps(report))
-    again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)  # e.g. a resumed fit
+    again = DownstreamEvalCallback(TINY)  # e.g. a resumed fit
     set_up(trainer, cache, again)
     again.on_fit_end(trainer, None)
     assert logger.logged[-1][0]["downstream/profile/MAE"] == 9.0  # the complete report was kept, not recomputed
@@ -70,7 +74,7 @@ def test_runs_once_per_new_cache_and_keeps_a_complete_report(lamp3_dir: Path, tm
 def test_a_resumed_fit_reports_the_restored_steps_cache_once(lamp3_dir: Path, tmp_path: Path) -> None:
     datamodule, logger = make_datamodule(lamp3_dir), _Logger()
     cache = ProfileCacheCallback(splits=["val"])
-    downstream = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    downstream = DownstreamEvalCallback(TINY)
     trainer = set_up(fake_trainer(tmp_path, datamodule, 2, [logger]), cache, downstream)
     trainer.ckpt_path = "last.ckpt"
     partial_dir(cache.root, 2).mkdir(parents=True)  # the run was killed while caching step 2
@@ -85,11 +89,11 @@ def test_a_resumed_fit_reports_the_restored_steps_cache_once(lamp3_dir: Path, tm
     assert len(logger.logged) == 1  # the same cache is not evaluated twice
 
     shutil.rmtree(report.parent)  # killed during the evaluation instead: the cache is complete, the report is not
-    again = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    again = DownstreamEvalCallback(TINY)
     set_up(trainer, ProfileCacheCallback(splits=["val"]), again)
     again.on_train_start(trainer, None)
     assert report.is_file() and [step for _, step in logger.logged] == [2, 2]
-    fresh = DownstreamEvalCallback(max_new_tokens=2, context_tokens=16)
+    fresh = DownstreamEvalCallback(TINY)
     set_up(trainer, ProfileCacheCallback(splits=["val"]), fresh)
     fresh.on_train_start(trainer, None)
     fresh.on_fit_end(trainer, None)

@@ -50,8 +50,8 @@ def test_sft_trains_the_lora_adapter_and_nothing_else() -> None:
 def test_batched_greedy_answers_match_one_at_a_time() -> None:
     tokenizer, model = tiny_tokenizer(), tiny_random_llama(seed=1).eval()
     prompts = ["short\nAnswer:", "a much longer prompt here\nAnswer:", "mid size\nAnswer:"]
-    batched = generate_answers(model, tokenizer, "causal", prompts, max_new_tokens=5, batch_size=3)
-    single = [generate_answers(model, tokenizer, "causal", [p], max_new_tokens=5, batch_size=1)[0] for p in prompts]
+    batched = generate_answers(model, tokenizer, "causal", prompts, max_answer_tokens=5, batch_size=3)
+    single = [generate_answers(model, tokenizer, "causal", [p], max_answer_tokens=5, batch_size=1)[0] for p in prompts]
     assert batched == single and len(batched) == 3
 
 
@@ -71,5 +71,5 @@ def test_seq2seq_backbone_trains_and_answers(tmp_path: Path) -> None:
     model = add_lora(model, LORA, "seq2seq")
     losses = sft(model, seq_tokenizer, "seq2seq", ["rate: good"] * 8, ["5"] * 8, epochs=2, batch_size=4, lr=3e-2, seed=0)
     assert losses[-1] < losses[0]
-    answers = generate_answers(model, seq_tokenizer, "seq2seq", ["rate: good", "rate: bad one"], max_new_tokens=3, batch_size=2)
+    answers = generate_answers(model, seq_tokenizer, "seq2seq", ["rate: good", "rate: bad one"], max_answer_tokens=3, batch_size=2)
     assert len(answers) == 2 and all(isinstance(a, str) and a == a.strip() for a in answers)

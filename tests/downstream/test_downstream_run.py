@@ -11,7 +11,8 @@ from bump_pl.data import get_task
 from bump_pl.downstream import run as downstream_run
 from bump_pl.downstream.inputs import read_split
 from bump_pl.downstream.prompts import VARIANTS
-from bump_pl.downstream.run import DownstreamSettings, Questions, metric_task_of, run_downstream
+from bump_pl.downstream.run import Questions, run_downstream
+from bump_pl.downstream.settings import DownstreamSettings, metric_task_of
 
 TASK = get_task("LaMP_3")
 
@@ -25,7 +26,9 @@ def _inputs(lamp3_dir: Path, max_train: int = 4):
 
 
 def _settings(mode: str) -> DownstreamSettings:
-    return DownstreamSettings(mode=mode, max_new_tokens=3, context_tokens=64, batch_size=2, lr=1e-2, epochs=2)
+    return DownstreamSettings(
+        backbone="tiny-random-llama", mode=mode, max_answer_tokens=3, context_tokens=64, batch_size=2, lr=1e-2, epochs=2
+    )
 
 
 def test_zero_shot_never_trains_and_sft_trains_a_fresh_adapter_per_variant(lamp3_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,5 +83,5 @@ def test_questions_without_golds_or_settings_out_of_range_are_clear_errors(lamp3
         Questions.of(users, "dev", None)
     with pytest.raises(ValueError, match="mode must be 'sft' or 'zero_shot'"):
         DownstreamSettings(mode="few_shot")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
-        DownstreamSettings(max_new_tokens=0)
+    with pytest.raises(ValueError, match="max_answer_tokens must be >= 1"):
+        DownstreamSettings(max_answer_tokens=0)

@@ -16,7 +16,8 @@ from bump_pl.downstream.model import add_lora, generate_answers, sft
 from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
 from bump_pl.downstream.prompts import BASELINES, VARIANTS, format_for_model
 from bump_pl.downstream.report import summarize
-from bump_pl.downstream.run import DownstreamSettings, Questions, run_downstream
+from bump_pl.downstream.run import Questions, run_downstream
+from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.metrics.lamp import evaluate_lamp
 from bump_pl.models.policy import LoraSettings
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
@@ -104,7 +105,7 @@ def test_a_model_trained_to_answer_one_multi_token_label_ranks_it_first() -> Non
     # every later letter counts: "dystopia" shares the first letter, "comedy" is the tail
     assert rank_predictions(scores, "LaMP_2")["argmax"] == ["dark comedy"] * 3
     assert bool((scores.softmax(-1)[:, LAMP2_TAGS.index("dark comedy")] > 0.9).all())
-    assert generate_answers(model, tokenizer, "causal", train[:1], max_new_tokens=16, batch_size=1) == ["dark comedy"]
+    assert generate_answers(model, tokenizer, "causal", train[:1], max_answer_tokens=16, batch_size=1) == ["dark comedy"]
 
 
 def test_every_variant_gets_graded_rank_answers_in_its_records_and_the_report(lamp3_dir: Path) -> None:
@@ -112,7 +113,9 @@ def test_every_variant_gets_graded_rank_answers_in_its_records_and_the_report(la
     users = read_split(lamp3_dir, "dev", task)
     profiles = {(user.user_id, "dev"): f"rates {user.user_id} around 2" for user in users}
     evaluation = Questions.of(users, "dev", None)
-    settings = DownstreamSettings(max_new_tokens=2, context_tokens=32, eval_batch_size=4)
+    settings = DownstreamSettings(
+        backbone="tiny-random-llama", mode="zero_shot", max_answer_tokens=2, context_tokens=32, eval_batch_size=4
+    )
     results = run_downstream(settings, task, profiles, None, evaluation)
 
     rank = results["rank_classification"]

@@ -34,9 +34,17 @@ def _overlay(folder: Path, record: Path) -> list[str]:
                     "class_path": "bump_pl.callbacks.ProfileCacheCallback",
                     "init_args": {"splits": ["train", "val"], "every_n_validations": 1},
                 },
-                {
+                {  # settings replace tiny.yaml's as a whole (a dataclass value is not merged)
                     "class_path": "bump_pl.callbacks.DownstreamEvalCallback",
-                    "init_args": {"max_new_tokens": 4, "context_tokens": 32, "history_items": 4},
+                    "init_args": {
+                        "settings": {
+                            "backbone": "tiny-random-llama",
+                            "mode": "zero_shot",
+                            "max_answer_tokens": 4,
+                            "context_tokens": 32,
+                            "history_items": 4,
+                        }
+                    },
                 },
                 {"class_path": "step_recorder.StepRecorder", "init_args": {"path": str(record)}},
             ],
