@@ -13,7 +13,7 @@ with ``--ckpt``) all at once, or nothing.
 The downstream options are the fields of :class:`~bump_pl.downstream.settings.DownstreamSettings`,
 the ``settings:`` of ``DownstreamEvalCallback`` in a config: the same names, defaults and help
 (``--config FILE`` reads them, and the other options, from YAML). Flags may be spelled with ``-``
-for ``_`` (the spelling before 0.2); see :data:`RENAMED_FLAGS` for the renamed ones.
+for ``_`` (the earlier spelling); see :data:`RENAMED_FLAGS` for the renamed ones.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported when a command runs: ``--help`` stays fast
 
 DEBUG_ENV = "BUMP_DEBUG"
 
-#: Flags of the argparse command before 0.2 that are not just ``-`` for ``_``: old -> new.
+#: Flags of the earlier argparse command that are not just ``-`` for ``_``: old -> new.
 RENAMED_FLAGS = {"--max-new-tokens": "--max_answer_tokens", "--max-train-questions": "--max_train_examples"}
 #: Old flags with no one-to-one replacement: old -> what to use instead.
 REMOVED_FLAGS = {"--lora-rank": "--lora.rank R --lora.alpha A (--lora-rank R meant alpha 2R)"}
