@@ -24,7 +24,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported when a command runs: ``--help`` stays fast
+if TYPE_CHECKING:  # annotations only: build_parser imports what --help needs, run() the evaluation
     from jsonargparse import ArgumentParser, Namespace
 
     from bump_pl.downstream.settings import DownstreamSettings
