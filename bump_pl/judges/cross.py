@@ -155,6 +155,26 @@ class CrossJudge(FrozenModelHolder):
                 scores = self._score_naive(prefixes, continuations)
         return scores.clone()  # a normal tensor, usable outside inference mode
 
+    def score_sets(self, queries: list[str], candidates: list[str | None], scored: Tensor, direction: Direction) -> Tensor:
+        """``[Q, C]`` gaps where ``scored`` (``[Q, C]`` bool) is True, 0 elsewhere: each query against its
+        own candidates (hybrid negatives), ``batch_size`` queries per forward, each row packing its
+        query's candidates. Candidates that no query scores may be None (they are not read)."""
+        needed = scored.any(dim=0).tolist()
+        texts = [text for text, need in zip(candidates, needed) if need]
+        check_score_inputs("CrossJudge", queries, texts, direction)
+        pieces = self.prompts[direction]
+        prefixes = [pieces.prefix(ids) for ids in self._token_ids(queries)]
+        chosen = iter(self._token_ids(texts))
+        continuations = [pieces.continuation(next(chosen)) if need else [] for need in needed]
+        columns = [row.nonzero().flatten().tolist() for row in scored.cpu()]
+        with torch.inference_mode():
+            if self.share_prefix:
+                scores = self._score_shared_sets(prefixes, continuations, columns)
+            else:
+                pairs = [(q, c) for q, row in enumerate(columns) for c in row]
+                scores = self._score_naive(prefixes, continuations, pairs)
+        return scores.clone()
+
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         """Each text's ids without special tokens, truncated to ``max_length``."""
         if not texts:
@@ -181,6 +201,54 @@ class CrossJudge(FrozenModelHolder):
                 scores[q_index[:, None], torch.tensor(pack, device=self.device)[None, :]] = gaps
         return scores
 
+    def _score_shared_sets(self, prefixes: list[list[int]], continuations: list[list[int]],
+                           columns: list[list[int]]) -> Tensor:
+        """As :meth:`_score_shared`, but query ``q`` reads only its candidates ``columns[q]``, packed
+        into rows of its own; the ``batch_size`` queries of a forward each bring their next pack."""
+        scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
+        rows = max(1, min(self.batch_size, len(prefixes)))
+        width = self.pack_tokens or pack_tokens_for(self.model, rows, torch.device(self.device))
+        items = max(1, self.max_pairs_per_chunk // rows)
+        packs = [
+            [[row[i] for i in pack] for pack in plan_packs([len(continuations[c]) for c in row], width, items)]
+            for row in columns
+        ]
+        for query_rows in _chunks(sorted(range(len(prefixes)), key=lambda q: -len(prefixes[q])), self.batch_size):
+            prefix_ids, prefix_mask = pad_token_ids([prefixes[q] for q in query_rows], self.pad_id, "left", self.device)
+            prefix = encode_prefix(self.model, prefix_ids, prefix_mask)
+            for step in range(max(len(packs[q]) for q in query_rows)):
+                row_packs = [packs[q][step] if step < len(packs[q]) else [] for q in query_rows]
+                gaps = self._score_row_packs(prefix.cache, prefix_mask, [[continuations[c] for c in p] for p in row_packs])
+                for b, (q, pack) in enumerate(zip(query_rows, row_packs)):
+                    scores[q, pack] = gaps[b, : len(pack)]
+        return scores
+
+    def _score_row_packs(self, cache, prefix_mask: Tensor, row_packs: list[list[list[int]]]) -> Tensor:
+        """``[B, n]`` gaps: row ``b`` packs its own candidates ``row_packs[b]`` (``n`` = the most of any
+        row; a row's columns past its own count are filler) after its cached prefix."""
+        lengths = [[len(ids) for ids in pack] for pack in row_packs]
+        width = max(1, max(sum(row) for row in lengths))
+        per_row = [segment_ids(row, width, self.device) for row in lengths]
+        segment, local = torch.stack([s for s, _ in per_row]), torch.stack([l for _, l in per_row])
+        input_ids = torch.full((len(row_packs), width), self.pad_id, dtype=torch.long)
+        answers = torch.zeros((len(row_packs), max(1, max(len(row) for row in lengths))), dtype=torch.long)
+        for b, pack in enumerate(row_packs):
+            tokens = [token for ids in pack for token in ids]
+            input_ids[b, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            answers[b, : len(pack)] = torch.tensor(lengths[b], dtype=torch.long).cumsum(0) - 1
+        out = self.model.get_decoder()(
+            input_ids=input_ids.to(self.device),
+            attention_mask=packed_attention_mask(prefix_mask, segment, self.model.dtype),
+            position_ids=prefix_mask.sum(-1, keepdim=True) + local,
+            cache=cache,
+            use_cache=True,
+        )
+        cache.crop(-width)
+        hidden = out.last_hidden_state
+        at_answers = hidden.gather(1, answers.to(self.device)[..., None].expand(-1, -1, hidden.shape[-1]))
+        logits = self.model.get_output_embeddings()(at_answers)
+        return logits[..., self.yes_id].float() - logits[..., self.no_id].float()
+
     def _score_pack(self, cache, prefix_mask: Tensor, pack: list[list[int]]) -> Tensor:
         """``[B, n]`` gaps of ``n`` candidates packed into one row after each of ``B`` cached prefixes.
 
@@ -204,10 +272,13 @@ class CrossJudge(FrozenModelHolder):
         logits = self.model.get_output_embeddings()(out.last_hidden_state[:, answers])
         return logits[..., self.yes_id].float() - logits[..., self.no_id].float()
 
-    def _score_naive(self, prefixes: list[list[int]], continuations: list[list[int]]) -> Tensor:
-        """Every pair as one full left-padded sequence, ``max_pairs_per_chunk`` per forward."""
+    def _score_naive(self, prefixes: list[list[int]], continuations: list[list[int]],
+                     pairs: list[tuple[int, int]] | None = None) -> Tensor:
+        """Every pair (or the given ``(query, candidate)`` ``pairs``, the rest 0) as one full
+        left-padded sequence, ``max_pairs_per_chunk`` per forward."""
         scores = torch.zeros((len(prefixes), len(continuations)), dtype=torch.float32, device=self.device)
-        pairs = [(q, c) for q in range(len(prefixes)) for c in range(len(continuations))]
+        if pairs is None:
+            pairs = [(q, c) for q in range(len(prefixes)) for c in range(len(continuations))]
         pairs.sort(key=lambda qc: -(len(prefixes[qc[0]]) + len(continuations[qc[1]])))
         for chunk in _chunks(pairs, self.max_pairs_per_chunk):
             seqs = [prefixes[q] + continuations[c] for q, c in chunk]

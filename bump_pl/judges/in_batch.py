@@ -128,11 +128,15 @@ def score_chosen(judge: Judge, queries: list[str], candidates: list[str | None],
                  direction: Direction) -> Tensor:
     """``[Q, C]`` judge scores where ``scored`` (``[Q, C]`` bool) is True, 0 elsewhere.
 
-    Queries with the same scored columns share one ``judge.score`` call (one call when every row
-    is the same, e.g. all candidates scored).
+    Every row the same (e.g. all candidates scored): the one ``judge.score`` call of ``global``.
+    Otherwise the judge's ``score_sets`` when it has one (``CrossJudge``: each query packs its own
+    candidates, queries batched), else one ``judge.score`` call per distinct set of columns.
     """
     out = torch.zeros(scored.shape, dtype=torch.float32, device=judge.device)
     patterns, group = torch.unique(scored.cpu(), dim=0, return_inverse=True)
+    score_sets = getattr(judge, "score_sets", None)
+    if len(patterns) > 1 and callable(score_sets):
+        return score_sets(queries, candidates, scored, direction).float()
     for index, pattern in enumerate(patterns):
         rows = (group == index).nonzero().flatten()
         columns = pattern.nonzero().flatten()

@@ -55,16 +55,18 @@ def segment_ids(lengths: list[int], width: int, device: torch.device | str = "cp
 
 
 def packed_attention_mask(prefix_mask: Tensor, segment: Tensor, dtype: torch.dtype) -> Tensor:
-    """Additive mask ``[B, 1, W, P + W]`` for ``B`` prefixes (``prefix_mask`` ``[B, P]``) and one packing.
+    """Additive mask ``[B, 1, W, P + W]`` for ``B`` prefixes (``prefix_mask`` ``[B, P]``) and their packed rows.
 
+    ``segment`` is ``[W]`` (every row packs the same candidates) or ``[B, W]`` (each row its own).
     A slot attends to the prefix's real tokens and causally within its own candidate; padding
     slots attend to themselves only (so no softmax row is empty).
     """
-    width = segment.shape[0]
+    width = segment.shape[-1]
+    segment = segment.expand(prefix_mask.shape[0], width)
     slots = torch.arange(width, device=segment.device)
-    real = segment >= 0
-    own = (segment[:, None] == segment[None, :]) & (slots[None, :] <= slots[:, None]) & real[:, None]
+    real = segment >= 0  # [B, W]
+    own = (segment[:, :, None] == segment[:, None, :]) & (slots[None, None, :] <= slots[None, :, None]) & real[:, :, None]
     own = own | torch.eye(width, dtype=torch.bool, device=segment.device)
-    sees_prefix = prefix_mask.bool()[:, None, :] & real[None, :, None]  # [B, W, P]
-    allowed = torch.cat([sees_prefix, own.expand(prefix_mask.shape[0], width, width)], dim=-1)
+    sees_prefix = prefix_mask.bool()[:, None, :] & real[:, :, None]  # [B, W, P]
+    allowed = torch.cat([sees_prefix, own], dim=-1)
     return additive_mask(allowed, dtype)[:, None]

@@ -92,3 +92,18 @@ def test_bad_templates_are_clear_errors(llama, tokenizer, template, message):
 def test_yes_and_no_must_differ(llama, tokenizer):
     with pytest.raises(ValueError, match="start with the same token"):
         CrossJudge(llama, tokenizer=tokenizer, yes_word="Yes", no_word="Yep")
+
+
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_score_sets_equal_score_on_each_querys_own_candidates(llama, tokenizer, share_prefix):
+    """Hybrid negatives: each query reads only its chosen candidates (rows of a forward pack different
+    ones, in several packs of different counts); unchosen pairs are 0 and unread candidates may be None."""
+    judge = CrossJudge(llama, tokenizer=tokenizer, share_prefix=share_prefix, batch_size=2, max_pairs_per_chunk=4,
+                       pack_tokens=40)
+    queries = ["likes long hikes", "reads poetry at night", "cooks", "plays chess online"]
+    candidates = ["mountain boots", "a poem", "pasta", "chess clock", "rain jacket", "unused"]
+    scored = torch.tensor([[1, 1, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0], [0, 0, 0, 1, 0, 0]], dtype=torch.bool)
+    full = judge.score(queries, candidates[:5], "item_to_profile")
+    got = judge.score_sets(queries, candidates[:5] + [None], scored, "item_to_profile")
+    torch.testing.assert_close(got[:, :5][scored[:, :5]], full[scored[:, :5]], atol=1e-4, rtol=1e-4)
+    assert bool((got[~scored] == 0).all())
