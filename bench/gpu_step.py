@@ -10,7 +10,7 @@ weights and the layer shapes of the named presets (throughput depends on shapes,
 built in-process; the tokenizer is a word-level one over the model's whole vocabulary
 (``w<id>``), so any sampled id decodes and re-encodes to itself. Nothing is downloaded.
 
-A subclass of ``BumpModule`` times its rollout (``_sample``), judge + reward (``_reward``) and
+A subclass of ``BumpModule`` times its rollout (``_rollouts``), judge + reward (``_bidirectional_reward``) and
 update (``_update``) calls and each training batch, synchronising CUDA around every timer; the
 figures are medians over the steps after the first (warm-up). The last line printed is one JSON
 object: per-phase seconds, step seconds, peak memory (GPU allocated on CUDA, process RSS on
@@ -50,7 +50,7 @@ SHAPES: dict[str, dict[str, int]] = {
 QWEN_VOCAB = 151936
 TINY_VOCAB = 512
 SPECIALS = ("<pad>", "<eos>", "<unk>")
-PHASES = {"rollouts": "_sample", "judge": "_reward", "update": "_update"}
+PHASES = {"rollouts": "_rollouts", "judge": "_bidirectional_reward", "update": "_update"}
 
 
 def word_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
@@ -105,13 +105,11 @@ class TimedBumpModule(BumpModule):
         self.phase_seconds[phase].append(self._sync() - start)
         return out
 
-    def _sample(self, *args, **kwargs):
-        if not self.training:  # validation/predict sampling is not part of the step
-            return super()._sample(*args, **kwargs)
-        return self._timed("rollouts", super()._sample, *args, **kwargs)
+    def _rollouts(self, *args, **kwargs):
+        return self._timed("rollouts", super()._rollouts, *args, **kwargs)
 
-    def _reward(self, *args, **kwargs):
-        return self._timed("judge", super()._reward, *args, **kwargs)
+    def _bidirectional_reward(self, *args, **kwargs):
+        return self._timed("judge", super()._bidirectional_reward, *args, **kwargs)
 
     def _update(self, *args, **kwargs):
         return self._timed("update", super()._update, *args, **kwargs)

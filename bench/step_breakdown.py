@@ -4,7 +4,7 @@ Runs ``bump fit ARGS`` in this process under ``cProfile`` and reads the cumulati
 functions that make up a step (their names are the phases of ``BumpModule.training_step``):
 
     rollouts      generate_rollouts           (sampling G profiles per user; validation's greedy ones too)
-    judge         in_batch_scores             (both directions, training reward and validation)
+    judge         judge_scores                (both directions, training reward and validation)
     reward        bidirectional_reward        (NDCG over the ranking, pure tensors)
     scoring       score_rollouts              (old/reference log-probs before the update)
     update        policy_update               (forward + backward, per optimizer step)
@@ -30,7 +30,7 @@ import time
 
 PHASES = {
     "rollouts": ("rollout.py", "generate_rollouts"),
-    "judge": ("in_batch.py", "in_batch_scores"),
+    "judge": ("judging.py", "judge_scores"),
     "reward": ("reward.py", "bidirectional_reward"),
     "scoring": ("policy_update.py", "score_rollouts"),
     "update": ("policy_update.py", "policy_update"),

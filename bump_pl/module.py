@@ -2,13 +2,16 @@
 
 One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out items each):
 
-    rollouts   = sample G profiles per user from their context-only prompt (shared-prompt prefill)
-    scores     = judge(profile_to_item) and judge(item_to_profile), negatives from all ranks
-    reward     = bidirectional_reward(scores) - copy_penalty * copy_rate  # [U*G]
-    advantages = group_advantages(reward, G)                           # [U*G]
-    batch      = score_rollouts(...)                                   # old and reference log-probs
+    rollouts   = generator.rollouts(prompts, G)  # G profiles per user, shared-prompt prefill
+    scores     = judge_scores(judge, rollouts.texts, heldout)  # both directions, negatives from all ranks
+    rewards    = rollout_reward(scores) - copy_penalty * copy_rate    # [U*G]
+    advantages = group_advantages(rewards, G)                         # [U*G]
+    rollouts   = score_rollouts(policy, reference, rollouts, advantages)  # + old and reference log-probs
     repeat num_iterations times, for each of steps_per_generation mini-batches of users:
         policy_update(policy, mini_batch); optimizer step; LR scheduler step
+
+The profile writer (policy, tokenizer, prompt, sampling) is a :class:`~bump_pl.models.generator.ProfileGenerator`;
+validation NDCG and its history baselines live in :mod:`bump_pl.validation`.
 
 Optimisation is manual because one batch of rollouts feeds several optimizer steps
 (``trainer.global_step`` counts optimizer steps, so ``max_steps`` and a schedule do too).
@@ -16,7 +19,6 @@ Optimisation is manual because one batch of rollouts feeds several optimizer ste
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, Literal
@@ -25,25 +27,24 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
-from bump_pl.core.baselines import history_text
 from bump_pl.core.copy_rate import copy_penalised, copy_rates
+from bump_pl.core.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
+from bump_pl.core.reward import BidirectionalReward, RewardSettings
 from bump_pl.data import UserGroupBatch
 from bump_pl.data.prompts import ProfilePrompt
-from bump_pl.core.grpo import GRPOSettings, group_advantages, rollout_keep, zero_std_groups
 from bump_pl.judges import EmbeddingJudge, Judge
-from bump_pl.judges.base import DIRECTIONS
 from bump_pl.judges.config import build_judge, judge_config
-from bump_pl.metrics import MultiPositiveNDCG
-from bump_pl.models import load_causal_lm, load_tokenizer
+from bump_pl.judges.in_batch import gather_rows
+from bump_pl.judging import all_finite, judge_scores, rollout_reward
+from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.modes import disable_dropout
-from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
-from bump_pl.models.policy_update import RolloutBatch, UpdateResult, policy_update, score_rollouts
-from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
-from bump_pl.core.reward import BidirectionalReward, RewardSettings, bidirectional_reward, same_user_mask
-from bump_pl.judges.in_batch import gather_rows, in_batch_scores
+from bump_pl.models.policy import LoraSettings, ReferencePolicy, export_policy
+from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts
+from bump_pl.models.rollout import Rollouts, SamplingSettings
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
+from bump_pl.validation import ValidationNDCG, history_baselines
 
 
 class BumpModule(LightningModule):
@@ -88,7 +89,7 @@ class BumpModule(LightningModule):
         trust_remote_code: bool = False,
         group_size: int = 4,
         profile_prompt: ProfilePrompt = ProfilePrompt(),
-        sampling: SamplingSettings = SamplingSettings(max_new_tokens=64),
+        sampling: SamplingSettings = SamplingSettings(),
         grpo: GRPOSettings = GRPOSettings(),
         reward: RewardSettings = RewardSettings(),
         log_samples_every_n_steps: int = 50,
@@ -107,6 +108,7 @@ class BumpModule(LightningModule):
         if optimizer is not None:
             # Only when given: LightningCLI configures the optimizer of a module that defines none.
             self.configure_optimizers = functools.partial(_trainable_optimizer, self, optimizer)
+        # Settings, each under its config key (model.sampling, model.grpo, model.reward, ...).
         self.sampling, self.grpo, self.reward, self.profile_prompt = sampling, grpo, reward, profile_prompt
         self.automatic_optimization = False
         # The budget the update uses: an int given, or ``auto`` resolved in ``on_fit_start``.
@@ -115,43 +117,57 @@ class BumpModule(LightningModule):
             judge = EmbeddingJudge()
         self.judge = build_judge(judge) if isinstance(judge, dict) else judge
         self.hparams["judge"] = judge_config(self.judge)
-        self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
-        base = load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code)
-        # from_pretrained returns eval mode and Lightning keeps submodule modes: train mode (dropout
-        # then only acts with grpo.disable_dropout false).
-        self.policy = build_policy(base, lora).train()
+        self.generator = ProfileGenerator(
+            model, dtype=dtype, lora=lora, trust_remote_code=trust_remote_code, profile_prompt=profile_prompt,
+            sampling=sampling,
+        )
+        self.tokenizer = self.generator.tokenizer
+        # Registered here, so checkpoints keep the keys policy.*. from_pretrained returns eval mode and
+        # Lightning keeps submodule modes: train mode (dropout then only acts with grpo.disable_dropout false).
+        self.policy = self.generator.policy.train()
         if grpo.disable_dropout:
             disable_dropout(self.policy)
         self.reference = ReferencePolicy(self.policy, beta=grpo.beta)
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None
-        # Validation NDCG per source of profile text and per direction (ModuleDict keys may not
-        # shadow nn.Module attributes, hence "profile_to_item" not "forward").
-        sources = ("profile", "history_budget", "history_full") if reward.history_baselines else ("profile",)
-        self.val_ndcg = _ndcg_metrics(sources, reward.ndcg_k)
-        self.test_ndcg = _ndcg_metrics(sources, reward.ndcg_k)
+        self.val_ndcg, self.test_ndcg = ValidationNDCG(reward), ValidationNDCG(reward)
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
-        group = self.hparams.group_size
-        rollouts = self._sample(batch, group_size=group, greedy=False)
-        reward = self._reward(rollouts.texts, batch.heldout, batch.user_ids, group_size=group)
-        copied = copy_rates(rollouts.texts, batch.context, group)
-        total = copy_penalised(reward.total, copied, self.reward.copy_penalty)
-        advantages = self._advantages(total)
-        flat_groups = zero_std_groups(total, group)
-        keep = rollout_keep(
-            flat_groups, rollouts.truncated, drop_zero_std_groups=self.grpo.drop_zero_std_groups,
-            mask_truncated_completions=self.grpo.mask_truncated_completions,
-        )
+        rollouts = self._rollouts(batch)
+        bidirectional = self._bidirectional_reward(rollouts, batch)
+        copied = copy_rates(rollouts.texts, batch.context, rollouts.group_size)
+        rewards = copy_penalised(bidirectional.total, copied, self.reward.copy_penalty)
+        flat_groups = zero_std_groups(rewards, rollouts.group_size)
         scored = score_rollouts(
-            self.policy, self.reference, batch.input_ids, batch.attention_mask, rollouts.completion_ids,
-            rollouts.completion_mask, advantages=advantages, keep=keep, group_size=group,
-            temperature=self.sampling.temperature, need_old=self.grpo.reuses_rollouts,
+            self.policy, self.reference, rollouts, advantages=self._advantages(rewards),
+            keep=rollout_keep(flat_groups, rollouts.truncated, self.grpo), need_old=self.grpo.reuses_rollouts,
         )
         updates = self._update(scored)
-        self._log_train(batch, rollouts, reward, copied, flat_groups, updates)
+        self._log_train(batch, rollouts, bidirectional, copied, flat_groups, updates)
         return torch.stack([update.loss for update in updates]).mean()
+
+    def _rollouts(self, batch: UserGroupBatch) -> Rollouts:
+        """``G`` sampled profiles per user of ``batch``."""
+        return self.generator.rollouts(batch.input_ids, batch.attention_mask, self.hparams.group_size)
+
+    def _bidirectional_reward(self, rollouts: Rollouts, batch: UserGroupBatch) -> BidirectionalReward:
+        """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.
+
+        Raises:
+            FloatingPointError: the judge gave a NaN/inf score; names the step and the batch's users
+                (the step stops: a masked reward would silently train on whatever is left).
+        """
+        scores = judge_scores(self.judge, rollouts.texts, batch.heldout, self.reward)
+        if not all_finite(scores):
+            raise FloatingPointError(
+                f"step {self.global_step}: the judge gave non-finite (NaN/inf) scores for users {batch.user_ids};"
+                " check the judge (e.g. float16 overflow) and these users' texts"
+            )
+        return rollout_reward(
+            scores, num_users=len(batch.heldout), group_size=rollouts.group_size,
+            heldout_per_user=len(batch.heldout[0]), settings=self.reward,
+        )
 
     def _advantages(self, rewards: Tensor) -> Tensor:
         """``[U*G]`` group-relative advantages of this rank's rewards; ``advantage_scale: batch`` divides
@@ -161,17 +177,16 @@ class BumpModule(LightningModule):
         batch = gather_rows(rewards[:, None]).flatten() if scale == "batch" else None
         return group_advantages(rewards, self.hparams.group_size, scale=scale, batch_rewards=batch)
 
-    def _update(self, rollouts: RolloutBatch) -> list[UpdateResult]:
+    def _update(self, rollouts: Rollouts) -> list[UpdateResult]:
         """``num_iterations`` passes of ``steps_per_generation`` optimizer steps (mini-batches of users)
-        on one batch of rollouts, the LR scheduler stepping with each optimizer step."""
+        on one batch of scored rollouts, the LR scheduler stepping with each optimizer step."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         results = []
         for mini_batch in rollouts.mini_batches(self.grpo.steps_per_generation) * self.grpo.num_iterations:
             optimizer.zero_grad()
             results.append(
                 policy_update(
-                    self.policy, mini_batch, self.grpo, temperature=self.sampling.temperature,
-                    max_completion_length=self.sampling.max_new_tokens,
+                    self.policy, mini_batch, self.grpo, max_new_tokens=self.sampling.max_new_tokens,
                     budget_tokens=self.grad_budget_tokens, backward=self.manual_backward,
                 )
             )
@@ -185,26 +200,26 @@ class BumpModule(LightningModule):
         self,
         batch: UserGroupBatch,
         rollouts: Rollouts,
-        reward: BidirectionalReward,
+        bidirectional: BidirectionalReward,
         copied: Tensor,
         flat_groups: Tensor,
         updates: list[UpdateResult],
     ) -> None:
         """The scalars documented in the README (update figures averaged over the optimizer steps),
         the progress-bar reward and sample profiles."""
-        num_users, group = len(batch.user_ids), self.hparams.group_size
+        num_users = len(batch.user_ids)
         lengths = rollouts.completion_mask.sum(-1).float()
         mean = lambda values: torch.stack(list(values)).mean()  # noqa: E731
         stats = [update.stats for update in updates]
         self.log_dict(
             {
                 "train/loss": mean(update.loss for update in updates),
-                "train/reward": reward.total.mean(),
-                "train/reward_profile_to_item": reward.profile_to_item.mean(),
-                "train/reward_item_to_profile": reward.item_to_profile.mean(),
-                "train/reward_chance": reward.chance,
+                "train/reward": bidirectional.total.mean(),
+                "train/reward_profile_to_item": bidirectional.profile_to_item.mean(),
+                "train/reward_item_to_profile": bidirectional.item_to_profile.mean(),
+                "train/reward_chance": bidirectional.chance,
                 "train/copy_rate": copied.mean(),
-                "train/reward_std": reward.total.view(num_users, group).std(-1).mean(),
+                "train/reward_std": bidirectional.total.view(num_users, rollouts.group_size).std(-1).mean(),
                 "train/frac_reward_zero_std": flat_groups.float().mean(),
                 "train/kl": mean(s.kl for s in stats),
                 "train/entropy": mean(update.entropy for update in updates),
@@ -218,70 +233,46 @@ class BumpModule(LightningModule):
             },
             batch_size=num_users,
         )
-        self.log("reward", reward.total.mean(), prog_bar=True, logger=False, batch_size=num_users)
-        self._log_samples(batch, rollouts, reward.total)
+        self.log("reward", bidirectional.total.mean(), prog_bar=True, logger=False, batch_size=num_users)
+        self._log_samples(batch, rollouts, bidirectional.total)
+
+    def _log_samples(self, batch: UserGroupBatch, rollouts: Rollouts, rewards: Tensor) -> None:
+        """The rollouts of this rank's first two users with their rewards, as ``train/samples``."""
+        every = self.hparams.log_samples_every_n_steps
+        if every <= 0 or self.global_step % every or not self.loggers:
+            return
+        group = rollouts.group_size
+        rows = [
+            [batch.user_ids[r // group], round(float(rewards[r]), 3), rollouts.texts[r]]
+            for r in range(min(len(rollouts.texts), 2 * group))
+        ]
+        log_text(self.loggers, "train/samples", ["user", "reward", "profile"], rows, self.global_step)
 
     # --------------------------------------------------------------------- validation / test
     def validation_step(self, batch: UserGroupBatch, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_ndcg, "val")
+        self._evaluate(batch, self.val_ndcg)
 
     def test_step(self, batch: UserGroupBatch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_ndcg, "test")
+        self._evaluate(batch, self.test_ndcg)
 
     def predict_step(self, batch: UserGroupBatch, batch_idx: int) -> list[dict[str, str]]:
         """One greedy profile per user: ``[{"user_id", "profile"}]``."""
-        profiles = self.generate_profiles(batch)
+        profiles = self.generator.profiles(batch)
         return [{"user_id": user, "profile": text} for user, text in zip(batch.user_ids, profiles)]
 
-    def generate_profiles(self, batch: UserGroupBatch) -> list[str]:
-        """One greedy profile per user of ``batch`` with the current policy (used by callbacks too)."""
-        return self._sample(batch, group_size=1, greedy=True).texts
-
-    def _evaluate(self, batch: UserGroupBatch, ndcg: torch.nn.ModuleDict, stage: str) -> None:
+    def _evaluate(self, batch: UserGroupBatch, ndcg: ValidationNDCG) -> None:
         """Both NDCG directions for one greedy profile per user, in-batch negatives (G = 1); and,
-        with ``reward.history_baselines``, the same for the user's raw history as the profile, cut
-        to the profile's token budget and whole."""
-        texts = {"profile": self.generate_profiles(batch)}
+        with ``reward.history_baselines``, the same for the user's raw history as the profile."""
+        texts = {"profile": self.generator.profiles(batch)}
         if self.reward.history_baselines:
-            budget = self.sampling.max_new_tokens
-            texts["history_budget"] = [history_text(items, self.tokenizer, budget) for items in batch.context]
-            texts["history_full"] = [history_text(items, self.tokenizer) for items in batch.context]
-        for source, profiles in texts.items():
-            self._update_ndcg(ndcg[source], profiles, batch.heldout)
-
-    def _update_ndcg(self, ndcg: torch.nn.ModuleDict, profiles: list[str], heldout: list[list[str]]) -> None:
-        """Add one profile per user (this rank's ``U``) to both directions' NDCG states."""
-        num_users, heldout_per_user = len(profiles), len(heldout[0])
-        scores = in_batch_scores(
-            self.judge,
-            profiles,
-            [item for items in heldout for item in items],
-            num_users=num_users,
-            global_negatives=self.reward.negatives == "global",
-        )
-        first, total = scores.first_user, scores.num_users
-        own_items = slice(first * heldout_per_user, (first + num_users) * heldout_per_user)
-        device = scores.profile_to_item.device
-        # this rank's profiles (one per user) vs every item: the user's K items are relevant
-        ndcg["profile_to_item"].update(
-            scores.profile_to_item[first : first + num_users],
-            same_user_mask(first, num_users, 1, total, heldout_per_user, device),
-        )
-        # this rank's items vs every profile: the item's own user's profile is relevant
-        ndcg["item_to_profile"].update(
-            scores.item_to_profile[own_items], same_user_mask(first, num_users, heldout_per_user, total, 1, device)
-        )
+            texts.update(history_baselines(batch.context, self.tokenizer, self.sampling.max_new_tokens))
+        ndcg.score_batch(self.judge, texts, batch.heldout)
 
     def on_validation_epoch_start(self) -> None:
-        # Fresh states each epoch: states left by a previous loop may be inference-mode tensors.
-        for per_source in self.val_ndcg.values():
-            for metric in per_source.values():
-                metric.reset()
+        self.val_ndcg.reset()
 
     def on_test_epoch_start(self) -> None:
-        for per_source in self.test_ndcg.values():
-            for metric in per_source.values():
-                metric.reset()
+        self.test_ndcg.reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_ndcg(self.val_ndcg, "val")
@@ -289,70 +280,13 @@ class BumpModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_ndcg(self.test_ndcg, "test")
 
-    def _log_ndcg(self, ndcg: torch.nn.ModuleDict, stage: str) -> None:
-        """Per source (``ndcg``, ``ndcg_history_budget``, ``ndcg_history_full``): both directions
-        and their alpha-weighted mean, synchronised over ranks."""
-        alpha = self.reward.alpha
-        for source, per_direction in ndcg.items():
-            tag = f"{stage}/ndcg" if source == "profile" else f"{stage}/ndcg_{source}"
-            p2i, i2p = per_direction["profile_to_item"].compute(), per_direction["item_to_profile"].compute()
-            # compute() already reduced over ranks, so sync_dist only averages equal values.
-            self.log(f"{tag}_profile_to_item", p2i, sync_dist=True)
-            self.log(f"{tag}_item_to_profile", i2p, sync_dist=True)
-            self.log(tag, alpha * p2i + (1 - alpha) * i2p, prog_bar=source == "profile", sync_dist=True)
+    def _log_ndcg(self, ndcg: ValidationNDCG, stage: str) -> None:
+        """``<stage>/ndcg...`` per source and direction; ``compute()`` already reduced over ranks, so
+        ``sync_dist`` only averages equal values."""
+        for name, value in ndcg.compute().items():
+            self.log(f"{stage}/{name}", value, prog_bar=name == "ndcg", sync_dist=True)
 
-    # ------------------------------------------------------------------------------- helpers
-    def _sample(self, batch: UserGroupBatch, *, group_size: int, greedy: bool) -> Rollouts:
-        settings = dataclasses.replace(self.sampling, greedy=greedy)
-        return generate_rollouts(
-            self.policy, self.tokenizer, batch.input_ids, batch.attention_mask, group_size=group_size, settings=settings
-        )
-
-    def _reward(
-        self, profiles: list[str], heldout: list[list[str]], user_ids: list[str], *, group_size: int
-    ) -> BidirectionalReward:
-        """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.
-
-        Raises:
-            FloatingPointError: the judge gave a NaN/inf score; names the step and the batch's users
-                (the step stops: a masked reward would silently train on whatever is left).
-        """
-        num_users, heldout_per_user = len(heldout), len(heldout[0])
-        scores = in_batch_scores(
-            self.judge,
-            profiles,
-            [item for items in heldout for item in items],
-            num_users=num_users,
-            global_negatives=self.reward.negatives == "global",
-        )
-        if not all(torch.isfinite(rows).all() for rows in (scores.profile_to_item, scores.item_to_profile)):
-            raise FloatingPointError(
-                f"step {self.global_step}: the judge gave non-finite (NaN/inf) scores for users {user_ids};"
-                " check the judge (e.g. float16 overflow) and these users' texts"
-            )
-        return bidirectional_reward(
-            scores.profile_to_item,
-            scores.item_to_profile,
-            num_users=scores.num_users,
-            group_size=group_size,
-            heldout_per_user=heldout_per_user,
-            alpha=self.reward.alpha,
-            k=self.reward.ndcg_k,
-            local_users=slice(scores.first_user, scores.first_user + num_users),
-        )
-
-    def _log_samples(self, batch: UserGroupBatch, rollouts: Rollouts, rewards: Tensor) -> None:
-        """The rollouts of this rank's first two users with their rewards, as ``train/samples``."""
-        every = self.hparams.log_samples_every_n_steps
-        if every <= 0 or self.global_step % every or not self.loggers:
-            return
-        group = self.hparams.group_size
-        rows = [
-            [batch.user_ids[r // group], round(float(rewards[r]), 3), rollouts.texts[r]]
-            for r in range(min(len(rollouts.texts), 2 * group))
-        ]
-        log_text(self.loggers, "train/samples", ["user", "reward", "profile"], rows, self.global_step)
-
+    # ------------------------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
         """Before any step runs: refuse a gradient scaler with the memory-bounded update, and a
         DeepSpeed config that would clip at another norm than ``max_grad_norm`` (or not at all)."""
@@ -409,10 +343,3 @@ def _trainable_optimizer(
 ) -> torch.optim.Optimizer:
     """``build`` applied to the weights of ``module`` that train (the LoRA adapter, or all of them)."""
     return build([p for p in module.parameters() if p.requires_grad])
-
-
-def _ndcg_metrics(sources: tuple[str, ...], k: int | None) -> torch.nn.ModuleDict:
-    """``{source: {direction: MultiPositiveNDCG}}`` for validation or test."""
-    return torch.nn.ModuleDict(
-        {source: torch.nn.ModuleDict({d: MultiPositiveNDCG(k=k) for d in DIRECTIONS}) for source in sources}
-    )

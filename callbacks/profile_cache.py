@@ -58,7 +58,8 @@ class CachedProfiles:
 
 
 class ProfileCacheCallback(RunSubfolderCallback):
-    """Cache one greedy profile per user (``pl_module.generate_profiles``) for ``splits``.
+    """Cache one greedy profile per user (the module's :class:`~bump_pl.models.generator.ProfileGenerator`,
+    ``pl_module.generator``) for ``splits``.
 
     Args:
         splits: data-module splits to profile, e.g. ``["train", "val"]``.
@@ -163,7 +164,7 @@ class ProfileCacheCallback(RunSubfolderCallback):
                 cached = {user for cached_split, user in done if cached_split == split}
                 loader = datamodule.profile_dataloader(split, exclude=cached)
                 for batch in track(trainer, loader, len(loader), f"profiles {split} @ step {step}"):
-                    texts = pl_module.generate_profiles(batch.to(pl_module.device))
+                    texts = pl_module.generator.profiles(batch.to(pl_module.device))
                     rows = [
                         {"user_id": user, "split": split, "step": step, "profile": text}
                         for user, text in zip(batch.user_ids, texts)

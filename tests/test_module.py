@@ -106,12 +106,18 @@ def _module() -> BumpModule:
     return BumpModule(model="tiny-random-llama", judge=judge, group_size=G)
 
 
+def _reward(module: BumpModule, profiles: list[str], heldout: list[list[str]], users: list[str]):
+    """The module's bidirectional reward of ``profiles`` (``G`` per user), as its training step takes it."""
+    rollouts = SimpleNamespace(texts=profiles, group_size=G)  # the fields the reward reads
+    return module._bidirectional_reward(rollouts, SimpleNamespace(heldout=heldout, user_ids=users))
+
+
 def _rank_rewards(rank: int, port: int, out: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     profiles, heldout = _texts(rank * U)
     users = [f"u{u}" for u in range(rank * U, rank * U + U)]
-    out[rank] = _module()._reward(profiles, heldout, users, group_size=G)
+    out[rank] = _reward(_module(), profiles, heldout, users)
     dist.destroy_process_group()
 
 
@@ -152,7 +158,7 @@ def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
         rank_profiles, rank_heldout = _texts(rank * U)
         profiles += rank_profiles
         heldout += rank_heldout
-    single = _module()._reward(profiles, heldout, [f"u{u}" for u in range(2 * U)], group_size=G)
+    single = _reward(_module(), profiles, heldout, [f"u{u}" for u in range(2 * U)])
     for field in ("total", "profile_to_item", "item_to_profile"):
         gathered = torch.cat([getattr(out[0], field), getattr(out[1], field)])
         torch.testing.assert_close(gathered, getattr(single, field))
@@ -283,10 +289,10 @@ def _recorded_fit(root: Path, args: list[str]) -> tuple:
     calls: list[tuple[int, float]] = []
     original = bump_pl.models.policy_update.grpo_loss
 
-    def recording_loss(logps, old_logps, advantages, mask, **kwargs):
+    def recording_loss(logps, old_logps, advantages, mask, settings, **kwargs):
         gap = (logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()
         calls.append((logps.shape[0], float(gap)))
-        return original(logps, old_logps, advantages, mask, **kwargs)
+        return original(logps, old_logps, advantages, mask, settings, **kwargs)
 
     old_cwd, old_cache = os.getcwd(), os.environ.get("BUMP_PL_CACHE")
     os.chdir(root)
@@ -358,8 +364,8 @@ def test_sample_profiles_reach_a_csv_logger(tmp_path):
     module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), log_samples_every_n_steps=2)
     logger = CSVLogger(save_dir=str(tmp_path), name="csv", version=0)
     module._trainer = SimpleNamespace(loggers=[logger], global_step=4)  # _log_samples reads these two
-    batch = SimpleNamespace(user_ids=["a", "b", "c"])  # G = 4 (default): rows of users a and b
-    rollouts = SimpleNamespace(texts=[f"profile {r}" for r in range(12)])
+    batch = SimpleNamespace(user_ids=["a", "b", "c"])  # G = 4: rows of users a and b
+    rollouts = SimpleNamespace(texts=[f"profile {r}" for r in range(12)], group_size=4)
     module._log_samples(batch, rollouts, torch.arange(12, dtype=torch.float32) / 8)
     (line,) = (Path(logger.log_dir) / "text.jsonl").read_text().splitlines()
     assert json.loads(line) == {

@@ -11,7 +11,7 @@ tokens per sequence; ``mask`` marks real completion tokens.
   1-eps_low, 1+eps_high)*A)``, plus ``beta`` times the k3 KL estimate to a reference policy,
   weighted by :func:`loss_weights`: ``grpo`` (per-sequence token mean, then mean over
   sequences), ``bnpo`` (sum over all tokens / token count), ``dr_grpo`` (sum / (sequences *
-  max completion length)) or ``dapo`` (sum / completion tokens of all ranks, times the number of
+  max_new_tokens)) or ``dapo`` (sum / completion tokens of all ranks, times the number of
   ranks since DDP averages gradients). Dropped sequences (``keep`` False) contribute nothing; as
   in TRL they still count as sequences in ``grpo`` and ``dr_grpo`` (whose normaliser stays the
   batch's, so dropping never raises the others' weight), and their tokens do not count in
@@ -109,7 +109,7 @@ class GRPOSettings:
         steps_per_generation: optimizer steps per pass, each on a mini-batch of the users (so a
             batch of rollouts feeds ``num_iterations * steps_per_generation`` optimizer steps).
         drop_zero_std_groups: leave users whose G rewards are all equal out of the loss (DAPO).
-        mask_truncated_completions: leave completions that hit ``max_new_tokens`` out of the loss.
+        mask_truncated_completions: leave completions that hit ``sampling.max_new_tokens`` out of the loss.
         disable_dropout: switch the policy's dropout off (LoRA's too), so the policy that trains
             is the policy that sampled (ratio 1 on a batch's first step). On by choice here; TRL's
             ``disable_dropout`` defaults to off (TRL 1.16).
@@ -162,7 +162,7 @@ class GRPOStats:
 
 
 def _check_loss_inputs(old_logps: Tensor, advantages: Tensor, mask: Tensor, ref_logps: Tensor | None,
-                       keep: Tensor | None, epsilon_low: float, epsilon_high: float) -> None:
+                       keep: Tensor | None) -> None:
     if old_logps.ndim != 2:
         raise ValueError(f"grpo_loss: old_logps must be [N, T], got shape {tuple(old_logps.shape)}")
     for name, other in (("mask", mask), ("ref_logps", ref_logps)):
@@ -171,10 +171,6 @@ def _check_loss_inputs(old_logps: Tensor, advantages: Tensor, mask: Tensor, ref_
     for name, vector in (("advantages", advantages), ("keep", keep)):
         if vector is not None and tuple(vector.shape) != (old_logps.shape[0],):
             raise ValueError(f"grpo_loss: {name} must be [N] = [{old_logps.shape[0]}], got {tuple(vector.shape)}")
-    if not (0.0 <= epsilon_low < 1.0 and epsilon_high >= 0.0):
-        raise ValueError(
-            f"grpo_loss: need 0 <= epsilon_low < 1 and epsilon_high >= 0, got {epsilon_low}, {epsilon_high}"
-        )
 
 
 def _token_mask(mask: Tensor, keep: Tensor | None) -> Tensor:
@@ -183,28 +179,27 @@ def _token_mask(mask: Tensor, keep: Tensor | None) -> Tensor:
     return token_mask & keep.bool()[:, None] if keep is not None else token_mask
 
 
-def rollout_keep(
-    flat_groups: Tensor, truncated: Tensor, *, drop_zero_std_groups: bool, mask_truncated_completions: bool
-) -> Tensor | None:
+def rollout_keep(flat_groups: Tensor, truncated: Tensor, settings: GRPOSettings) -> Tensor | None:
     """``[N]`` bool ``keep`` for :func:`grpo_loss`, or None when every rollout takes part.
 
     Args:
         flat_groups: ``[N // G]`` groups without reward spread (:func:`zero_std_groups`).
         truncated: ``[N]`` completions that ran out of tokens before a stop token.
+        settings: ``drop_zero_std_groups`` and ``mask_truncated_completions`` say which to leave out.
     """
     keep = torch.ones_like(truncated, dtype=torch.bool)
-    if drop_zero_std_groups:
+    if settings.drop_zero_std_groups:
         keep &= ~flat_groups.repeat_interleave(truncated.shape[0] // flat_groups.shape[0])
-    if mask_truncated_completions:
+    if settings.mask_truncated_completions:
         keep &= ~truncated.bool()
-    return keep if drop_zero_std_groups or mask_truncated_completions else None
+    return keep if settings.drop_zero_std_groups or settings.mask_truncated_completions else None
 
 
 def loss_weights(
     mask: Tensor,
     keep: Tensor | None,
     loss_type: LossType,
-    max_completion_length: int | None = None,
+    max_new_tokens: int | None = None,
     *,
     tokens_all_ranks: Tensor | float | None = None,
     world_size: int = 1,
@@ -212,12 +207,12 @@ def loss_weights(
     """``[N, T]`` weight of each token's term in the loss (0 on padding and dropped sequences).
 
     ``grpo``: ``1 / (tokens of the sequence * N)``; ``bnpo``: ``1 / kept tokens``; ``dr_grpo``:
-    ``1 / (N * max_completion_length)`` (``T`` when None), a constant; ``dapo``:
+    ``1 / (N * max_new_tokens)`` (``T`` when None; TRL's ``max_completion_length``), a constant; ``dapo``:
     ``world_size / tokens_all_ranks``, the kept completion tokens of every rank (this rank's when
     None): once DDP averages the ranks' gradients, every token of the global batch weighs the same.
     They depend on ``mask``, ``keep`` and counts only, never on log-probs: this is what makes the
     loss row-separable. ``N`` counts every sequence of the batch, dropped ones too, as TRL's
-    ``grpo`` (mean over the batch) and ``dr_grpo`` (``batch size * max_completion_length``) do.
+    ``grpo`` (mean over the batch) and ``dr_grpo`` (``batch size * max_completion_length``, our ``max_new_tokens``) do.
     """
     token_mask = _token_mask(mask, keep)
     weights = token_mask.float()
@@ -227,7 +222,7 @@ def loss_weights(
     if loss_type == "bnpo":
         return weights / weights.sum().clamp_min(1.0)
     if loss_type == "dr_grpo":
-        length = mask.shape[1] if max_completion_length is None else max_completion_length
+        length = mask.shape[1] if max_new_tokens is None else max_new_tokens
         return weights / (num_sequences * length)
     if loss_type == "dapo":
         total = weights.sum() if tokens_all_ranks is None else torch.as_tensor(tokens_all_ranks, dtype=weights.dtype)
@@ -257,16 +252,12 @@ def grpo_loss(
     old_logps: Tensor,
     advantages: Tensor,
     mask: Tensor,
+    settings: GRPOSettings,
     *,
     rows: Tensor | None = None,
     ref_logps: Tensor | None = None,
-    beta: float = 0.0,
-    epsilon_low: float = 0.2,
-    epsilon_high: float | None = None,
-    loss_type: LossType = "grpo",
-    max_completion_length: int | None = None,
     keep: Tensor | None = None,
-    importance_sampling_level: ImportanceLevel = "token",
+    max_new_tokens: int | None = None,
     tokens_all_ranks: Tensor | float | None = None,
     world_size: int = 1,
 ) -> Tensor:
@@ -279,44 +270,44 @@ def grpo_loss(
             ``logps.detach()``).
         advantages: ``[N]`` per-sequence advantages.
         mask: ``[N, T]`` bool/0-1, real completion tokens. Masked positions may hold anything.
+        settings: the objective: ``beta`` (weight of ``KL = exp(ref - logp) - (ref - logp) - 1``
+            per token), the clip range ``[1 - epsilon_low, 1 + epsilon_high]`` of the ratio
+            (``epsilon_high`` defaults to ``epsilon_low``), ``loss_type`` (see :func:`loss_weights`)
+            and ``importance_sampling_level`` (``token`` or ``sequence``, GSPO).
         rows: ``[n]`` indices of the sequences ``logps`` holds: the result is their share of the
             whole loss (normalised as the whole batch is), and the shares of disjoint rows add up
             to the whole loss.
         ref_logps: ``[N, T]`` reference-policy log-probs; needed when ``beta > 0``.
-        beta: weight of ``KL = exp(ref - logp) - (ref - logp) - 1`` per token.
-        epsilon_low, epsilon_high: clip range ``[1 - eps_low, 1 + eps_high]`` of the ratio;
-            ``epsilon_high`` defaults to ``epsilon_low``.
-        loss_type: normalisation, see :func:`loss_weights`.
-        max_completion_length: ``dr_grpo``'s constant length; defaults to ``T``.
         keep: ``[N]`` bool, sequences that take part (default all); dropped ones contribute
             nothing and are not counted.
-        importance_sampling_level: ``token`` or ``sequence`` (GSPO) ratio.
+        max_new_tokens: ``dr_grpo``'s constant length, the sampling budget; defaults to ``T``.
         tokens_all_ranks, world_size: ``dapo``'s normaliser (see :func:`loss_weights`).
 
     Returns:
         0-dim loss (0 with a graph when nothing is kept).
     """
-    epsilon_high = epsilon_low if epsilon_high is None else epsilon_high
-    _check_loss_inputs(old_logps, advantages, mask, ref_logps, keep, epsilon_low, epsilon_high)
+    epsilon_low = settings.epsilon_low
+    epsilon_high = epsilon_low if settings.epsilon_high is None else settings.epsilon_high
+    _check_loss_inputs(old_logps, advantages, mask, ref_logps, keep)
     rows = torch.arange(old_logps.shape[0], device=old_logps.device) if rows is None else rows
     if tuple(logps.shape) != (rows.shape[0], old_logps.shape[1]):
         raise ValueError(f"grpo_loss: logps must be [len(rows), T] = [{rows.shape[0]}, {old_logps.shape[1]}], "
                          f"got {tuple(logps.shape)}")
-    if beta > 0 and ref_logps is None:
+    if settings.beta > 0 and ref_logps is None:
         raise ValueError("grpo_loss: beta > 0 needs ref_logps")
-    if max_completion_length is not None and max_completion_length < logps.shape[1]:
-        raise ValueError(f"grpo_loss: max_completion_length={max_completion_length} is shorter than the "
+    if max_new_tokens is not None and max_new_tokens < logps.shape[1]:
+        raise ValueError(f"grpo_loss: max_new_tokens={max_new_tokens} is shorter than the "
                          f"{logps.shape[1]} completion tokens given")
     weights = loss_weights(
-        mask, keep, loss_type, max_completion_length, tokens_all_ranks=tokens_all_ranks, world_size=world_size
+        mask, keep, settings.loss_type, max_new_tokens, tokens_all_ranks=tokens_all_ranks, world_size=world_size
     )[rows]  # [n, T]
     token_mask = _token_mask(mask, keep)[rows]
-    ratio = torch.exp(_log_ratio(logps, old_logps[rows], token_mask, importance_sampling_level))  # [n, T] or [n, 1]
+    ratio = torch.exp(_log_ratio(logps, old_logps[rows], token_mask, settings.importance_sampling_level))  # [n, T] or [n, 1]
     adv = advantages[rows, None].to(logps.dtype)  # [n, 1]
     clipped = ratio.clamp(1.0 - epsilon_low, 1.0 + epsilon_high)
     per_token = -torch.minimum(ratio * adv, clipped * adv)  # [n, T]
-    if beta > 0:
-        per_token = per_token + beta * _k3_kl(logps, ref_logps[rows], token_mask)
+    if settings.beta > 0:
+        per_token = per_token + settings.beta * _k3_kl(logps, ref_logps[rows], token_mask)
     return (per_token * weights).sum()
 
 
@@ -326,17 +317,16 @@ def grpo_stats(
     old_logps: Tensor,
     advantages: Tensor,
     mask: Tensor,
+    settings: GRPOSettings,
     *,
     ref_logps: Tensor | None = None,
-    epsilon_low: float = 0.2,
-    epsilon_high: float | None = None,
     keep: Tensor | None = None,
-    importance_sampling_level: ImportanceLevel = "token",
 ) -> GRPOStats:
     """The diagnostics of :class:`GRPOStats` for ``[N, T]`` log-probs (arguments as :func:`grpo_loss`)."""
-    epsilon_high = epsilon_low if epsilon_high is None else epsilon_high
+    epsilon_low = settings.epsilon_low
+    epsilon_high = epsilon_low if settings.epsilon_high is None else settings.epsilon_high
     token_mask = _token_mask(mask, keep)
-    ratio = torch.exp(_log_ratio(logps, old_logps, token_mask, importance_sampling_level)).expand_as(logps)
+    ratio = torch.exp(_log_ratio(logps, old_logps, token_mask, settings.importance_sampling_level)).expand_as(logps)
     adv = advantages[:, None]
     low = (ratio < 1.0 - epsilon_low) & (adv < 0) & token_mask
     high = (ratio > 1.0 + epsilon_high) & (adv > 0) & token_mask

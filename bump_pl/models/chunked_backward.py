@@ -39,6 +39,7 @@ from transformers import DynamicCache, PreTrainedModel
 
 from bump_pl.models.logprobs import token_logprobs_entropy
 from bump_pl.models.prefix import position_ids_from_mask
+from bump_pl.models.rollout import Rollouts
 
 RowLoss = Callable[[Tensor, Tensor], Tensor]
 """``row_loss(rows, logps)``: the 0-dim loss contribution of completion rows ``rows`` ``[n]`` with
@@ -110,27 +111,18 @@ def _context_forward(
 
 def backward_completion_logprobs(
     model: PreTrainedModel,
-    prompt_ids: Tensor,
-    prompt_mask: Tensor,
-    completion_ids: Tensor,
-    completion_mask: Tensor,
+    rollouts: Rollouts,
     *,
-    group_size: int,
     row_loss: RowLoss,
-    temperature: float = 1.0,
     budget_tokens: int = 256,
     backward: Callable[[Tensor], None] = Tensor.backward,
 ) -> BackwardResult:
-    """Run ``backward(row_loss(rows, logps))`` over all rows, ``budget_tokens`` tokens at a time.
+    """Run ``backward(row_loss(rows, logps))`` over all completion rows of ``rollouts``, ``budget_tokens`` tokens at a time.
 
     Args:
-        prompt_ids: ``[U, P]`` left-padded prompts, each with at least 2 real tokens.
-        prompt_mask: ``[U, P]`` 0/1.
-        completion_ids: ``[U*G, T]`` right-padded completions, row ``r = u*G + g`` follows prompt ``u``.
-        completion_mask: ``[U*G, T]`` 0/1.
-        group_size: ``G``.
+        rollouts: the prompts ``[U, P]`` (left-padded, each with at least 2 real tokens), the
+            completions ``[U*G, T]`` and the sampling temperature (log-probs of ``logits / temperature``).
         row_loss: the row-separable loss (see :data:`RowLoss`).
-        temperature: the sampling temperature (log-probs of ``logits / temperature``).
         budget_tokens: tokens forwarded with gradients at once (per context block: prompts times
             segment length, see :func:`_context_blocks`; per chunk: rows times ``T``, at least one row).
         backward: how to backpropagate a 0-dim tensor (``LightningModule.manual_backward`` in training).
@@ -138,12 +130,9 @@ def backward_completion_logprobs(
     Returns:
         :class:`BackwardResult`: the log-probs, entropies and loss of the rows, detached.
     """
-    num_prompts, width = prompt_ids.shape[0], completion_ids.shape[1]
-    if completion_ids.shape != completion_mask.shape or completion_ids.shape[0] != num_prompts * group_size:
-        raise ValueError(
-            f"completion_ids {tuple(completion_ids.shape)} / completion_mask {tuple(completion_mask.shape)} "
-            f"must be [U*G, T] = [{num_prompts * group_size}, T] for {num_prompts} prompts and group_size {group_size}"
-        )
+    prompt_ids, prompt_mask = rollouts.prompt_ids, rollouts.prompt_mask
+    completion_ids, completion_mask = rollouts.completion_ids, rollouts.completion_mask
+    num_prompts, width = rollouts.num_users, completion_ids.shape[1]
     if bool((prompt_mask[:, :-1].sum(-1) < 1).any()) or bool((prompt_mask[:, -1] == 0).any()):
         raise ValueError("backward_completion_logprobs: prompts must be left-padded with at least 2 real tokens each")
     if budget_tokens < 1:
@@ -167,7 +156,7 @@ def backward_completion_logprobs(
     del caches
 
     # Phase 2: continuations (last prompt token + completion) in row chunks, each backpropagated.
-    prompt_of_row = torch.arange(num_prompts, device=device).repeat_interleave(group_size)
+    prompt_of_row = rollouts.prompt_of_row()
     inputs = torch.cat([prompt_ids[prompt_of_row, -1:], completion_ids[:, :-1]], dim=1)  # [N, T]
     input_mask = torch.cat([torch.ones_like(completion_mask[:, :1]), completion_mask[:, :-1]], dim=1)
     context_lengths = context_mask.sum(-1)
@@ -186,7 +175,7 @@ def backward_completion_logprobs(
             use_cache=True,
         ).logits
         weights = completion_mask[rows].to(torch.float32)
-        chunk = token_logprobs_entropy(logits, completion_ids[rows], temperature)
+        chunk = token_logprobs_entropy(logits, completion_ids[rows], rollouts.temperature)
         chunk_loss = row_loss(rows, chunk.logps * weights)
         backward(chunk_loss)
         logps[rows], entropy[rows] = chunk.logps.detach() * weights, chunk.entropy * weights

@@ -22,15 +22,15 @@ from transformers import DynamicCache, PreTrainedModel, StaticCache
 from bump_pl.models.prefix import additive_mask
 
 
-def static_cache_from_prefix(cache: DynamicCache, rows: Tensor, config, max_len: int) -> StaticCache:
-    """A ``StaticCache`` of ``max_len`` slots whose row ``n`` starts as prefix row ``rows[n]``.
+def static_cache_from_prefix(cache: DynamicCache, rows: Tensor, config, cache_len: int) -> StaticCache:
+    """A ``StaticCache`` of ``cache_len`` slots whose row ``n`` starts as prefix row ``rows[n]``.
 
     Args:
         cache: prefix cache, per layer ``[B, heads, P, head_dim]``.
         rows: ``[N]`` long, which prefix each decoding row continues.
-        max_len: ``P + T`` slots; the write position starts at ``P``.
+        cache_len: ``P + max_new_tokens`` slots; the write position starts at ``P``.
     """
-    static = StaticCache(config=config, max_cache_len=max_len)
+    static = StaticCache(config=config, max_cache_len=cache_len)
     if len(static.layers) != len(cache.layers):
         raise ValueError(f"decode.py: static cache has {len(static.layers)} layers, the prefix {len(cache.layers)}")
     for target, source in zip(static.layers, cache.layers):

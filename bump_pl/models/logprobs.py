@@ -20,6 +20,7 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
+from bump_pl.models.rollout import Rollouts
 
 
 class TokenLogprobs(NamedTuple):
@@ -71,70 +72,30 @@ def _token_logprobs(logits: Tensor, tokens: Tensor, temperature: float, chunk_ro
     return TokenLogprobs(torch.cat(pieces, dim=0), torch.cat(entropies, dim=0) if with_entropy else None)
 
 
-def completion_logprobs(
-    model: PreTrainedModel,
-    prompt_ids: Tensor,
-    prompt_mask: Tensor,
-    completion_ids: Tensor,
-    completion_mask: Tensor,
-    *,
-    group_size: int,
-    temperature: float = 1.0,
-    share_prompt: bool = True,
-) -> Tensor:
-    """Log-prob of every completion token given its prompt and the tokens before it.
+def completion_logprobs(model: PreTrainedModel, rollouts: Rollouts, *, share_prompt: bool = True) -> Tensor:
+    """Log-prob of every completion token of ``rollouts`` given its prompt and the tokens before it.
 
     Args:
-        prompt_ids: ``[U, P]`` left-padded prompts.
-        prompt_mask: ``[U, P]`` 0/1.
-        completion_ids: ``[U*G, T]`` right-padded completions, row ``r = u*G + g`` follows prompt ``u``.
-        completion_mask: ``[U*G, T]`` 0/1.
-        group_size: ``G``.
-        temperature: the sampling temperature.
+        rollouts: the prompts ``[U, P]``, completions ``[U*G, T]`` (row ``r = u*G + g`` follows
+            prompt ``u``) and the sampling temperature.
         share_prompt: encode each prompt once (fast) or run ``prompt + completion`` per row (naive).
 
     Returns:
         ``[U*G, T]`` float32 log-probs, 0 at masked positions; differentiable.
     """
-    args = (model, prompt_ids, prompt_mask, completion_ids, completion_mask)
-    return _completion_logprobs(*args, group_size, temperature, share_prompt, with_entropy=False).logps
+    return _completion_logprobs(model, rollouts, share_prompt, with_entropy=False).logps
 
 
-def completion_logprobs_entropy(
-    model: PreTrainedModel,
-    prompt_ids: Tensor,
-    prompt_mask: Tensor,
-    completion_ids: Tensor,
-    completion_mask: Tensor,
-    *,
-    group_size: int,
-    temperature: float = 1.0,
-    share_prompt: bool = True,
-) -> TokenLogprobs:
+def completion_logprobs_entropy(model: PreTrainedModel, rollouts: Rollouts, *, share_prompt: bool = True) -> TokenLogprobs:
     """:func:`completion_logprobs` plus the policy's detached token entropy ``[U*G, T]`` (0 at masked positions)."""
-    args = (model, prompt_ids, prompt_mask, completion_ids, completion_mask)
-    return _completion_logprobs(*args, group_size, temperature, share_prompt, with_entropy=True)
+    return _completion_logprobs(model, rollouts, share_prompt, with_entropy=True)
 
 
-def _completion_logprobs(
-    model: PreTrainedModel,
-    prompt_ids: Tensor,
-    prompt_mask: Tensor,
-    completion_ids: Tensor,
-    completion_mask: Tensor,
-    group_size: int,
-    temperature: float,
-    share_prompt: bool,
-    *,
-    with_entropy: bool,
-) -> TokenLogprobs:
-    n_rows = prompt_ids.shape[0] * group_size
-    if completion_ids.shape[0] != n_rows or completion_ids.shape != completion_mask.shape:
-        raise ValueError(
-            f"completion_ids {tuple(completion_ids.shape)} / completion_mask {tuple(completion_mask.shape)} "
-            f"must be [U*G, T] = [{n_rows}, T] for {prompt_ids.shape[0]} prompts and group_size {group_size}"
-        )
-    rows = torch.arange(prompt_ids.shape[0], device=prompt_ids.device).repeat_interleave(group_size)
+def _completion_logprobs(model: PreTrainedModel, rollouts: Rollouts, share_prompt: bool, *, with_entropy: bool) -> TokenLogprobs:
+    prompt_ids, prompt_mask = rollouts.prompt_ids, rollouts.prompt_mask
+    completion_ids, completion_mask = rollouts.completion_ids, rollouts.completion_mask
+    temperature = rollouts.temperature
+    rows = rollouts.prompt_of_row()
     if share_prompt:
         prefix = encode_prefix(model, prompt_ids, prompt_mask)
         parts = [

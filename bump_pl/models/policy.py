@@ -18,6 +18,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bump_pl.models.logprobs import completion_logprobs
+from bump_pl.models.rollout import Rollouts
 from bump_pl.utils import eval_mode
 
 
@@ -73,33 +74,14 @@ class ReferencePolicy:
         if self.enabled and not isinstance(policy, PeftModel):
             self.frozen = copy.deepcopy(policy).requires_grad_(False).eval()
 
-    def logprobs(
-        self,
-        prompt_ids: Tensor,
-        prompt_mask: Tensor,
-        completion_ids: Tensor,
-        completion_mask: Tensor,
-        *,
-        group_size: int,
-        temperature: float = 1.0,
-        share_prompt: bool = True,
-    ) -> Tensor:
-        """``[U*G, T]`` reference log-probs (no grad, dropout off); same arguments as :func:`completion_logprobs`."""
+    def logprobs(self, rollouts: Rollouts, *, share_prompt: bool = True) -> Tensor:
+        """``[U*G, T]`` reference log-probs of ``rollouts`` (no grad, dropout off), as :func:`completion_logprobs`."""
         if not self.enabled:
             raise RuntimeError("no reference policy when beta == 0; check ReferencePolicy.enabled first")
         model = self.frozen if self.frozen is not None else self.policy
         adapter_off = self.policy.disable_adapter() if self.frozen is None else nullcontext()
         with torch.no_grad(), eval_mode(model), adapter_off:
-            return completion_logprobs(
-                model,
-                prompt_ids,
-                prompt_mask,
-                completion_ids,
-                completion_mask,
-                group_size=group_size,
-                temperature=temperature,
-                share_prompt=share_prompt,
-            )
+            return completion_logprobs(model, rollouts, share_prompt=share_prompt)
 
 
 def export_policy(

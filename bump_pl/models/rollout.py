@@ -15,7 +15,7 @@ Rows are ordered ``r = u*G + g`` (prompt ``u``, sample ``g``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -42,7 +42,7 @@ class SamplingSettings:
     """How rollouts are sampled (a dataclass so the CLI can expose it).
 
     Attributes:
-        max_new_tokens: completion budget ``T``.
+        max_new_tokens: the profile length: at most this many new tokens per completion (``T``).
         temperature: softmax temperature (> 0); training log-probs must use the same one.
         top_p: nucleus mass in (0, 1]; 1 disables it.
         top_k: keep the k most likely tokens; 0 disables it.
@@ -54,7 +54,7 @@ class SamplingSettings:
             (benchmarks set it to ``max_new_tokens`` to force the exact completion length).
     """
 
-    max_new_tokens: int = 128
+    max_new_tokens: int = 64
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
@@ -82,21 +82,94 @@ class SamplingSettings:
             )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rollouts:
-    """``N = U*G`` sampled completions, row ``r = u*G + g``.
+    """``U`` prompts with ``G`` sampled completions each: what every phase of a GRPO step takes.
+
+    :func:`generate_rollouts` fills the sampled part; :func:`~bump_pl.models.policy_update.score_rollouts`
+    adds what they were worth and what the sampling and reference policies thought of them; log-probs
+    (:mod:`~bump_pl.models.logprobs`), the policy update and its memory-bounded backward read it.
 
     Attributes:
-        completion_ids: ``[N, T]`` long, right-padded with the pad id.
-        completion_mask: ``[N, T]`` long, 1 up to and including the stop token.
-        texts: ``N`` decoded completions (special tokens skipped, stripped).
-        truncated: ``[N]`` bool, True where the budget ran out before a stop token.
+        prompt_ids: ``[U, P]`` left-padded prompt tokens.
+        prompt_mask: ``[U, P]`` 0/1.
+        completion_ids: ``[U*G, T]`` right-padded completions, row ``r = u*G + g`` follows prompt ``u``.
+        completion_mask: ``[U*G, T]`` 0/1, 1 up to and including the stop token.
+        group_size: ``G`` completions per prompt.
+        temperature: the sampling temperature; log-probs are those of ``logits / temperature``.
+        texts: ``U*G`` decoded completions (special tokens skipped, stripped); empty for
+            completions built by hand.
+        truncated: ``[U*G]`` bool, True where ``max_new_tokens`` ran out before a stop token;
+            None for completions built by hand.
+        advantages: ``[U*G]`` group-relative advantages; None until scored.
+        old_logps: ``[U*G, T]`` log-probs under the sampling policy; None when every update is
+            on-policy (then the update's own detached log-probs stand in).
+        ref_logps: ``[U*G, T]`` reference-policy log-probs; None without a KL term.
+        keep: ``[U*G]`` bool, rollouts that take part in the loss; None keeps all.
     """
 
+    prompt_ids: Tensor
+    prompt_mask: Tensor
     completion_ids: Tensor
     completion_mask: Tensor
-    texts: list[str]
-    truncated: Tensor
+    group_size: int
+    temperature: float = 1.0
+    texts: list[str] = field(default_factory=list)
+    truncated: Tensor | None = None
+    advantages: Tensor | None = None
+    old_logps: Tensor | None = None
+    ref_logps: Tensor | None = None
+    keep: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt_ids.dim() != 2 or self.prompt_ids.shape != self.prompt_mask.shape:
+            raise ValueError(
+                f"Rollouts: prompt_ids {tuple(self.prompt_ids.shape)} and prompt_mask {tuple(self.prompt_mask.shape)} must both be [U, P]"
+            )
+        if self.group_size < 1:
+            raise ValueError(f"Rollouts: group_size must be >= 1, got {self.group_size}")
+        n_rows = self.num_users * self.group_size
+        if self.completion_ids.shape[0] != n_rows or self.completion_ids.shape != self.completion_mask.shape:
+            raise ValueError(
+                f"Rollouts: completion_ids {tuple(self.completion_ids.shape)} / completion_mask {tuple(self.completion_mask.shape)} "
+                f"must be [U*G, T] = [{n_rows}, T] for {self.num_users} prompts and group_size {self.group_size}"
+            )
+        if self.temperature <= 0:
+            raise ValueError(f"Rollouts: temperature must be > 0, got {self.temperature}")
+
+    @property
+    def num_users(self) -> int:
+        """``U``, the number of prompts."""
+        return self.prompt_ids.shape[0]
+
+    def prompt_of_row(self) -> Tensor:
+        """``[U*G]`` long: the prompt ``u`` of each completion row ``r = u*G + g``."""
+        return torch.arange(self.num_users, device=self.prompt_ids.device).repeat_interleave(self.group_size)
+
+    def mini_batches(self, count: int) -> list[Rollouts]:
+        """The rollouts split by users into ``count`` contiguous, near-equal mini-batches."""
+        if not 1 <= count <= self.num_users:
+            raise ValueError(f"model.grpo.steps_per_generation={count} needs 1..{self.num_users} (users per batch)")
+        bounds = [round(i * self.num_users / count) for i in range(count + 1)]
+        return [self.users(first, stop) for first, stop in zip(bounds[:-1], bounds[1:])]
+
+    def users(self, first: int, stop: int) -> Rollouts:
+        """The rollouts of users ``first .. stop - 1`` only (a mini-batch)."""
+        rows = slice(first * self.group_size, stop * self.group_size)
+        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        return replace(
+            self,
+            prompt_ids=self.prompt_ids[first:stop],
+            prompt_mask=self.prompt_mask[first:stop],
+            completion_ids=self.completion_ids[rows],
+            completion_mask=self.completion_mask[rows],
+            texts=self.texts[rows],
+            truncated=pick(self.truncated),
+            advantages=pick(self.advantages),
+            old_logps=pick(self.old_logps),
+            ref_logps=pick(self.ref_logps),
+            keep=pick(self.keep),
+        )
 
 
 def stop_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel | None = None) -> list[int]:
@@ -167,22 +240,22 @@ def _decode_shared(
     prefix = encode_prefix(model, input_ids, attention_mask)
     n_prompts, prompt_len = input_ids.shape
     rows = torch.arange(n_prompts, device=input_ids.device).repeat_interleave(group_size)
-    budget = settings.max_new_tokens
-    cache = static_cache_from_prefix(prefix.cache, rows, model.config, prompt_len + budget)
+    max_new_tokens = settings.max_new_tokens
+    cache = static_cache_from_prefix(prefix.cache, rows, model.config, prompt_len + max_new_tokens)
     logits = prefix.last_logits.index_select(0, rows).float()  # [N, V], rows that finished keep theirs
     del prefix  # the dynamic prefix cache is no longer needed
     prompt_mask = attention_mask.index_select(0, rows)
-    key_mask = torch.cat([prompt_mask, prompt_mask.new_zeros(rows.shape[0], budget)], dim=1)
+    key_mask = torch.cat([prompt_mask, prompt_mask.new_zeros(rows.shape[0], max_new_tokens)], dim=1)
     decoder = StaticDecoder(model, cache, key_mask, prompt_len, cuda_graphs)
     positions = prompt_mask.sum(1)
     processors = _processors(settings, prompt_mask, stop_ids)
-    history = torch.cat([input_ids.index_select(0, rows), input_ids.new_full((rows.shape[0], budget), pad_id)], dim=1)
+    history = torch.cat([input_ids.index_select(0, rows), input_ids.new_full((rows.shape[0], max_new_tokens), pad_id)], dim=1)
     done = torch.zeros(rows.shape[0], dtype=torch.bool, device=input_ids.device)
-    for step in range(budget):
+    for step in range(max_new_tokens):
         token = _next_tokens(logits, history[:, : prompt_len + step], settings.greedy, processors).masked_fill(done, pad_id)
         history[:, prompt_len + step] = token
         done = done | torch.isin(token, stop_ids)
-        if step == budget - 1 or bool(done.all()):
+        if step == max_new_tokens - 1 or bool(done.all()):
             break
         computed, step_logits = decoder.step(step, token, positions + step, done)
         logits[computed] = step_logits.float()
@@ -222,8 +295,8 @@ def _decode_naive(
 def generate_rollouts(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    input_ids: Tensor,
-    attention_mask: Tensor,
+    prompt_ids: Tensor,
+    prompt_mask: Tensor,
     *,
     group_size: int,
     settings: SamplingSettings,
@@ -233,27 +306,30 @@ def generate_rollouts(
     """Sample ``group_size`` completions for each of ``U`` left-padded prompts.
 
     Args:
-        input_ids: ``[U, P]`` left-padded prompt tokens.
-        attention_mask: ``[U, P]`` 0/1.
+        prompt_ids: ``[U, P]`` left-padded prompt tokens.
+        prompt_mask: ``[U, P]`` 0/1.
         group_size: ``G`` samples per prompt.
         share_prompt: prefill each prompt once (fast) or let ``generate`` prefill it G times.
         cuda_graphs: on CUDA, replay the shared path's decode step as a CUDA graph (no effect on CPU).
 
+    Returns:
+        :class:`Rollouts` with the prompts, completions, texts and truncation flags, not yet scored.
+
     Runs without gradients and with dropout off; the model's train/eval mode is restored after.
     """
-    if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
-        raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must both be [U, P]")
+    if prompt_ids.shape != prompt_mask.shape or prompt_ids.dim() != 2:
+        raise ValueError(f"prompt_ids {tuple(prompt_ids.shape)} and prompt_mask {tuple(prompt_mask.shape)} must both be [U, P]")
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
-    if bool((attention_mask[:, -1] == 0).any()):
-        raise ValueError("prompts must be left-padded (attention_mask[:, -1] has zeros); set tokenizer.padding_side='left'")
-    stop_ids = torch.tensor(stop_token_ids(tokenizer, model), device=input_ids.device)
+    if bool((prompt_mask[:, -1] == 0).any()):
+        raise ValueError("prompts must be left-padded (prompt_mask[:, -1] has zeros); set tokenizer.padding_side='left'")
+    stop_ids = torch.tensor(stop_token_ids(tokenizer, model), device=prompt_ids.device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(stop_ids[0])
     with torch.no_grad(), eval_mode(model):
         if share_prompt:
-            raw = _decode_shared(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id, cuda_graphs)
+            raw = _decode_shared(model, prompt_ids, prompt_mask, group_size, settings, stop_ids, pad_id, cuda_graphs)
         else:
-            raw = _decode_naive(model, input_ids, attention_mask, group_size, settings, stop_ids, pad_id)
+            raw = _decode_naive(model, prompt_ids, prompt_mask, group_size, settings, stop_ids, pad_id)
     is_stop = torch.isin(raw, stop_ids)
     after_stop = (is_stop.long().cumsum(1) - is_stop.long()) > 0
     completion_mask = (~after_stop).long()
@@ -263,4 +339,7 @@ def generate_rollouts(
         tokenizer.decode(row[:n].tolist(), skip_special_tokens=True).strip()
         for row, n in zip(completion_ids, lengths)
     ]
-    return Rollouts(completion_ids, completion_mask, texts, truncated=~is_stop.any(1))
+    return Rollouts(
+        prompt_ids, prompt_mask, completion_ids, completion_mask, group_size, settings.temperature, texts,
+        truncated=~is_stop.any(1),
+    )

@@ -24,7 +24,7 @@ def make_datamodule(data_dir: Path, users_per_batch: int = 3) -> BumpDataModule:
 
 
 class FakeGenerator(torch.nn.Module):
-    """Stands in for ``BumpModule``: ``generate_profiles`` records its calls and can fail on one.
+    """Stands in for ``BumpModule``: its ``generator.profiles`` records its calls and can fail on one.
 
     It checks the callback's promises while generating: no autograd and eval mode everywhere.
     """
@@ -36,6 +36,7 @@ class FakeGenerator(torch.nn.Module):
         self.device = torch.device("cpu")
         self.calls: list[list[str]] = []
         self.fail_on_call = fail_on_call
+        self.generator = SimpleNamespace(profiles=self.generate_profiles)  # BumpModule.generator's one method used
 
     def generate_profiles(self, batch: UserGroupBatch) -> list[str]:
         assert not torch.is_grad_enabled() and not self.training and not self.head.training

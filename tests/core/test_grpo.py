@@ -6,9 +6,34 @@ import numpy as np
 import pytest
 import torch
 
-from bump_pl.core.grpo import group_advantages, grpo_loss, grpo_stats, loss_weights, rollout_keep, zero_std_groups
+from bump_pl.core.grpo import (
+    GRPOSettings,
+    group_advantages,
+    grpo_loss,
+    grpo_stats,
+    loss_weights,
+    rollout_keep,
+    zero_std_groups,
+)
 
 EPS_LOW, EPS_HIGH, BETA = 0.2, 0.28, 0.05
+OBJECTIVE = ("beta", "epsilon_low", "epsilon_high", "loss_type", "importance_sampling_level")
+
+
+def _loss(logps, old, advantages, mask, **kwargs):
+    """``grpo_loss`` with the objective's keywords gathered into its ``GRPOSettings``."""
+    settings = GRPOSettings(**{k: kwargs.pop(k) for k in OBJECTIVE if k in kwargs})
+    return grpo_loss(logps, old, advantages, mask, settings, **kwargs)
+
+
+def _stats(logps, old, advantages, mask, **kwargs):
+    """``grpo_stats`` with the objective's keywords gathered into its ``GRPOSettings``."""
+    settings = GRPOSettings(**{k: kwargs.pop(k) for k in OBJECTIVE if k in kwargs})
+    return grpo_stats(logps, old, advantages, mask, settings, **kwargs)
+
+
+def _keep(flat, truncated, **kwargs):
+    return rollout_keep(flat, truncated, GRPOSettings(**kwargs))
 
 
 def test_group_advantages_by_hand():
@@ -98,48 +123,48 @@ def test_loss_knobs_equal_per_token_loop(loss_type, level):
     logps, old, ref, advantages, mask = _inputs(seed=4)
     keep = torch.tensor([True, True, False, True, True, True])
     kwargs = dict(ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, loss_type=loss_type,
-                  max_completion_length=8, keep=keep, importance_sampling_level=level, tokens_all_ranks=40.0, world_size=2)
-    loss = grpo_loss(logps, old, advantages, mask, **kwargs)
+                  max_new_tokens=8, keep=keep, importance_sampling_level=level, tokens_all_ranks=40.0, world_size=2)
+    loss = _loss(logps, old, advantages, mask, **kwargs)
     expected = _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8, level, 40.0, 2)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     if level == "sequence":  # the sequence ratio differs from the token ratios, so the two knobs differ
-        token_level = grpo_loss(logps, old, advantages, mask, **{**kwargs, "importance_sampling_level": "token"})
+        token_level = _loss(logps, old, advantages, mask, **{**kwargs, "importance_sampling_level": "token"})
         assert abs(float(token_level) - float(loss)) > 1e-4
     whole = logps.clone().requires_grad_(True)
-    grpo_loss(whole, old, advantages, mask, **kwargs).backward()
+    _loss(whole, old, advantages, mask, **kwargs).backward()
     chunked = torch.zeros_like(logps)
     for rows in (torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])):
         part = logps[rows].clone().requires_grad_(True)
-        grpo_loss(part, old, advantages, mask, rows=rows, **kwargs).backward()
+        _loss(part, old, advantages, mask, rows=rows, **kwargs).backward()
         chunked[rows] = part.grad
     torch.testing.assert_close(chunked, whole.grad, rtol=1e-6, atol=1e-7)
 
 
 def test_dapo_without_a_global_count_is_bnpo_on_one_rank():
     logps, old, ref, advantages, mask = _inputs(seed=5)
-    dapo = grpo_loss(logps, old, advantages, mask, loss_type="dapo")
-    assert float(dapo) == pytest.approx(float(grpo_loss(logps, old, advantages, mask, loss_type="bnpo")), rel=1e-6)
+    dapo = _loss(logps, old, advantages, mask, loss_type="dapo")
+    assert float(dapo) == pytest.approx(float(_loss(logps, old, advantages, mask, loss_type="bnpo")), rel=1e-6)
 
 
 def test_rollout_keep_drops_flat_groups_and_truncated_completions():
     flat = torch.tensor([False, True, False])  # G = 2: rollouts 2, 3 belong to a flat group
     truncated = torch.tensor([False, False, False, True, True, False])
-    both = rollout_keep(flat, truncated, drop_zero_std_groups=True, mask_truncated_completions=True)
+    both = _keep(flat, truncated, drop_zero_std_groups=True, mask_truncated_completions=True)
     assert both.tolist() == [True, True, False, False, False, True]
-    only_truncated = rollout_keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
+    only_truncated = _keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
     assert only_truncated.tolist() == [True, True, True, False, False, True]
-    assert rollout_keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=False) is None
+    assert _keep(flat, truncated, drop_zero_std_groups=False, mask_truncated_completions=False) is None
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
 def test_masked_truncation_gives_truncated_rows_zero_loss_weight(loss_type):
     logps, old, ref, advantages, mask = _inputs(seed=6)
     truncated = torch.tensor([True, False, False, False, True, False])
-    keep = rollout_keep(torch.zeros(3, dtype=torch.bool), truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
+    keep = _keep(torch.zeros(3, dtype=torch.bool), truncated, drop_zero_std_groups=False, mask_truncated_completions=True)
     weights = loss_weights(mask, keep, loss_type, 8)
     assert (weights[truncated] == 0).all() and (weights[~truncated][mask[~truncated]] > 0).all()
-    loss = grpo_loss(logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
-                     loss_type=loss_type, max_completion_length=8, keep=keep)
+    loss = _loss(logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
+                     loss_type=loss_type, max_new_tokens=8, keep=keep)
     assert float(loss) == pytest.approx(_loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8), rel=1e-5)
 
 
@@ -148,11 +173,11 @@ def test_masked_truncation_gives_truncated_rows_zero_loss_weight(loss_type):
 def test_loss_equals_per_token_loop(loss_type, drop):
     logps, old, ref, advantages, mask = _inputs()
     keep = torch.tensor([True, False, True, True, False, True]) if drop else torch.ones(6, dtype=torch.bool)
-    loss = grpo_loss(
+    loss = _loss(
         logps, old, advantages, mask, ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH,
-        loss_type=loss_type, max_completion_length=8, keep=keep if drop else None,
+        loss_type=loss_type, max_new_tokens=8, keep=keep if drop else None,
     )
-    stats = grpo_stats(logps, old, advantages, mask, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, keep=keep if drop else None)
+    stats = _stats(logps, old, advantages, mask, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, keep=keep if drop else None)
     expected = _loop_loss(logps, old, ref, advantages, mask, loss_type, keep, 8)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     # the stats, counted over kept real tokens
@@ -176,10 +201,10 @@ def test_dropped_rows_still_count_in_the_per_sequence_normalisers(loss_type, kep
     kept tokens, so dropping equals removing the rows."""
     logps, old, ref, advantages, mask = _inputs(seed=1)
     keep = torch.tensor([True, True, False, False, True, True])
-    kwargs = dict(ref_logps=ref, beta=BETA, loss_type=loss_type, max_completion_length=5)
-    dropped = grpo_loss(logps, old, advantages, mask, keep=keep, **kwargs)
+    kwargs = dict(ref_logps=ref, beta=BETA, loss_type=loss_type, max_new_tokens=5)
+    dropped = _loss(logps, old, advantages, mask, keep=keep, **kwargs)
     kwargs["ref_logps"] = ref[keep]
-    removed = grpo_loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
+    removed = _loss(logps[keep], old[keep], advantages[keep], mask[keep], **kwargs)
     assert float(removed) != 0.0
     assert float(dropped) == pytest.approx(kept_share * float(removed), rel=1e-5)  # float32 summation order
 
@@ -191,12 +216,12 @@ def test_loss_is_row_separable(loss_type):
     keep = torch.tensor([True, True, False, True, True, True])
     kwargs = dict(ref_logps=ref, beta=BETA, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH, loss_type=loss_type, keep=keep)
     whole = logps.clone().requires_grad_(True)
-    whole_loss = grpo_loss(whole, old, advantages, mask, **kwargs)
+    whole_loss = _loss(whole, old, advantages, mask, **kwargs)
     whole_loss.backward()
     chunked, shares = torch.zeros_like(logps), 0.0
     for rows in (torch.tensor([0, 1]), torch.tensor([2, 3, 4]), torch.tensor([5])):
         part = logps[rows].clone().requires_grad_(True)
-        share = grpo_loss(part, old, advantages, mask, rows=rows, **kwargs)
+        share = _loss(part, old, advantages, mask, rows=rows, **kwargs)
         share.backward()
         chunked[rows], shares = part.grad, shares + float(share.detach())
     assert whole.grad.abs().sum() > 0
@@ -208,8 +233,8 @@ def test_nothing_kept_gives_zero_loss_that_still_backpropagates():
     logps, old, _, advantages, mask = _inputs()
     logps.requires_grad_(True)
     nothing = torch.zeros(6, dtype=torch.bool)
-    loss = grpo_loss(logps, old, advantages, mask, keep=nothing)
-    stats = grpo_stats(logps.detach(), old, advantages, mask, keep=nothing)
+    loss = _loss(logps, old, advantages, mask, keep=nothing)
+    stats = _stats(logps.detach(), old, advantages, mask, keep=nothing)
     loss.backward()
     assert float(loss.detach()) == 0.0 and float(stats.clip_region) == 0.0
     assert torch.equal(logps.grad, torch.zeros_like(logps))
@@ -219,11 +244,11 @@ def test_nothing_kept_gives_zero_loss_that_still_backpropagates():
 def test_on_policy_gradient_is_the_policy_gradient(loss_type):
     logps, _, ref, advantages, mask = _inputs(seed=2)
     logps = logps.clone().requires_grad_(True)
-    loss = grpo_loss(
+    loss = _loss(
         logps, logps.detach(), advantages, mask, ref_logps=ref, beta=BETA, loss_type=loss_type,
-        max_completion_length=7,
+        max_new_tokens=7,
     )
-    stats = grpo_stats(logps.detach(), logps.detach(), advantages, mask)
+    stats = _stats(logps.detach(), logps.detach(), advantages, mask)
     loss.backward()
     weights = mask.float()
     n_seq, tokens = mask.shape[0], mask.sum(dim=1, keepdim=True).float()
@@ -246,10 +271,10 @@ def test_on_policy_gradient_is_the_policy_gradient(loss_type):
         ({"keep": torch.ones(5, dtype=torch.bool)}, r"keep must be \[N\] = \[6\]"),
         ({"ref_logps": torch.zeros(6, 4)}, "ref_logps must match"),
         ({"rows": torch.tensor([0, 1])}, r"logps must be \[len\(rows\), T\] = \[2, 5\]"),
-        ({"loss_type": "dr_grpo", "max_completion_length": 3}, "max_completion_length=3 is shorter"),
+        ({"loss_type": "dr_grpo", "max_new_tokens": 3}, "max_new_tokens=3 is shorter"),
     ],
 )
 def test_loss_bad_input(kwargs, message):
     logps, old, _, advantages, mask = _inputs()
     with pytest.raises(ValueError, match=message):
-        grpo_loss(logps, old, advantages, mask, **kwargs)
+        _loss(logps, old, advantages, mask, **kwargs)

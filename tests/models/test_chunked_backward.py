@@ -1,5 +1,7 @@
 """Memory-bounded backward == one forward and backward over everything, in values and gradients."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -48,10 +50,10 @@ def _assert_close_grads(got: dict, expected: dict) -> None:
 def test_chunked_values_and_gradients_equal_one_full_pass(tiny_llama, prompts, rollouts, budget):
     policy = _policy(tiny_llama, dropout=0.0)
     weights = _weights(rollouts)
-    args = (policy, *prompts, rollouts.completion_ids, rollouts.completion_mask)
+    rollouts = replace(rollouts, temperature=0.8)
 
     policy.zero_grad()
-    full = completion_logprobs(*args, group_size=G, temperature=0.8, share_prompt=False)
+    full = completion_logprobs(policy, rollouts, share_prompt=False)
     (full * weights).sum().backward()
     expected = _grads(policy)
 
@@ -62,13 +64,13 @@ def test_chunked_values_and_gradients_equal_one_full_pass(tiny_llama, prompts, r
         seen.extend(rows.tolist())
         return (logps * weights[rows]).sum()
 
-    chunked = backward_completion_logprobs(*args, group_size=G, temperature=0.8, row_loss=row_loss, budget_tokens=budget)
+    chunked = backward_completion_logprobs(policy, rollouts, row_loss=row_loss, budget_tokens=budget)
     assert sorted(seen) == list(range(rollouts.completion_ids.shape[0]))  # every row exactly once
     assert not chunked.logps.requires_grad and not chunked.loss.requires_grad
     torch.testing.assert_close(chunked.logps, full.detach(), atol=1e-5, rtol=0)
     assert float(chunked.loss) == pytest.approx(float((full * weights).sum()), rel=1e-4)  # the row losses add up
     with torch.no_grad():
-        expected_entropy = completion_logprobs_entropy(*args, group_size=G, temperature=0.8).entropy
+        expected_entropy = completion_logprobs_entropy(policy, rollouts).entropy
     torch.testing.assert_close(chunked.entropy, expected_entropy, atol=1e-5, rtol=0)
     _assert_close_grads(_grads(policy), expected)
 
@@ -95,8 +97,7 @@ def test_dropout_is_replayed_when_the_context_is_run_again(tiny_llama, prompts, 
     torch.manual_seed(7)
     policy.zero_grad()
     backward_completion_logprobs(
-        policy, ids, mask, completion, completion_mask, group_size=G,
-        row_loss=lambda r, lp: (lp * weights[r]).sum(), budget_tokens=100_000,
+        policy, rollouts, row_loss=lambda r, lp: (lp * weights[r]).sum(), budget_tokens=100_000,
     )
     _assert_close_grads(_grads(policy), expected)
 
@@ -108,11 +109,11 @@ def test_short_prompts_and_bad_shapes_are_rejected(tiny_llama, prompts, rollouts
     one_token[1, -1] = 1
     loss = lambda r, lp: lp.sum()  # noqa: E731
     with pytest.raises(ValueError, match="at least 2 real tokens"):
-        backward_completion_logprobs(tiny_llama, ids, one_token, rollouts.completion_ids, rollouts.completion_mask, group_size=G, row_loss=loss)
+        backward_completion_logprobs(tiny_llama, replace(rollouts, prompt_mask=one_token), row_loss=loss)
     with pytest.raises(ValueError, match="U\\*G"):
-        backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G + 1, row_loss=loss)
+        backward_completion_logprobs(tiny_llama, replace(rollouts, group_size=G + 1), row_loss=loss)
     with pytest.raises(ValueError, match="budget_tokens"):
-        backward_completion_logprobs(tiny_llama, ids, mask, rollouts.completion_ids, rollouts.completion_mask, group_size=G, row_loss=loss, budget_tokens=0)
+        backward_completion_logprobs(tiny_llama, rollouts, row_loss=loss, budget_tokens=0)
 
 
 def test_context_blocks_by_hand():

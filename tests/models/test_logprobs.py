@@ -1,13 +1,14 @@
 """Shared-prompt training log-probs equal the naive full-sequence ones, in value and in gradient."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs, token_logprobs_entropy
 from bump_pl.models.policy import LoraSettings, build_policy
-from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 
 G = 3
 
@@ -34,10 +35,10 @@ def test_token_logprobs_hand_value():
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_shared_logprobs_equal_naive_and_are_zero_when_masked(tiny_llama, prompts, rollouts, temperature):
-    args = (tiny_llama, *prompts, rollouts.completion_ids, rollouts.completion_mask)
+    at_temperature = replace(rollouts, temperature=temperature)
     with torch.no_grad():
-        shared = completion_logprobs(*args, group_size=G, temperature=temperature, share_prompt=True)
-        naive = completion_logprobs(*args, group_size=G, temperature=temperature, share_prompt=False)
+        shared = completion_logprobs(tiny_llama, at_temperature, share_prompt=True)
+        naive = completion_logprobs(tiny_llama, at_temperature, share_prompt=False)
     assert shared.shape == rollouts.completion_ids.shape
     assert (shared[rollouts.completion_mask == 0] == 0).all()
     assert (shared[rollouts.completion_mask == 1] < 0).all()
@@ -49,7 +50,7 @@ def test_first_token_logprob_is_the_temperature_scaled_next_token_distribution(t
     completion = torch.tensor([[72, 1]])
     with torch.no_grad():
         logprobs = completion_logprobs(
-            tiny_llama, prompt.input_ids, prompt.attention_mask, completion, torch.ones_like(completion), group_size=1, temperature=0.5
+            tiny_llama, Rollouts(prompt.input_ids, prompt.attention_mask, completion, torch.ones_like(completion), 1, 0.5)
         )
         logits = tiny_llama(torch.cat([prompt.input_ids, completion], 1)).logits[0]
     p = prompt.input_ids.shape[1]
@@ -59,9 +60,7 @@ def test_first_token_logprob_is_the_temperature_scaled_next_token_distribution(t
 
 def _grads(model, prompts, rollouts, share_prompt):
     model.zero_grad()
-    logprobs = completion_logprobs(
-        model, *prompts, rollouts.completion_ids, rollouts.completion_mask, group_size=G, temperature=0.8, share_prompt=share_prompt
-    )
+    logprobs = completion_logprobs(model, replace(rollouts, temperature=0.8), share_prompt=share_prompt)
     (logprobs * torch.linspace(-1, 1, logprobs.numel()).view_as(logprobs)).sum().backward()
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
 
@@ -81,9 +80,9 @@ def test_lora_gradients_shared_equal_naive(tiny_llama, prompts, rollouts):
         assert rel <= 1e-4, (name, rel.item())
 
 
-def test_completion_shape_mismatch_is_rejected(tiny_llama, prompts, rollouts):
+def test_completion_shape_mismatch_is_rejected(rollouts):
     with pytest.raises(ValueError, match="U\\*G"):
-        completion_logprobs(tiny_llama, *prompts, rollouts.completion_ids, rollouts.completion_mask, group_size=G + 1)
+        replace(rollouts, group_size=G + 1)
 
 
 def test_entropy_by_hand_and_alongside_the_same_logprobs(tiny_llama, prompts, rollouts):
@@ -92,11 +91,11 @@ def test_entropy_by_hand_and_alongside_the_same_logprobs(tiny_llama, prompts, ro
     out = token_logprobs_entropy(logits, torch.tensor([[1, 0]]))
     torch.testing.assert_close(out.entropy, torch.tensor([[math.log(4.0), 0.0]]), atol=1e-6, rtol=0)
     torch.testing.assert_close(out.logps, token_logprobs(logits, torch.tensor([[1, 0]])))
-    args = (tiny_llama, *prompts, rollouts.completion_ids, rollouts.completion_mask)
+    at_temperature = replace(rollouts, temperature=0.7)
     with torch.no_grad():
-        both = completion_logprobs_entropy(*args, group_size=G, temperature=0.7)
-        naive = completion_logprobs_entropy(*args, group_size=G, temperature=0.7, share_prompt=False)
-        alone = completion_logprobs(*args, group_size=G, temperature=0.7)
+        both = completion_logprobs_entropy(tiny_llama, at_temperature)
+        naive = completion_logprobs_entropy(tiny_llama, at_temperature, share_prompt=False)
+        alone = completion_logprobs(tiny_llama, at_temperature)
     torch.testing.assert_close(both.logps, alone)
     torch.testing.assert_close(both.entropy, naive.entropy, atol=1e-5, rtol=0)
     real = rollouts.completion_mask == 1

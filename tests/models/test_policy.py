@@ -9,6 +9,7 @@ from peft import PeftModel
 from bump_pl.models.loading import load_causal_lm
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
+from bump_pl.models.rollout import Rollouts
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -32,7 +33,7 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _logprobs(model, prompts, completion, mask):
     with torch.no_grad():
-        return completion_logprobs(model.eval(), *prompts, completion, mask, group_size=2)
+        return completion_logprobs(model.eval(), Rollouts(*prompts, completion, mask, group_size=2))
 
 
 def test_only_adapter_weights_train_and_all_projections_are_adapted(tiny_llama):
@@ -58,7 +59,7 @@ def test_lora_reference_is_the_base_model_and_holds_no_copy(tiny_llama, prompts,
     policy.train()
     reference = ReferencePolicy(policy, beta=0.1)
     assert reference.frozen is None
-    ref = reference.logprobs(*prompts, completion, mask, group_size=2)
+    ref = reference.logprobs(Rollouts(*prompts, completion, mask, group_size=2))
     assert policy.training and not ref.requires_grad
     torch.testing.assert_close(ref, _logprobs(base, prompts, completion, mask), atol=1e-6, rtol=0)
     adapted = _logprobs(policy, prompts, completion, mask)
@@ -69,11 +70,11 @@ def test_full_fine_tuning_reference_is_a_frozen_copy(tiny_llama, prompts, batch)
     completion, mask = batch
     policy = build_policy(tiny_llama, None)
     reference = ReferencePolicy(policy, beta=0.1)
-    before = reference.logprobs(*prompts, completion, mask, group_size=2)
+    before = reference.logprobs(Rollouts(*prompts, completion, mask, group_size=2))
     with torch.no_grad():
         for p in policy.parameters():
             p.add_(0.01)
-    torch.testing.assert_close(reference.logprobs(*prompts, completion, mask, group_size=2), before)
+    torch.testing.assert_close(reference.logprobs(Rollouts(*prompts, completion, mask, group_size=2)), before)
     assert all(not p.requires_grad for p in reference.frozen.parameters())
     assert (_logprobs(policy, prompts, completion, mask) - before).abs().max() > 1e-3
 
@@ -82,7 +83,7 @@ def test_beta_zero_means_no_reference(tiny_llama, prompts, batch):
     reference = ReferencePolicy(build_policy(tiny_llama, None), beta=0.0)
     assert not reference.enabled and reference.frozen is None
     with pytest.raises(RuntimeError, match="beta == 0"):
-        reference.logprobs(*prompts, *batch, group_size=2)
+        reference.logprobs(Rollouts(*prompts, *batch, group_size=2))
 
 
 def test_export_merged_and_adapter_reproduce_the_policy(tiny_llama, tokenizer, prompts, batch, tmp_path):

@@ -1,14 +1,16 @@
 """policy_update: the one-pass and memory-bounded paths give the same loss, stats, entropy and
 gradients for every loss knob; mini-batches split by users; dapo's all-ranks token count."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from bump_pl.core.grpo import GRPOSettings
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy
-from bump_pl.models.policy_update import RolloutBatch, policy_update, score_rollouts, tokens_all_ranks
-from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+from bump_pl.models.policy_update import policy_update, score_rollouts, tokens_all_ranks
+from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 
 G = 2
 
@@ -24,18 +26,18 @@ def policy(tiny_llama):
 
 
 @pytest.fixture
-def batch(policy, tokenizer, prompts) -> RolloutBatch:
+def batch(policy, tokenizer, prompts) -> Rollouts:
     """Rollouts of 3 users with off-policy old log-probs (the policy moved a little since sampling)."""
     torch.manual_seed(0)
     rollouts = generate_rollouts(policy, tokenizer, *prompts, group_size=G, settings=SamplingSettings(max_new_tokens=10))
     scored = score_rollouts(
-        policy, ReferencePolicy(policy, beta=0.1), *prompts, rollouts.completion_ids, rollouts.completion_mask,
+        policy, ReferencePolicy(policy, beta=0.1), replace(rollouts, temperature=0.9),
         advantages=torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0]), keep=torch.tensor([True, True, False, False, True, True]),
-        group_size=G, temperature=0.9, need_old=True,
+        need_old=True,
     )
     gen = torch.Generator().manual_seed(1)
     shift = (torch.rand(scored.old_logps.shape, generator=gen) - 0.5) * 0.8 * scored.completion_mask
-    return RolloutBatch(**{**vars(scored), "old_logps": scored.old_logps + shift})
+    return replace(scored, old_logps=scored.old_logps + shift)
 
 
 def _grads(policy) -> dict[str, torch.Tensor]:
@@ -52,7 +54,7 @@ def test_chunked_update_equals_one_pass_update(policy, batch, settings):
     results, grads = [], []
     for budget in (0, 24):  # 24 tokens: several context segments and row chunks
         policy.zero_grad()
-        results.append(policy_update(policy, batch, settings, temperature=0.9, max_completion_length=10, budget_tokens=budget))
+        results.append(policy_update(policy, batch, settings, max_new_tokens=10, budget_tokens=budget))
         grads.append(_grads(policy))
     one_pass, chunked = results
     assert float(one_pass.loss) != 0.0
@@ -68,8 +70,8 @@ def test_chunked_update_equals_one_pass_update(policy, batch, settings):
 
 
 def test_on_policy_first_step_has_ratio_one(policy, batch):
-    on_policy = RolloutBatch(**{**vars(batch), "old_logps": None})
-    result = policy_update(policy, on_policy, GRPOSettings(), temperature=0.9, max_completion_length=10, budget_tokens=0)
+    on_policy = replace(batch, old_logps=None)
+    result = policy_update(policy, on_policy, GRPOSettings(), max_new_tokens=10, budget_tokens=0)
     assert float(result.stats.ratio) == pytest.approx(1.0) and float(result.stats.clip_region) == 0.0
 
 
@@ -77,12 +79,9 @@ def test_old_logprobs_are_the_sampling_mode_ones(policy, batch, prompts):
     """score_rollouts takes old log-probs in eval mode, whatever mode the policy is in."""
     policy.train()
     with torch.no_grad():
-        expected = completion_logprobs(policy.eval(), *prompts, batch.completion_ids, batch.completion_mask, group_size=G, temperature=0.9)
+        expected = completion_logprobs(policy.eval(), batch)
     policy.train()
-    scored = score_rollouts(
-        policy, ReferencePolicy(policy, beta=0.0), *prompts, batch.completion_ids, batch.completion_mask,
-        advantages=batch.advantages, keep=None, group_size=G, temperature=0.9, need_old=True,
-    )
+    scored = score_rollouts(policy, ReferencePolicy(policy, beta=0.0), batch, advantages=batch.advantages, keep=None, need_old=True)
     torch.testing.assert_close(scored.old_logps, expected)
     assert scored.ref_logps is None and policy.training
 

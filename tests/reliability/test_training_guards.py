@@ -4,6 +4,7 @@ empty profiles are scored like any text, and an all-tied batch trains with zero 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -76,7 +77,10 @@ def test_nan_judge_scores_stop_the_step_naming_step_and_users() -> None:
     module = _Module(judge=ConstantJudge(float("nan")), group_size=GROUP, log_samples_every_n_steps=0)
     users = ["u1", "u7", "u9"]
     with pytest.raises(FloatingPointError, match=r"^step 0: the judge gave non-finite \(NaN/inf\) scores") as info:
-        module._reward(["a profile"] * (len(users) * GROUP), [["x", "y"]] * len(users), users, group_size=GROUP)
+        module._bidirectional_reward(
+            SimpleNamespace(texts=["a profile"] * (len(users) * GROUP), group_size=GROUP),
+            SimpleNamespace(heldout=[["x", "y"]] * len(users), user_ids=users),
+        )
     assert str(users) in str(info.value)
 
 
@@ -100,7 +104,9 @@ def test_empty_profiles_get_the_judges_score_for_empty_text() -> None:
 
     module = _Module(judge=judge, group_size=GROUP, log_samples_every_n_steps=0)
     profiles = ["", "a tea lover", "", ""]  # r = u*G + g: u0 has one empty profile, u1 two
-    reward = module._reward(profiles, [items[:2], items[2:]], ["u0", "u1"], group_size=GROUP)
+    reward = module._bidirectional_reward(
+        SimpleNamespace(texts=profiles, group_size=GROUP), SimpleNamespace(heldout=[items[:2], items[2:]], user_ids=["u0", "u1"])
+    )
     assert reward.total.shape == (4,) and torch.isfinite(reward.total).all()
     assert reward.total[2] == reward.total[3]  # identical (empty) profiles of one user: identical reward
 

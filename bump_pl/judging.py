@@ -1,0 +1,49 @@
+"""The judge's verdict on a batch of profiles: one scoring call, shared by the training reward and validation.
+
+:func:`judge_scores` scores ``U*G`` profiles against the ``U*K`` held-out items of their users in
+both directions, with in-batch negatives (every rank's users under ``negatives: global``);
+:func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts, and
+:class:`bump_pl.validation.ValidationNDCG` into validation NDCG. No Lightning here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bump_pl.core.reward import BidirectionalReward, RewardSettings, bidirectional_reward
+from bump_pl.judges.base import Judge
+from bump_pl.judges.in_batch import InBatchScores, in_batch_scores
+
+
+def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], settings: RewardSettings) -> InBatchScores:
+    """Both directions' scores of this rank's ``U*G`` profiles (``r = u*G + g``) against the
+    ``U*K`` held-out items ``heldout`` (``K`` per user), negatives as ``settings.negatives`` says."""
+    return in_batch_scores(
+        judge,
+        profiles,
+        [item for items in heldout for item in items],
+        num_users=len(heldout),
+        global_negatives=settings.negatives == "global",
+    )
+
+
+def all_finite(scores: InBatchScores) -> bool:
+    """No NaN or inf in either direction's scores."""
+    return all(bool(torch.isfinite(rows).all()) for rows in (scores.profile_to_item, scores.item_to_profile))
+
+
+def rollout_reward(
+    scores: InBatchScores, *, num_users: int, group_size: int, heldout_per_user: int, settings: RewardSettings
+) -> BidirectionalReward:
+    """The bidirectional reward ``[U*G]`` of this rank's ``U = num_users`` users' rollouts (``G`` each,
+    ``K = heldout_per_user`` held-out items each), ranked against every user in ``scores``."""
+    return bidirectional_reward(
+        scores.profile_to_item,
+        scores.item_to_profile,
+        num_users=scores.num_users,
+        group_size=group_size,
+        heldout_per_user=heldout_per_user,
+        alpha=settings.alpha,
+        k=settings.ndcg_k,
+        local_users=slice(scores.first_user, scores.first_user + num_users),
+    )

@@ -1,0 +1,114 @@
+"""``ProfileGenerator``: everything that writes a profile (policy, tokenizer, profile prompt, sampling), no judge.
+
+``BumpModule`` trains one; the profile cache and ``bump predict`` ask it for greedy profiles through
+the module; ``bump-downstream --ckpt`` rebuilds one from a checkpoint alone
+(:meth:`ProfileGenerator.from_checkpoint`), without a judge or Lightning.
+
+No Lightning here. The generator is not an ``nn.Module``: the module that owns it registers its
+``policy`` under the name ``policy``, so checkpoints keep the keys ``policy.*``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+from typing_extensions import Self
+
+from bump_pl.data.prompts import ProfilePrompt
+from bump_pl.models.loading import load_causal_lm, load_tokenizer
+from bump_pl.models.policy import LoraSettings, build_policy
+from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
+
+if TYPE_CHECKING:
+    from bump_pl.data.batch import UserGroupBatch
+
+POLICY_PREFIX = "policy."
+"""Where the policy's weights sit in a ``BumpModule`` checkpoint's ``state_dict``."""
+
+
+class ProfileGenerator:
+    """The profile writer: a (LoRA) policy, its tokenizer, the question it is asked, how it samples.
+
+    Args:
+        model: policy LLM: Hub id, local folder, ``*.gguf`` file or alias.
+        dtype: policy weights dtype (``float32``, ``bfloat16``, ``float16``).
+        lora: LoRA settings; None trains (and here holds) every weight.
+        trust_remote_code: let transformers run the model repository's code.
+        profile_prompt: what the policy is asked to write (the data module builds prompts with it).
+        sampling: how training rollouts are sampled; :meth:`profiles` decodes greedily.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "float32",
+        lora: LoraSettings | None = LoraSettings(),
+        trust_remote_code: bool = False,
+        profile_prompt: ProfilePrompt = ProfilePrompt(),
+        sampling: SamplingSettings = SamplingSettings(),
+    ) -> None:
+        self.lora, self.profile_prompt, self.sampling = lora, profile_prompt, sampling
+        self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
+        self.policy = build_policy(load_causal_lm(model, dtype=dtype, trust_remote_code=trust_remote_code), lora)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.policy.parameters()).device
+
+    def to(self, device: torch.device | str) -> Self:
+        self.policy.to(device)
+        return self
+
+    def rollouts(self, prompt_ids: Tensor, prompt_mask: Tensor, group_size: int) -> Rollouts:
+        """``group_size`` sampled completions per ``[U, P]`` left-padded prompt (``sampling`` settings)."""
+        return generate_rollouts(
+            self.policy, self.tokenizer, prompt_ids, prompt_mask, group_size=group_size, settings=self.sampling
+        )
+
+    def profiles(self, batch: UserGroupBatch) -> list[str]:
+        """One greedy profile per user of ``batch`` (its ``[U, P]`` left-padded prompts on the policy's
+        device), repetition penalty and lengths as sampled."""
+        greedy = dataclasses.replace(self.sampling, greedy=True)
+        ids, mask = batch.input_ids, batch.attention_mask
+        return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> Self:
+        """The generator a ``BumpModule`` checkpoint (already loaded) trained: base model reloaded,
+        the saved policy weights (the adapter, or every weight) restored.
+
+        Raises:
+            ValueError: the checkpoint holds no policy weights, or weights this policy does not have.
+        """
+        hparams = checkpoint.get("hyper_parameters", {})
+        if "model" not in hparams:
+            raise ValueError("checkpoint: its hyper_parameters name no policy model (not a bump fit checkpoint?)")
+        settings = {"lora": LoraSettings, "profile_prompt": ProfilePrompt, "sampling": SamplingSettings}
+        kwargs = {
+            name: _settings(settings.get(name), hparams[name])
+            for name in ("dtype", "lora", "trust_remote_code", "profile_prompt", "sampling")
+            if name in hparams
+        }
+        generator = cls(hparams["model"], **kwargs)
+        weights = {
+            key[len(POLICY_PREFIX) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(POLICY_PREFIX)
+        }
+        if not weights:
+            raise ValueError("checkpoint: its state_dict holds no policy.* weights (not a bump fit checkpoint?)")
+        # With LoRA the checkpoint holds only the adapter; the base comes from ``model``.
+        result = generator.policy.load_state_dict(weights, strict=generator.lora is None)
+        if result.unexpected_keys:
+            raise ValueError(f"checkpoint: policy weights {result.unexpected_keys[:3]} do not fit the model {hparams.get('model')!r}")
+        return generator
+
+
+def _settings(cls: type | None, value: Any) -> Any:
+    """A checkpoint's hyperparameter as the generator takes it: a settings dataclass saved as its
+    fields (``bump fit`` saves its config) is built again; objects (saved from Python), plain values
+    and None (full fine-tuning) stay as they are."""
+    return cls(**value) if cls is not None and isinstance(value, Mapping) else value
