@@ -20,6 +20,7 @@ all-MiniLM-L6-v2, both from their offline wheels). Prints a table; the last line
 
     python bench/negatives_scaling.py --threads 1                      # tiny and demo, W = 1 4 16 64
     python bench/negatives_scaling.py --models tiny --worlds 1 4 --users 2   # smoke run
+    python bench/negatives_scaling.py --models demo --device cuda --users 16 --group-size 8 --heldout 4
 """
 
 from __future__ import annotations
@@ -83,9 +84,17 @@ def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
             "advantage_sign_agreement": float(same_sign.float().mean())}
 
 
+def _synchronize() -> None:
+    """Wait for queued CUDA work, so that wall time covers it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(function, *args):
+    _synchronize()
     start = time.perf_counter()
     out = function(*args)
+    _synchronize()
     return out, time.perf_counter() - start
 
 
@@ -103,12 +112,14 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
         full[d], seconds = _timed(judge.score, mine[d], others[d], d)
         full_s += seconds
         candidate_vectors = retriever.encode(others[d], d, "candidate")  # the all-gather's result
+        _synchronize()
         start = time.perf_counter()
         query_vectors = retriever.encode(mine[d], d, "query")
         retriever.encode(others[d][: users * per_user[d][1]], d, "candidate")  # rank 0 encodes its own candidates
-        positive = same_user_mask(0, users, per_user[d][0], total, per_user[d][1])
+        positive = same_user_mask(0, users, per_user[d][0], total, per_user[d][1], query_vectors.device)
         cheap[d] = hybrid_rows(judge, hybrid, mine[d], query_vectors, candidate_vectors, positive,
                                lambda chosen, texts=others[d]: texts, d)
+        _synchronize()
         cheap_s += time.perf_counter() - start
     sizes = dict(num_users=total, group_size=group, heldout_per_user=heldout, local_users=slice(0, users))
     rewards = {}
@@ -123,7 +134,7 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
             "hybrid_pairs": scored_pairs(users, world, group, heldout, k),
             "global_s": full_s, "hybrid_s": cheap_s,
             "chance_global": float(rewards["global"].chance), "chance_hybrid": float(rewards["hybrid"].chance),
-            **agreement(rewards["hybrid"].total, rewards["global"].total, group)}
+            **agreement(rewards["hybrid"].total.cpu(), rewards["global"].total.cpu(), group)}
 
 
 def scored_pairs(users: int, world: int, group: int, heldout: int, k: int) -> int:
@@ -140,6 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--group-size", type=int, default=4, help="G profiles per user")
     parser.add_argument("--heldout", type=int, default=2, help="K held-out items per user")
     parser.add_argument("--hard-negatives", type=int, default=16, help="k, negatives per query the judge scores")
+    parser.add_argument("--device", default="cpu", help="where both judges run, e.g. cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -162,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print("  ".join(header))
     for name in args.models:
         cross, embedder = MODELS[name]
-        judge, retriever = CrossJudge(cross), EmbeddingJudge(embedder, pooling="mean")
+        judge = CrossJudge(cross, device=args.device)
+        retriever = EmbeddingJudge(embedder, pooling="mean", device=args.device)
         judge.score(texts.profiles[:1], texts.items[:1], "profile_to_item")  # warm-up (allocator, kernels)
         rows = []
         for world in worlds:
