@@ -160,3 +160,15 @@ def test_a_ranking_of_one_user_is_refused_where_it_is_built():
         in_batch_scores(CharJudge(False), profiles, items, num_users=1)
     with pytest.raises(ValueError, match="negatives='hybrid'"):
         in_batch_scores(CharJudge(False), profiles, items, num_users=1, hybrid=_hybrid(1))
+
+
+def test_hybrid_negatives_come_from_the_reward_settings_and_load_the_retriever_once():
+    from bump_pl.core.reward import RewardSettings
+    from bump_pl.judges import EmbeddingJudge
+    from bump_pl.judges.in_batch import hybrid_negatives
+
+    assert hybrid_negatives(RewardSettings()) is None and hybrid_negatives(RewardSettings(negatives="local")) is None
+    settings = RewardSettings(negatives="hybrid", hard_negatives=3, retriever="tiny-random-encoder")
+    hybrid = hybrid_negatives(settings)
+    assert isinstance(hybrid.retriever, EmbeddingJudge) and hybrid.hard_negatives == 3
+    assert hybrid_negatives(settings).retriever is hybrid.retriever
