@@ -32,6 +32,7 @@ from bump_pl.downstream.model import IGNORE_INDEX, target_ids
 from bump_pl.downstream.settings import Architecture
 from bump_pl.metrics.lamp import LAMP_LABELS
 from bump_pl.models.logprobs import completion_logprobs, token_logprobs
+from bump_pl.models.rollout import Rollouts
 from bump_pl.utils import pad_id_of, pad_token_ids
 
 
@@ -83,9 +84,9 @@ def _causal_logprobs(model: PreTrainedModel, tokenizer: Any, prompts: list[str],
     num_prompts, num_options = len(prompts), targets.shape[0]
     rows = [encode_prompt(prompt, tokenizer) for prompt in prompts]
     prompt_ids, prompt_mask = pad_token_ids(rows, pad_id_of(tokenizer), "left", targets.device)
-    logps = completion_logprobs(
-        model, prompt_ids, prompt_mask, targets.repeat(num_prompts, 1), target_mask.repeat(num_prompts, 1), group_size=num_options
-    )
+    # each prompt's K options as its group of K completions: the prompt is encoded once for all of them
+    answers = Rollouts(prompt_ids, prompt_mask, targets.repeat(num_prompts, 1), target_mask.repeat(num_prompts, 1), num_options)
+    logps = completion_logprobs(model, answers)
     return logps.sum(-1).view(num_prompts, num_options)
 
 
