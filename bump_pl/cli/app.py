@@ -10,6 +10,7 @@ when training ends; and the end of every subcommand prints where its outputs wen
 
 from __future__ import annotations
 
+import argparse
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
+from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.folders import continue_run, run_folders
 
@@ -31,6 +33,7 @@ class BumpCLI(LightningCLI):
     """LightningCLI for BUMP; see ``bump --help`` and the configs in ``configs/``."""
 
     resumed_step: int | None = None
+    given_args: list[str] = []  # the command line as parsed (config names resolved)
     logging_step: int | None = None  # validate/test in a run's folder: its metrics' step, the checkpoint's
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -50,6 +53,20 @@ class BumpCLI(LightningCLI):
             default=True,
             help="Run validation before the first training step (the untrained baseline in the logs; skipped on resume).",
         )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: list[str] | None) -> None:
+        """Parse as LightningCLI does; a refused key or value becomes one line naming the file (or
+        the command line), the key and the nearest valid key (:mod:`bump_pl.cli.config_errors`)."""
+        self.given_args = list(args or [])
+        try:
+            super().parse_arguments(parser, args)
+        except argparse.ArgumentError as error:
+            given = self.given_args
+            subcommands = getattr(parser, "_subcommands_action", None)
+            subparser = subcommands._name_parser_map.get(given[0]) if subcommands and given else None
+            known = [action.dest for action in (subparser or parser)._actions if not action.dest.endswith("help")]
+            prog = f"bump {given[0]}" if subparser is not None else "bump"
+            raise explain_parse_error(error, given, known, prog) from None
 
     def _parse_ckpt_path(self) -> None:
         """Resolve and check ``--ckpt_path``; unlike LightningCLI, never apply the checkpoint's hyperparameters.
@@ -81,8 +98,11 @@ class BumpCLI(LightningCLI):
         _say(f"bump: {subcommand}: checkpoint {path} (step {step}){where}")
 
     def before_instantiate_classes(self) -> None:
-        """Use :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
-        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        """Check a ``model.judge`` entry kept as a dict (:func:`check_judge_entry`); use
+        :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        check_judge_entry(config.model.get("judge"), self.given_args)
+        trainer = config.trainer
         named = [str(getattr(c, "class_path", c)) for c in trainer.get("callbacks") or []]
         if trainer.get("enable_progress_bar") is not False and not any("ProgressBar" in name for name in named):
             self.trainer_defaults["callbacks"].append(BumpProgressBar())

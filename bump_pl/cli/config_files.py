@@ -3,7 +3,8 @@
 ``configs/`` of the source tree is installed as the package ``bump_pl.configs`` (see
 ``pyproject.toml``), so a wheel carries every config. ``bump fit --config tiny`` (or
 ``lamp/LaMP_3``, ``strategy/ddp.yaml``, ``configs/tiny.yaml``) resolves to the shipped file when
-no such file exists in the working directory; an existing path always wins. ``bump configs``
+no such file exists in the working directory; an existing path always wins. A name that is neither
+is refused with the nearest shipped name, and a file that is not valid YAML with its line and column. ``bump configs``
 lists them and copies one out to be edited.
 """
 
@@ -13,6 +14,10 @@ import shutil
 import sys
 from importlib.resources import files
 from pathlib import Path
+
+from bump_pl.cli.config_errors import check_yaml
+from bump_pl.cli.failure import UsageError
+from bump_pl.names import unknown_name
 
 PACKAGE = "bump_pl.configs"
 SUFFIX = ".yaml"
@@ -30,13 +35,20 @@ def shipped_configs() -> dict[str, Path]:
 
 
 def resolve_config(value: str) -> str:
-    """``value`` itself when it is an existing file, else the shipped config it names, else ``value``
-    unchanged (the CLI then reports the missing file as usual)."""
+    """``value`` itself when it is an existing file, else the shipped config it names; its YAML checked.
+
+    Raises:
+        UsageError: neither a file nor a shipped config (with the nearest shipped name), or a file
+            that is not valid YAML (file, line and column).
+    """
     if Path(value).exists():
+        check_yaml(Path(value))
         return value
     name = value.removeprefix("configs/").removesuffix(SUFFIX)
-    shipped = shipped_configs().get(name)
-    return str(shipped) if shipped is not None else value
+    shipped = shipped_configs()
+    if name not in shipped:
+        raise UsageError(f"no such file, and {unknown_name('shipped config', name, shipped)} (--config {value}): `bump configs` lists them")
+    return str(shipped[name])
 
 
 def resolve_config_args(args: list[str]) -> list[str]:
@@ -67,7 +79,7 @@ def configs_command(args: list[str]) -> int:
     if args[0] == "copy" and len(args) in (2, 3):
         name = args[1].removeprefix("configs/").removesuffix(SUFFIX)
         if name not in shipped:
-            print(f"bump configs: error: no shipped config {args[1]!r}; `bump configs` lists them", file=sys.stderr)
+            print(f"bump configs: error: {unknown_name('shipped config', name, shipped)}: `bump configs` lists them", file=sys.stderr)
             return 1
         dest = Path(args[2]) if len(args) == 3 else Path(Path(name).name + SUFFIX)
         if dest.is_dir():

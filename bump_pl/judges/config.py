@@ -115,6 +115,13 @@ def check_judge_init_args(cls: type, init_args: Mapping[str, Any]) -> None:
             )
 
 
+def build_judge_class(name: str) -> type:
+    """The judge class ``name`` names (short, as ``EmbeddingJudge``, or a class path), checked by
+    :func:`check_judge_name` first."""
+    check_judge_name(name)
+    return _judge_class(name if "." in name else f"{_TRUSTED_PACKAGE}.{name}")
+
+
 def build_judge(config: Mapping[str, Any]) -> Judge:
     """The judge that :func:`judge_config` wrote down.
 
@@ -131,7 +138,6 @@ def build_judge(config: Mapping[str, Any]) -> Judge:
             f" hold ({', '.join(config['not_recorded'])}); pass the judge itself, e.g."
             " BumpModule.load_from_checkpoint(path, judge=...)"
         )
-    check_judge_name(config["class_path"])
-    cls = _judge_class(config["class_path"] if "." in config["class_path"] else f"{_TRUSTED_PACKAGE}.{config['class_path']}")
+    cls = build_judge_class(config["class_path"])
     check_judge_init_args(cls, config.get("init_args", {}))
     return cls(**config.get("init_args", {}))

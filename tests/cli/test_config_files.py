@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bump_pl.cli.failure import UsageError
 from bump_pl.cli.config_files import configs_command, resolve_config, resolve_config_args, shipped_configs
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -23,11 +24,14 @@ def test_names_resolve_to_the_shipped_file(value: str, tmp_path: Path, monkeypat
     assert Path(resolve_config(value)).read_text() == (REPO_CONFIGS / "tiny.yaml").read_text()
 
 
-def test_existing_path_wins_and_unknown_names_pass_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_existing_path_wins_and_unknown_names_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("tiny").write_text("seed_everything: 1\n")
     assert resolve_config("tiny") == "tiny"
-    assert resolve_config("nope/none.yaml") == "nope/none.yaml"
+    with pytest.raises(UsageError, match=r"no such file, and unknown shipped config 'nope/none': \(known: .*\) \(--config nope/none\.yaml\)"):
+        resolve_config("nope/none.yaml")
+    with pytest.raises(UsageError, match=r"unknown shipped config 'lamp/LaMP3': did you mean 'lamp/LaMP_3'\?"):
+        resolve_config("lamp/LaMP3")
 
 
 def test_only_config_values_are_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,4 +50,4 @@ def test_configs_command_lists_and_copies(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "LaMP_3.yaml").read_text() == (REPO_CONFIGS / "lamp" / "LaMP_3.yaml").read_text()
     assert configs_command(["copy", "lamp/LaMP_3", str(tmp_path)]) == 1  # never overwrites
     assert configs_command(["copy", "nope", str(tmp_path)]) == 1
-    assert "no shipped config 'nope'" in capsys.readouterr().err
+    assert "unknown shipped config 'nope'" in capsys.readouterr().err
