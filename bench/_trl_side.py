@@ -9,74 +9,17 @@ learning rate, AdamW without weight decay, gradient clipping at 1. ``min_new_tok
 
 TRL gets the BUMP reward as its reward function. TRL hands a reward function the whole
 generation batch (prompts, completions and the dataset's extra columns), so the in-batch reward
-is computable there: completions are grouped by their ``user_id`` column, scored with the same
-judge, and passed through ``bump_pl.core.reward.bidirectional_reward``.
+is computable there: ``bump_pl.integrations.trl.BumpReward`` groups completions by their ``user_id``
+column and scores them with the same judge and reward calls as ``BumpModule``.
 """
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 
 from _measure import SideResult, stamp
 from _workload import Workload
-
-
-class BumpRewardFunction:
-    """TRL reward function: the bidirectional in-batch BUMP reward of one generation batch.
-
-    Args:
-        judge: a ``bump_pl`` judge (``.score(queries, candidates, direction)``).
-        heldout: ``{user_id: K held-out interaction texts}``.
-        group_size: ``G`` completions per user in every batch.
-        alpha, k: as in ``bidirectional_reward``.
-
-    Attributes:
-        batch_means: the mean reward of every batch scored so far.
-    """
-
-    __name__ = "bump_reward"  # TRL names its reward metrics after this
-
-    def __init__(self, judge: Any, heldout: dict[str, list[str]], group_size: int, alpha: float = 0.5, k: int | None = None) -> None:
-        self.judge, self.heldout, self.group_size, self.alpha, self.k = judge, heldout, group_size, alpha, k
-        self.batch_means: list[float] = []
-
-    def __call__(self, prompts: list[Any], completions: list[Any], user_id: list[str], **_: Any) -> list[float]:
-        """``B = U*G`` rewards in TRL's order, whatever order its sampler put the users in."""
-        from bump_pl.core.reward import bidirectional_reward
-        from bump_pl.judges.in_batch import in_batch_scores
-
-        users = list(dict.fromkeys(user_id))
-        rows = [[i for i, uid in enumerate(user_id) if uid == user] for user in users]
-        if any(len(r) != self.group_size for r in rows) or len(user_id) != len(users) * self.group_size:
-            counts = {user: len(r) for user, r in zip(users, rows)}
-            raise ValueError(f"each user needs exactly G={self.group_size} completions per batch, got {counts}")
-        order = [i for r in rows for i in r]  # rollout r = u*G + g  ->  TRL position order[r]
-        profiles = [_text(completions[i]) for i in order]
-        items = [item for user in users for item in self.heldout[user]]
-        scores = in_batch_scores(self.judge, profiles, items, num_users=len(users), global_negatives=False)
-        reward = bidirectional_reward(
-            scores.profile_to_item,
-            scores.item_to_profile,
-            num_users=len(users),
-            group_size=self.group_size,
-            heldout_per_user=len(self.heldout[users[0]]),
-            alpha=self.alpha,
-            k=self.k,
-        ).total
-        out = [0.0] * len(order)
-        for r, position in enumerate(order):
-            out[position] = float(reward[r])
-        self.batch_means.append(float(reward.mean()))
-        return out
-
-
-def _text(completion: Any) -> str:
-    """A completion's text: TRL passes strings for text prompts, message lists for chat prompts."""
-    if isinstance(completion, list):
-        return "".join(message["content"] for message in completion)
-    return str(completion)
 
 
 def run_trl(workload: Workload, output_dir: str) -> SideResult:
@@ -85,6 +28,8 @@ def run_trl(workload: Workload, output_dir: str) -> SideResult:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    from bump_pl.core.reward import RewardSettings
+    from bump_pl.integrations.trl import BumpReward
     from bump_pl.judges import EmbeddingJudge
     from bump_pl.models import load_causal_lm, load_tokenizer
     from bump_pl.models.policy import LoraSettings
@@ -131,7 +76,7 @@ def run_trl(workload: Workload, output_dir: str) -> SideResult:
     model = load_causal_lm(s.model)
     tokenizer = load_tokenizer(s.model)
     judge = EmbeddingJudge(model=s.judge)
-    reward = BumpRewardFunction(judge, dict(zip(workload.user_ids, workload.heldout)), s.group_size)
+    reward = BumpReward(judge, dict(zip(workload.user_ids, workload.heldout)), s.group_size, RewardSettings(negatives="local"))
     dataset = Dataset.from_dict({"prompt": workload.prompts, "user_id": workload.user_ids})
     peft_config = lora.peft_config()
     stamps: list[tuple[float, float]] = []

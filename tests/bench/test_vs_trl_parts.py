@@ -1,6 +1,5 @@
 """The pieces of bench/vs_trl.py: timing figures, exact-length prompts, TRL's reward wrapper, the bump side's options."""
 
-import random
 import sys
 from pathlib import Path
 
@@ -11,12 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from _bump_side import build_bump_module  # noqa: E402
 from _measure import median_after_warmup, step_durations  # noqa: E402
-from _trl_side import BumpRewardFunction  # noqa: E402
 from _workload import BenchSettings, Workload, exact_length_prompt, trl_token_ids  # noqa: E402
 
-from bump_pl.judges import EmbeddingJudge  # noqa: E402
-from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer  # noqa: E402
-from bump_pl.core.reward import bidirectional_reward  # noqa: E402
+from bump_pl.models.tiny import tiny_tokenizer  # noqa: E402
 
 
 def test_step_durations_and_median_drop_the_warmup_step():
@@ -62,36 +58,6 @@ def test_exact_length_prompt_errors_are_clear():
         exact_length_prompt(HISTORY, tokenizer, 32)
     with pytest.raises(ValueError, match="fewer than 5000 prompt tokens"):
         exact_length_prompt(HISTORY[:3], tokenizer, 5000)
-
-
-@pytest.fixture(scope="module")
-def judge():
-    return EmbeddingJudge(model=tiny_random_encoder(seed=0), tokenizer=tiny_tokenizer())
-
-
-def test_trl_reward_equals_bump_reward_in_any_order(judge):
-    users, group, heldout = ["ann", "bob", "cy"], 3, {"ann": ["a1", "a2"], "bob": ["b1 x", "b2 y"], "cy": ["c", "cc"]}
-    profiles = [f"profile {u} {g} " + "z" * (g + 1) for u in users for g in range(group)]  # r = u*G + g
-    items = [item for u in users for item in heldout[u]]
-    forward = judge.score(profiles, items, "profile_to_item").float()
-    expected = bidirectional_reward(forward, forward.T, num_users=3, group_size=group, heldout_per_user=2).total
-
-    order = list(range(len(profiles)))
-    random.Random(0).shuffle(order)  # TRL's sampler may put users and samples in any order
-    reward = BumpRewardFunction(judge, heldout, group)
-    got = reward(
-        prompts=["p"] * len(order),
-        completions=[profiles[r] for r in order],
-        user_id=[users[r // group] for r in order],
-    )
-    assert got == pytest.approx([float(expected[r]) for r in order], abs=1e-6)
-    assert reward.batch_means == pytest.approx([float(expected.mean())], abs=1e-6)
-
-
-def test_trl_reward_rejects_uneven_groups(judge):
-    reward = BumpRewardFunction(judge, {"ann": ["a"], "bob": ["b"]}, group_size=2)
-    with pytest.raises(ValueError, match="exactly G=2"):
-        reward(prompts=["p"] * 3, completions=["x", "y", "z"], user_id=["ann", "ann", "bob"])
 
 
 def test_bump_side_gets_exact_lengths_and_adamw_through_real_options():
