@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
-from bump_pl.runs.folders import continue_run, run_folders
+from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
 
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 1800.0  # torch's default for gloo, Lightning's for every backend
@@ -96,6 +98,23 @@ class BumpCLI(LightningCLI):
             self.logging_step = log_step
         where = f", logging to {continued}" if continued else ""
         _say(f"bump: {subcommand}: checkpoint {path} (step {step}){where}")
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a failure before the first step removes the run folder it created, and Ctrl-C
+        (Lightning turns it into exit 1) says what was saved and how to resume, then re-raises
+        ``KeyboardInterrupt`` (exit 130 under :mod:`bump_pl.cli.failure`)."""
+        created = new_run_folder(self.trainer) if self.trainer.is_global_zero else None
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and self.trainer.interrupted)
+            if created is not None and self.trainer.global_step == 0:
+                remove_unused_run(created)
+            if not interrupted:
+                raise
+            if subcommand == "fit" and self.trainer.is_global_zero:
+                print(interrupted_fit_report(self.trainer, self.given_args), file=sys.stderr, flush=True)
+            raise KeyboardInterrupt from None
 
     def before_instantiate_classes(self) -> None:
         """Check a ``model.judge`` entry kept as a dict (:func:`check_judge_entry`); use
@@ -199,6 +218,27 @@ def logging_step(checkpoint: dict) -> int:
     global step counts optimizer steps, several per batch with ``grpo.num_iterations`` > 1)."""
     epoch_loop = ((checkpoint.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.state_dict") or {}
     return int(epoch_loop.get("_batches_that_stepped", checkpoint.get("global_step", 0)))
+
+
+def interrupted_fit_report(trainer, args: list[str]) -> str:  # noqa: ANN001 - a Lightning Trainer
+    """What an interrupted fit left: the checkpoint of its last completed step and the exact command
+    that resumes it (``args`` with ``--ckpt_path`` set to that file), or that no checkpoint exists."""
+    saved = next((c.interrupted_checkpoint for c in trainer.callbacks if isinstance(c, FitEndCheckpoint)), None)
+    newest = saved or next((Path(c.last_model_path) for c in trainer.checkpoint_callbacks if getattr(c, "last_model_path", "")), None)
+    if newest is None or not newest.is_file():
+        return f"bump: fit interrupted at step {trainer.global_step}: no checkpoint exists yet, so a new fit starts over"
+    kept = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--ckpt_path":
+            skip = True
+        elif not arg.startswith("--ckpt_path="):
+            kept.append(arg)
+    command = shlex.join(["bump", *kept, "--ckpt_path", str(newest)])
+    what = f"saved step {trainer.global_step}" if saved else f"step {trainer.global_step} was not saved; the newest checkpoint is"
+    return f"bump: fit interrupted: {what} {newest}; resume with: {command}"
 
 
 def written_outputs(trainer) -> list[tuple[str, Path]]:  # noqa: ANN001 - a Lightning Trainer

@@ -8,6 +8,7 @@ found there sets ``version`` to that folder: a resumed fit logs into the same Te
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,25 @@ def run_dir(trainer: Any) -> Path:
     their ``setup`` hook, which every rank runs, never in a rank-0 branch or a hook only some ranks run.
     """
     return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def new_run_folder(trainer: Any) -> Path | None:
+    """The folder a Trainer's logger is about to create (``save_dir/name/version_N``), or None when
+    it exists already (a continued run) or the trainer has no logger folder.
+
+    Read before the command runs, on the launching rank only: it fixes the logger's version then
+    (as Lightning would on its first use), without the collective that ``trainer.log_dir`` is.
+    """
+    log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger is not None else None
+    if not log_dir or Path(log_dir).exists():
+        return None
+    return Path(log_dir)
+
+
+def remove_unused_run(folder: Path) -> bool:
+    """Remove a run folder this command created when it holds no checkpoint (a failed setup leaves
+    only an event file and ``config.yaml``); whether it was removed."""
+    if not folder.is_dir() or any(folder.rglob("*.ckpt")):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
