@@ -2,7 +2,7 @@
 
 One training step on a batch of ``U`` users (``G`` rollouts each, ``K`` held-out items each):
 
-    rollouts   = generator.rollouts(prompts, G)  # G profiles per user, shared-prompt prefill
+    rollouts   = generator.rollouts(batch, G)    # G profiles per user, shared-prompt prefill
     scores     = judge_scores(judge, rollouts.texts, heldout)  # both directions, negatives from all ranks
     rewards    = rollout_reward(scores) - copy_penalty * copy_rate    # [U*G]
     advantages = group_advantages(rewards, G)                         # [U*G]
@@ -149,7 +149,7 @@ class BumpModule(LightningModule):
 
     def _rollouts(self, batch: UserGroupBatch) -> Rollouts:
         """``G`` sampled profiles per user of ``batch``."""
-        return self.generator.rollouts(batch.input_ids, batch.attention_mask, self.hparams.group_size)
+        return self.generator.rollouts(batch, self.hparams.group_size)
 
     def _bidirectional_reward(self, rollouts: Rollouts, batch: UserGroupBatch) -> BidirectionalReward:
         """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.

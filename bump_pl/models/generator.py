@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
 from typing_extensions import Self
 
 from bump_pl.data.prompts import ProfilePrompt
@@ -64,11 +63,11 @@ class ProfileGenerator:
         self.policy.to(device)
         return self
 
-    def rollouts(self, prompt_ids: Tensor, prompt_mask: Tensor, group_size: int) -> Rollouts:
-        """``group_size`` sampled completions per ``[U, P]`` left-padded prompt (``sampling`` settings)."""
-        return generate_rollouts(
-            self.policy, self.tokenizer, prompt_ids, prompt_mask, group_size=group_size, settings=self.sampling
-        )
+    def rollouts(self, batch: UserGroupBatch, group_size: int) -> Rollouts:
+        """``group_size`` completions sampled (``sampling`` settings) for each user of ``batch`` (its
+        ``[U, P]`` left-padded prompts on the policy's device)."""
+        ids, mask = batch.input_ids, batch.attention_mask
+        return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling)
 
     def profiles(self, batch: UserGroupBatch) -> list[str]:
         """One greedy profile per user of ``batch`` (its ``[U, P]`` left-padded prompts on the policy's

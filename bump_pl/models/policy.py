@@ -74,14 +74,14 @@ class ReferencePolicy:
         if self.enabled and not isinstance(policy, PeftModel):
             self.frozen = copy.deepcopy(policy).requires_grad_(False).eval()
 
-    def logprobs(self, rollouts: Rollouts, *, share_prompt: bool = True) -> Tensor:
+    def logprobs(self, rollouts: Rollouts) -> Tensor:
         """``[U*G, T]`` reference log-probs of ``rollouts`` (no grad, dropout off), as :func:`completion_logprobs`."""
         if not self.enabled:
             raise RuntimeError("no reference policy when beta == 0; check ReferencePolicy.enabled first")
         model = self.frozen if self.frozen is not None else self.policy
         adapter_off = self.policy.disable_adapter() if self.frozen is None else nullcontext()
         with torch.no_grad(), eval_mode(model), adapter_off:
-            return completion_logprobs(model, rollouts, share_prompt=share_prompt)
+            return completion_logprobs(model, rollouts)
 
 
 def export_policy(

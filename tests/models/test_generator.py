@@ -1,0 +1,64 @@
+"""ProfileGenerator: greedy profiles, and the same generator rebuilt from a checkpoint's hyperparameters and weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from bump_pl.data.prompts import ProfilePrompt
+from bump_pl.models.generator import ProfileGenerator
+from bump_pl.models.policy import LoraSettings
+from bump_pl.models.rollout import SamplingSettings
+
+LORA = LoraSettings(rank=4, alpha=8.0, dropout=0.0)
+SAMPLING = SamplingSettings(max_new_tokens=6, temperature=0.7)
+PROMPT = ProfilePrompt(system="s", instruction="i")
+
+
+@pytest.fixture
+def trained() -> ProfileGenerator:
+    generator = ProfileGenerator("tiny-random-llama", lora=LORA, profile_prompt=PROMPT, sampling=SAMPLING)
+    with torch.no_grad():  # a trained-looking adapter: its profiles differ from the base model's
+        for name, p in generator.policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    return generator
+
+
+def _checkpoint(generator: ProfileGenerator) -> dict:
+    """What ``bump fit`` saves: the settings as fields, only the adapter's weights under ``policy.``."""
+    weights = {f"policy.{n}": p.detach().clone() for n, p in generator.policy.named_parameters() if p.requires_grad}
+    hparams = {"model": "tiny-random-llama", "dtype": "float32", "lora": asdict(LORA), "trust_remote_code": False,
+               "group_size": 2, "profile_prompt": asdict(PROMPT), "sampling": asdict(SAMPLING)}
+    return {"hyper_parameters": hparams, "state_dict": weights}
+
+
+def test_from_checkpoint_rebuilds_settings_weights_and_profiles(trained, prompts):
+    batch = SimpleNamespace(input_ids=prompts[0], attention_mask=prompts[1])
+    rebuilt = ProfileGenerator.from_checkpoint(_checkpoint(trained))
+    assert (rebuilt.lora, rebuilt.profile_prompt, rebuilt.sampling) == (LORA, PROMPT, SAMPLING)
+    for (name, p), (_, q) in zip(trained.policy.named_parameters(), rebuilt.policy.named_parameters()):
+        assert torch.equal(p, q), name
+    profiles = rebuilt.profiles(batch)
+    assert profiles == trained.profiles(batch) and len(profiles) == 3
+    base = ProfileGenerator("tiny-random-llama", lora=LORA, sampling=SAMPLING).profiles(batch)
+    assert profiles != base  # the adapter was restored, not left at its fresh (no-op) start
+
+
+def test_rollouts_sample_group_size_completions_per_user(trained, prompts):
+    torch.manual_seed(0)
+    rollouts = trained.rollouts(SimpleNamespace(input_ids=prompts[0], attention_mask=prompts[1]), 2)
+    assert rollouts.group_size == 2 and rollouts.temperature == 0.7 and len(rollouts.texts) == 6
+    assert rollouts.completion_ids.shape[1] <= SAMPLING.max_new_tokens
+
+
+def test_checkpoints_without_policy_weights_or_with_foreign_ones_are_refused(trained):
+    checkpoint = _checkpoint(trained)
+    with pytest.raises(ValueError, match="no policy"):
+        ProfileGenerator.from_checkpoint({**checkpoint, "state_dict": {}})
+    foreign = {**checkpoint["state_dict"], "policy.not.a.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match="do not fit the model"):
+        ProfileGenerator.from_checkpoint({**checkpoint, "state_dict": foreign})
