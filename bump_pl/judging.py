@@ -1,7 +1,8 @@
 """The judge's verdict on a batch of profiles: one scoring call, shared by the training reward and validation.
 
 :func:`judge_scores` scores ``U*G`` profiles against the ``U*K`` held-out items of their users in
-both directions, with in-batch negatives (every rank's users under ``negatives: global``);
+both directions, with in-batch negatives (this rank's users under ``negatives: local``, every
+rank's under ``global``, every rank's scored only for the hardest under ``hybrid``);
 :func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts, and
 :class:`bump_pl.validation.ValidationNDCG` into validation NDCG. No Lightning here.
 """
@@ -12,7 +13,7 @@ import torch
 
 from bump_pl.core.reward import BidirectionalReward, RewardSettings, bidirectional_reward
 from bump_pl.judges.base import Judge
-from bump_pl.judges.in_batch import InBatchScores, in_batch_scores
+from bump_pl.judges.in_batch import InBatchScores, hybrid_negatives, in_batch_scores
 
 
 def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], settings: RewardSettings) -> InBatchScores:
@@ -23,7 +24,8 @@ def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], se
         profiles,
         [item for items in heldout for item in items],
         num_users=len(heldout),
-        global_negatives=settings.negatives == "global",
+        global_negatives=settings.negatives != "local",
+        hybrid=hybrid_negatives(settings),
     )
 
 
@@ -46,4 +48,5 @@ def rollout_reward(
         alpha=settings.alpha,
         k=settings.ndcg_k,
         local_users=slice(scores.first_user, scores.first_user + num_users),
+        hard_negatives=scores.hard_negatives,
     )

@@ -1,0 +1,37 @@
+"""The one scoring call: each negatives setting reaches the judge scores, and the reward reads them."""
+
+from __future__ import annotations
+
+import torch
+
+from bump_pl.core.reward import RewardSettings
+from bump_pl.judges import EmbeddingJudge
+from bump_pl.judging import judge_scores, rollout_reward
+from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
+
+U, G, K = 3, 2, 2
+PROFILES = [f"user {u} likes topic {u} take {g}" for u in range(U) for g in range(G)]
+HELDOUT = [[f"a review of topic {u} number {k}" for k in range(K)] for u in range(U)]
+
+
+def _reward(settings: RewardSettings):
+    judge = EmbeddingJudge(model=tiny_random_encoder(seed=3), tokenizer=tiny_tokenizer())
+    scores = judge_scores(judge, PROFILES, HELDOUT, settings)
+    return scores, rollout_reward(scores, num_users=U, group_size=G, heldout_per_user=K, settings=settings)
+
+
+def test_hybrid_negatives_reach_the_scores_and_with_every_negative_equal_global():
+    hybrid = dict(negatives="hybrid", retriever="tiny-random-encoder")
+    global_scores, global_reward = _reward(RewardSettings())
+    every_scores, every = _reward(RewardSettings(**hybrid, hard_negatives=100))
+    few_scores, few = _reward(RewardSettings(**hybrid, hard_negatives=1))
+    assert global_scores.hard_negatives is None and (every_scores.hard_negatives, few_scores.hard_negatives) == (100, 1)
+    torch.testing.assert_close(every.total, global_reward.total)
+    assert float(few.chance) > float(global_reward.chance)  # a shorter scored list: a higher chance level
+
+
+def test_local_negatives_on_one_process_equal_global():
+    _, local = _reward(RewardSettings(negatives="local"))
+    _, everyone = _reward(RewardSettings(negatives="global"))
+    torch.testing.assert_close(local.total, everyone.total)
+    assert local.total.shape == (U * G,) and bool(((local.total >= 0) & (local.total <= 1)).all())
