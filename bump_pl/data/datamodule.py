@@ -23,6 +23,7 @@ from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
 from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.lamp import read_lamp, resolve_task
+from bump_pl.data.sizing import Carve, batch_error
 from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
 from bump_pl.data.tasks import TaskSpec, get_task
 from bump_pl.cache import cache_dir
@@ -115,6 +116,7 @@ class BumpDataModule(LightningDataModule):
         self.task: TaskSpec | None = None
         self.datasets: dict[str, UserHeldoutDataset] = {}
         self.users: dict[str, list[UserHistory]] = {}  # per split: items and LaMP questions (with golds)
+        self._carve: Carve | None = None  # how val/test were carved from train (for sizing errors)
         self.skipped_users: dict[str, int] = {}
         self._train_sampler: UserGroupBatchSampler | None = None
         self._resume: tuple[int, int] | None = None
@@ -222,6 +224,7 @@ class BumpDataModule(LightningDataModule):
         train, train_source = self._keep_long_enough("train", read[0], read[1]), read[1]
         carve = random.Random(f"carve:{self.seed}")
         carve_size = max(1, round(self.val_fraction * len(train)))
+        carved, train_users = [], len(train)
         split_users: dict[str, tuple[list[UserHistory], str]] = {}
         for split in ("val", "test"):
             read = self._split_users(split)
@@ -235,6 +238,8 @@ class BumpDataModule(LightningDataModule):
             taken = set(carve.sample(range(len(train)), carve_size))
             split_users[split] = ([train[i] for i in sorted(taken)], train_source)
             train = [user for i, user in enumerate(train) if i not in taken]
+            carved.append(split)
+        self._carve = Carve(train_users, tuple(carved), train_source, self.val_fraction) if carved else None
         self.users["train"] = train
         self.datasets["train"] = self._dataset(train, train_source, self.heldout_per_user, redraw=True)
         for split, (users, source) in split_users.items():
@@ -256,10 +261,7 @@ class BumpDataModule(LightningDataModule):
             ShardedUserSampler(len(dataset), self.seed, rank, world, shuffle=shuffle), self.users_per_batch
         )
         if len(batches) == 0:
-            raise ValueError(
-                f"{split}: {len(dataset)} users over {world} rank(s) cannot fill one batch of"
-                f" users_per_batch={self.users_per_batch}"
-            )
+            raise ValueError(batch_error(split, len(dataset), world, self.users_per_batch, self._carve))
         if split == "train":
             self._train_sampler = batches
             if self._resume is not None:

@@ -18,7 +18,7 @@ from bump_pl.data.errors import LampFormatError
 from bump_pl.data.items import check_profile_items
 from bump_pl.data.lamp import LampExample
 from bump_pl.data.tasks import TaskSpec
-from bump_pl.data.users import UserHistory, chronological
+from bump_pl.data.users import UserHistory, chronological, parse_date
 
 #: Our split names (as in LaMP's file names) and the dataset split each maps to by default.
 DEFAULT_SPLITS: dict[str, str] = {"train": "train"}
@@ -60,7 +60,11 @@ class InteractionsSource:
             raise ValueError("interactions.item_fields must name at least one column (e.g. {text: review})")
 
     def label(self, split: str) -> str:
-        """How messages name the source of ``split``: ``"<path>[<dataset split>]"``."""
+        """How messages name the source of ``split``: its file(s) when ``data_files`` names them,
+        else ``"<path>[<dataset split>]"``."""
+        files = (self.data_files or {}).get(self.splits[split])
+        if files:
+            return ", ".join(files) if isinstance(files, list) else str(files)
         return f"{self.path}[{self.splits[split]}]"
 
 
@@ -87,7 +91,8 @@ def read_interactions(source: InteractionsSource, split: str, task: TaskSpec) ->
     """The users of ``split``, items oldest first (by ``time`` when given), checked as LaMP items are.
 
     Raises:
-        LampFormatError: the split cannot be loaded, a column is missing, a user id is missing, or
+        LampFormatError: the split cannot be loaded, a column is missing, a user id is missing, a
+            ``time`` value cannot be read as a time (never a silent fall back to row order), or
             an item's value is bad for ``task`` (``"<source>: question '<user>', profile item ..."``).
     """
     label = source.label(split)
@@ -101,6 +106,12 @@ def read_interactions(source: InteractionsSource, split: str, task: TaskSpec) ->
         item["id"] = str(row[source.item_id]) if source.item_id else str(number)
         if source.time:
             when = row[source.time]  # datasets parses date columns; items stay JSON-serialisable
+            if not isinstance(when, (date, datetime)) and parse_date(when) is None:
+                raise LampFormatError(
+                    label,
+                    f"row {number}: user {str(user)!r}: column {source.time!r} is {when!r}, not a time (an ISO date,"
+                    " epoch seconds or a year); fix the value, or unset --data.interactions.time to keep row order",
+                )
             item["date"] = when.isoformat() if isinstance(when, (date, datetime)) else when
         user_seen = seen.setdefault(str(user), set())
         if item["id"] not in user_seen:

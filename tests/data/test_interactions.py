@@ -54,7 +54,7 @@ def test_without_time_or_item_id_the_row_order_is_kept(tmp_path: Path) -> None:
 
 def test_a_missing_column_names_the_source_and_the_columns(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", ROWS)
-    with pytest.raises(LampFormatError, match=r"json\[train\]: no column 'rating' \(columns: uid, review"):
+    with pytest.raises(LampFormatError, match=rf"^{path}: no column 'rating' \(columns: uid, review"):
         read_interactions(source_for(path, item_fields={"text": "review", "score": "rating"}), "train", get_task("LaMP_3"))
 
 
@@ -72,9 +72,24 @@ def test_a_missing_user_id_is_an_error(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_source_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(LampFormatError, match=r"^json\[train\]: cannot load: ") as info:
+    with pytest.raises(LampFormatError, match=rf"^{tmp_path / 'absent.jsonl'}: cannot load: ") as info:
         read_interactions(source_for(tmp_path / "absent.jsonl"), "train", get_task("LaMP_3"))
     assert "\n" not in str(info.value)
+
+
+def test_a_time_that_cannot_be_read_names_the_file_row_and_user(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", [*ROWS[:2], {**ROWS[2], "when": "last spring"}])
+    message = (
+        rf"^{path}: row 2: user 'ann': column 'when' is 'last spring', not a time \(an ISO date, epoch seconds or a year\);"
+        r" fix the value, or unset --data.interactions.time to keep row order$"
+    )
+    with pytest.raises(LampFormatError, match=message):
+        read_interactions(source_for(path), "train", get_task("LaMP_3"))
+    assert read_interactions(source_for(path, time=None), "train", get_task("LaMP_3"))  # no time: row order, as asked
+
+
+def test_a_source_without_files_is_named_by_its_dataset_split() -> None:
+    assert InteractionsSource(path="org/reviews", splits={"train": "train", "dev": "validation"}).label("dev") == "org/reviews[validation]"
 
 
 def test_splits_must_include_train() -> None:
