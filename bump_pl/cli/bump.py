@@ -7,12 +7,15 @@ subcommand runs, so ``bump --help`` answers without importing torch or Lightning
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import warnings
 from typing import TYPE_CHECKING
 
 from bump_pl.cli.config_files import configs_command, resolve_config_args
 from bump_pl.cli.failure import run_command
+from bump_pl.cli.help_cache import cached_help, is_bare_help, store_help
 
 if TYPE_CHECKING:
     from bump_pl.cli.app import BumpCLI
@@ -62,7 +65,26 @@ def main(args: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(TOP_HELP, end="")
         sys.exit(0 if args else 2)
+    if is_bare_help(args):
+        sys.exit(_help(args[0]))
     sys.exit(run_command("bump", lambda: _run(args)))
+
+
+def _help(subcommand: str) -> int:
+    """``bump SUBCOMMAND --help``, from the cache when the code and packages are unchanged."""
+    text = cached_help(subcommand)
+    if text is None:
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            try:
+                build_cli([subcommand, "--help"])
+            except SystemExit as done:
+                if done.code not in (0, None):
+                    raise
+        text = buffer.getvalue()
+        store_help(subcommand, text)
+    print(text, end="")
+    return 0
 
 
 def _run(args: list[str]) -> None:
