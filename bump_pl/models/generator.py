@@ -1,8 +1,8 @@
 """``ProfileGenerator``: everything that writes a profile (policy, tokenizer, profile prompt, sampling), no judge.
 
-``BumpModule`` trains one; the profile cache and ``bump predict`` ask it for greedy profiles through
-the module; ``bump-downstream --ckpt`` rebuilds one from a checkpoint alone
-(:meth:`ProfileGenerator.from_checkpoint`), without a judge or Lightning.
+``BumpModule`` trains one (``module.generator``), which its validation, ``bump predict`` and the
+profile cache ask for greedy profiles; ``bump-downstream --ckpt`` rebuilds one from a checkpoint
+alone (:meth:`ProfileGenerator.from_checkpoint`), without a judge or Lightning.
 
 No Lightning here. The generator is not an ``nn.Module``: the module that owns it registers its
 ``policy`` under the name ``policy``, so checkpoints keep the keys ``policy.*``.
@@ -57,9 +57,11 @@ class ProfileGenerator:
 
     @property
     def device(self) -> torch.device:
+        """Where the policy's weights are (batches go there before :meth:`profiles`)."""
         return next(self.policy.parameters()).device
 
     def to(self, device: torch.device | str) -> Self:
+        """Move the policy to ``device`` (in place); returns the generator."""
         self.policy.to(device)
         return self
 
