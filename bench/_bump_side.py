@@ -30,7 +30,7 @@ def build_bump_module(workload: Workload) -> Any:
     """The ``BumpModule`` of the workload's settings: exact-length rollouts, AdamW without weight decay."""
     from bump_pl.core.grpo import GRPOSettings
     from bump_pl.judges import EmbeddingJudge
-    from bump_pl.models.policy import LoraSettings
+    from bump_pl.models.lora import LoraSettings
     from bump_pl.models.rollout import SamplingSettings
     from bump_pl.module import BumpModule
 

@@ -26,7 +26,7 @@ from _measure import median_after_warmup, stamp, step_durations
 
 from bump_pl.data import BumpDataModule, SyntheticUsers, UserGroupBatch
 from bump_pl.judges import Direction, Judge
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.rollout import SamplingSettings
 
 TRAIN_FRACTION = 0.7  # write_synthetic_lamp puts 70% of the users in the train split

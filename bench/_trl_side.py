@@ -32,7 +32,7 @@ def run_trl(workload: Workload, output_dir: str) -> SideResult:
     from bump_pl.integrations.trl import BumpReward
     from bump_pl.judges import EmbeddingJudge
     from bump_pl.models import load_causal_lm, load_tokenizer
-    from bump_pl.models.policy import LoraSettings
+    from bump_pl.models.lora import LoraSettings
 
     s = workload.settings
     lora = LoraSettings(rank=s.lora_rank, alpha=s.lora_alpha)

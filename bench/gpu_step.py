@@ -37,7 +37,7 @@ from _measure import peak_rss_mb
 from bump_pl.data import UserGroupBatch
 from bump_pl.core.grpo import GRPOSettings
 from bump_pl.judges import CrossJudge
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.module import BumpModule
 

@@ -39,7 +39,8 @@ from bump_pl.judging import all_finite, judge_scores, rollout_reward
 from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.modes import disable_dropout
-from bump_pl.models.policy import LoraSettings, ReferencePolicy, export_policy
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.policy import ReferencePolicy, export_policy
 from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts
 from bump_pl.models.rollout import Rollouts, SamplingSettings
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients

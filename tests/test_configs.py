@@ -7,7 +7,7 @@ import yaml
 
 from bump_pl.cli import main
 from bump_pl.downstream.settings import DownstreamSettings
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))

@@ -47,3 +47,13 @@ def test_lazy_exports_resolve_and_reject_unknown_names() -> None:
     assert "BumpDataModule" in dir(data)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = metrics.nope
+
+
+def test_downstream_parser_and_lora_settings_load_no_torch() -> None:
+    """``bump-downstream --help`` builds its parser from DownstreamSettings (with LoraSettings) only."""
+    code = (
+        "import json, sys; from bump_pl.cli.downstream import build_parser; build_parser();"
+        " print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert set(json.loads(out.splitlines()[-1])).isdisjoint({"torch", "peft", "transformers", *HEAVY})

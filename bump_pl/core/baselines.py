@@ -12,19 +12,19 @@ from typing import Any
 HISTORY_SEPARATOR = "\n"
 
 
-def history_text(context: list[str], tokenizer: Any, max_tokens: int | None = None) -> str:
+def history_text(context: list[str], tokenizer: Any, max_new_tokens: int | None = None) -> str:
     """The user's context items (oldest first) joined by newlines, as a profile.
 
     Args:
         context: the rendered context items, most recent last.
         tokenizer: the policy's tokenizer, which counts the budget.
-        max_tokens: keep only the last ``max_tokens`` policy tokens (the most recent history, the
+        max_new_tokens: keep only the last ``max_new_tokens`` policy tokens (the most recent history, the
             same budget a profile gets: ``sampling.max_new_tokens``); None keeps everything.
     """
     text = HISTORY_SEPARATOR.join(context)
-    if max_tokens is None:
+    if max_new_tokens is None:
         return text
-    if max_tokens < 1:
-        raise ValueError(f"history_text: max_tokens must be >= 1 or None, got {max_tokens}")
+    if max_new_tokens < 1:
+        raise ValueError(f"history_text: max_new_tokens must be >= 1 or None, got {max_new_tokens}")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return text if len(ids) <= max_tokens else tokenizer.decode(ids[-max_tokens:], skip_special_tokens=True).strip()
+    return text if len(ids) <= max_new_tokens else tokenizer.decode(ids[-max_new_tokens:], skip_special_tokens=True).strip()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bump_pl.data.tasks import canonical_task_name
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 
 Architecture = Literal["causal", "seq2seq"]
 Mode = Literal["sft", "zero_shot"]

@@ -1,12 +1,13 @@
-"""Models: offline-friendly loading, the LoRA policy, shared-prompt rollouts and log-probs."""
+"""Models: offline-friendly loading, the LoRA policy, shared-prompt rollouts and log-probs.
 
-from bump_pl.models.loading import (
-    ALIASES,
-    ModelNotFoundError,
-    cache_dir,
-    load_causal_lm,
-    load_encoder,
-    load_tokenizer,
+Exports are lazy (:mod:`bump_pl._lazy`): ``bump_pl.models.lora`` (settings only) loads no torch.
+"""
+
+from __future__ import annotations
+
+from bump_pl._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {name: "loading" for name in ("ALIASES", "ModelNotFoundError", "cache_dir", "load_causal_lm", "load_encoder", "load_tokenizer")},
 )
-
-__all__ = ["ALIASES", "ModelNotFoundError", "cache_dir", "load_causal_lm", "load_encoder", "load_tokenizer"]

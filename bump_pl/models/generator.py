@@ -19,7 +19,8 @@ from typing_extensions import Self
 
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.models.loading import load_causal_lm, load_tokenizer
-from bump_pl.models.policy import LoraSettings, build_policy
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.policy import build_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 
 if TYPE_CHECKING:

@@ -9,46 +9,17 @@ from __future__ import annotations
 
 import copy
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel, get_peft_model
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.rollout import Rollouts
 from bump_pl.utils import eval_mode
-
-
-@dataclass
-class LoraSettings:
-    """LoRA hyper-parameters (a dataclass so LightningCLI can expose them).
-
-    Attributes:
-        rank: adapter rank ``r``.
-        alpha: scaling numerator (the update is scaled by ``alpha / rank``).
-        dropout: dropout on the adapter input.
-        target_modules: ``"all-linear"`` (every linear layer but the LM head) or module names,
-            e.g. ``["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]``.
-    """
-
-    rank: int = 16
-    alpha: float = 32.0
-    dropout: float = 0.05
-    target_modules: str | list[str] = field(default="all-linear")
-
-    def peft_config(self, task_type: str = "CAUSAL_LM") -> LoraConfig:
-        """These settings as a peft ``LoraConfig`` (no bias training) for ``task_type``."""
-        return LoraConfig(
-            r=self.rank,
-            lora_alpha=self.alpha,
-            lora_dropout=self.dropout,
-            target_modules=self.target_modules,
-            bias="none",
-            task_type=task_type,
-        )
 
 
 def build_policy(model: PreTrainedModel, lora: LoraSettings | None) -> PreTrainedModel:

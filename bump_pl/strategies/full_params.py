@@ -2,7 +2,7 @@
 
 Generation inside ``training_step``/``validation_step``/``predict_step`` runs through the strategy's
 wrapped forward, so a sharding strategy has gathered the parameters. A callback that calls
-``pl_module.generate_profiles`` itself (the profile cache) runs outside that forward, where each rank
+``pl_module.generator.profiles`` itself (the profile cache) runs outside that forward, where each rank
 holds only its shard, and it generates on global rank 0 alone, so no forward may start a collective.
 Every rank enters this context (entering and leaving gather and free in lockstep); inside it:
 

@@ -14,13 +14,13 @@ def test_full_history_is_the_joined_context():
 
 def test_budget_keeps_the_most_recent_tokens_within_budget():
     tokenizer = tiny_tokenizer()  # byte-level: one token per character
-    cut = history_text(CONTEXT, tokenizer, max_tokens=10)
+    cut = history_text(CONTEXT, tokenizer, max_new_tokens=10)
     assert cut == "lour twice"  # the last 10 bytes
     assert len(tokenizer(cut, add_special_tokens=False)["input_ids"]) <= 10
     full = history_text(CONTEXT, tokenizer)
-    assert history_text(CONTEXT, tokenizer, max_tokens=len(full)) == full  # a budget that fits keeps it all
+    assert history_text(CONTEXT, tokenizer, max_new_tokens=len(full)) == full  # a budget that fits keeps it all
 
 
 def test_bad_budget_is_refused():
-    with pytest.raises(ValueError, match="max_tokens must be >= 1"):
-        history_text(CONTEXT, tiny_tokenizer(), max_tokens=0)
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+        history_text(CONTEXT, tiny_tokenizer(), max_new_tokens=0)

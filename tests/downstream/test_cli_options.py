@@ -10,7 +10,7 @@ import yaml
 
 from bump_pl.cli.downstream import build_parser, parse_args, settings_of
 from bump_pl.downstream.settings import DownstreamSettings
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 
 REQUIRED = ["--data_dir", "data", "--profiles", "p.jsonl", "--out", "out"]
 

@@ -16,7 +16,7 @@ from bump_pl.downstream.model import (
     sft,
     training_batch,
 )
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
 
 LORA = LoraSettings(rank=4, alpha=8.0, dropout=0.0)

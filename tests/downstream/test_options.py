@@ -19,7 +19,7 @@ from bump_pl.downstream.report import summarize
 from bump_pl.downstream.run import Questions, run_downstream
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.metrics.lamp import evaluate_lamp
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
 
 EOS = 1  # ByT5: id = byte + 3, pad 0, eos 1

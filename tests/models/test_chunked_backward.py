@@ -7,7 +7,8 @@ import torch
 
 from bump_pl.models.chunked_backward import _context_blocks, backward_completion_logprobs
 from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
-from bump_pl.models.policy import LoraSettings, build_policy
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.policy import build_policy
 from bump_pl.models.prefix import encode_prefix, forward_continuation
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 

@@ -10,7 +10,7 @@ import torch
 
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.models.generator import ProfileGenerator
-from bump_pl.models.policy import LoraSettings
+from bump_pl.models.lora import LoraSettings
 from bump_pl.models.rollout import SamplingSettings
 
 LORA = LoraSettings(rank=4, alpha=8.0, dropout=0.0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs, token_logprobs_entropy
-from bump_pl.models.policy import LoraSettings, build_policy
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.policy import build_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 
 G = 3

@@ -8,7 +8,8 @@ from peft import PeftModel
 
 from bump_pl.models.loading import load_causal_lm
 from bump_pl.models.logprobs import completion_logprobs
-from bump_pl.models.policy import LoraSettings, ReferencePolicy, build_policy, export_policy
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.policy import ReferencePolicy, build_policy, export_policy
 from bump_pl.models.rollout import Rollouts
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
