@@ -23,7 +23,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
-from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error
+from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
 
@@ -117,10 +117,10 @@ class BumpCLI(LightningCLI):
             raise KeyboardInterrupt from None
 
     def before_instantiate_classes(self) -> None:
-        """Check a ``model.judge`` entry kept as a dict (:func:`check_judge_entry`); use
+        """Check the names before anything is built (:func:`check_names`); use
         :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        check_judge_entry(config.model.get("judge"), self.given_args)
+        check_names(config, self.given_args)
         trainer = config.trainer
         named = [str(getattr(c, "class_path", c)) for c in trainer.get("callbacks") or []]
         if trainer.get("enable_progress_bar") is not False and not any("ProgressBar" in name for name in named):
@@ -173,6 +173,31 @@ class BumpCLI(LightningCLI):
         self.trainer.strategy.barrier("bump-outputs-printed")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def check_names(config, args: list[str]) -> None:  # noqa: ANN001 - a jsonargparse Namespace
+    """Refuse, before any model, data or trainer is built, an unknown judge or judge argument
+    (:func:`check_judge_entry`), a policy or judge model name that cannot load
+    (:func:`~bump_pl.models.loading.check_model_name`) and an unknown LaMP task name; each error
+    names the key and where it was set (a config file or the command line)."""
+    from bump_pl.data.tasks import get_task
+    from bump_pl.models.loading import check_model_name
+
+    judge = config.model.get("judge")
+    check_judge_entry(judge, args)
+    judge_args = judge.get("init_args") if hasattr(judge, "get") else None
+    names = [("model.model", config.model.model, check_model_name)]
+    if judge_args is not None and isinstance(judge_args.get("model"), str):
+        names.append(("model.judge.init_args.model", judge_args.get("model"), check_model_name))
+    if config.data.get("task"):
+        names.append(("data.task", config.data.task, get_task))
+    for key, value, check in names:
+        try:
+            check(value)
+        except ValueError as error:  # ModelNotFoundError is an OSError: it keeps its type
+            raise ValueError(f"{error} ({key}, {source_of(key, args)})") from None
+        except OSError as error:
+            raise type(error)(f"{error} ({key}, {source_of(key, args)})") from None
 
 
 def _say(line: str) -> None:

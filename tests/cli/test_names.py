@@ -75,3 +75,33 @@ def test_downstream_task_is_resolved_by_the_one_resolver(tmp_path: Path) -> None
     outputs.write_text(json.dumps({"golds": []}))
     with pytest.raises(LampFormatError, match=r"no task: --task is not set"):
         downstream_task(None, outputs)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--model.model", "smollm2-135m-instrukt", "ModelNotFoundError: model 'smollm2-135m-instrukt' is not an alias: did you mean 'smollm2-135m-instruct'?"),
+        ("--model.judge.init_args.model", "tiny-random-encodr", "did you mean 'tiny-random-encoder'?"),
+        ("--data.task", "lamp_9", "ValueError: unknown LaMP task 'lamp_9': did you mean 'LaMP_7'?"),
+    ],
+)
+def test_bump_checks_names_before_building_anything(
+    option: str, value: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from bump_pl.cli import main
+    from bump_pl.cli.app import BumpCLI
+
+    def built(*args: object, **kwargs: object) -> None:
+        raise AssertionError("instantiated before the names were checked")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BUMP_DEBUG", raising=False)
+    monkeypatch.setattr(BumpCLI, "instantiate_classes", built)
+    monkeypatch.setattr(sys, "argv", ["bump"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "tiny", option, value])
+    assert exit_info.value.code == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bump: error:")]
+    assert says in line and f"({option[2:]}, the command line)" in line, line
