@@ -74,8 +74,14 @@ def check_profile_items(questions: list[Any], spec: TaskSpec, path: Path) -> Non
     Raises:
         LampFormatError: ``"{path}: question 'Q', profile item 'I': field 'F' is ..."`` for the first
             bad value, or when every item of the file is blank.
+
+    Blank items are dropped and items whose ``date`` cannot be read (their user's items then keep
+    file order) are counted, each with one warning naming the file (README, Troubleshooting).
     """
-    numbers_as_text = blank = total = 0
+    from bump_pl.data.users import parse_date  # lazy: users imports the reader, which imports this
+
+    numbers_as_text = blank = total = undated = 0
+    first_undated = ""
     for question in questions:
         surrogate = _lone_surrogate(question.input)
         if surrogate:
@@ -95,6 +101,9 @@ def check_profile_items(questions: list[Any], spec: TaskSpec, path: Path) -> Non
                     raise LampFormatError(path, f"{where}: field {key!r} {problem}")
                 if not numeric and spec.fields is not None and isinstance(value, (int, float)):
                     numbers_as_text += 1
+            if item.get("date") is not None and parse_date(item["date"]) is None:
+                undated += 1
+                first_undated = first_undated or f"{where}: date {item['date']!r}"
             if _is_blank(spec, item):
                 blank += 1
             else:
@@ -106,3 +115,8 @@ def check_profile_items(questions: list[Any], spec: TaskSpec, path: Path) -> Non
         log.warning("%s: %d profile text fields are numbers, not strings; used as their text", path, numbers_as_text)
     if blank:
         log.warning("%s: dropped %d of %d profile items whose text is empty", path, blank, total)
+    if undated:
+        log.warning(
+            "%s: %d of %d profile items have a date that cannot be read (first: %s); their users' items keep file order",
+            path, undated, total, first_undated,
+        )

@@ -164,6 +164,22 @@ def test_numbers_as_text_are_counted_and_blank_items_dropped(tmp_path: Path, cap
     assert f"{path}: dropped 1 of 3 profile items whose text is empty" in caplog.text
 
 
+def test_unreadable_dates_are_counted_not_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    profile = [
+        {"id": "a", "text": "x", "score": 5, "date": "2014-03-05"},
+        {"id": "b", "text": "y", "score": 2, "date": "yesterday"},
+        {"id": "c", "text": "z", "score": 4, "date": None},
+    ]
+    path = _write(tmp_path, "dev_questions.json", [{"id": "1", "input": "q", "profile": profile}])
+    with caplog.at_level("WARNING"):
+        read_lamp(path, task="LaMP_3")
+    expected = (
+        f"{path}: 1 of 3 profile items have a date that cannot be read (first: question '1', profile item 'b':"
+        " date 'yesterday'); their users' items keep file order"
+    )
+    assert expected in caplog.text
+
+
 def test_every_item_blank_is_an_error(tmp_path: Path) -> None:
     profile = [{"id": "a", "text": "", "score": "5"}, {"id": "b", "text": " ", "score": "2"}]
     path = _write(tmp_path, "dev_questions.json", [{"id": "1", "input": "q", "profile": profile}])
