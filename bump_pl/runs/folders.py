@@ -78,9 +78,14 @@ def new_run_folder(trainer: Any) -> Path | None:
 
 
 def remove_unused_run(folder: Path) -> bool:
-    """Remove a run folder this command created when it holds no checkpoint (a failed setup leaves
-    only an event file and ``config.yaml``); whether it was removed."""
-    if not folder.is_dir() or any(folder.rglob("*.ckpt")):
+    """Remove a run folder this command created when it holds only what a failed setup leaves (the
+    logger's event file, ``hparams.yaml``, the saved ``config.yaml``); whether it was removed. A
+    folder with anything else (a checkpoint, predictions, a profile cache) is kept."""
+    if not folder.is_dir():
         return False
+    for path in folder.rglob("*"):
+        setup_only = path.name.startswith("events.out.tfevents") or path.name.endswith(("config.yaml", "hparams.yaml"))
+        if path.is_file() and not setup_only:
+            return False
     shutil.rmtree(folder, ignore_errors=True)
     return not folder.exists()

@@ -16,14 +16,18 @@ def test_only_a_folder_still_to_create_is_new(tmp_path: Path) -> None:
     assert new_run_folder(SimpleNamespace(logger=None)) is None
 
 
-def test_a_run_folder_with_a_checkpoint_is_kept(tmp_path: Path) -> None:
-    empty, trained = tmp_path / "version_0", tmp_path / "version_1"
-    (empty / "config.yaml").parent.mkdir()
+def test_only_a_run_folder_holding_setup_files_is_removed(tmp_path: Path) -> None:
+    empty, trained, predicted = tmp_path / "version_0", tmp_path / "version_1", tmp_path / "version_2"
+    empty.mkdir()
     (empty / "config.yaml").write_text("x: 1\n")
+    (empty / "events.out.tfevents.1.host.0").write_bytes(b"")
     (trained / "checkpoints").mkdir(parents=True)
     (trained / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    predicted.mkdir()
+    (predicted / "predictions.jsonl").write_text("{}\n")
     assert remove_unused_run(empty) and not empty.exists()
     assert not remove_unused_run(trained) and trained.is_dir()
+    assert not remove_unused_run(predicted) and predicted.is_dir()
 
 
 def _trainer(step: int, saved: Path | None, last_model_path: str) -> SimpleNamespace:
