@@ -18,7 +18,6 @@ for ``_`` (the earlier spelling); see :data:`RENAMED_FLAGS` for the renamed ones
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -28,8 +27,6 @@ if TYPE_CHECKING:  # annotations only: build_parser imports what --help needs, r
     from jsonargparse import ArgumentParser, Namespace
 
     from bump_pl.downstream.settings import DownstreamSettings
-
-DEBUG_ENV = "BUMP_DEBUG"
 
 #: Flags of the earlier argparse command that are not just ``-`` for ``_``: old -> new.
 RENAMED_FLAGS = {"--max-new-tokens": "--max_answer_tokens", "--max-train-questions": "--max_train_examples"}
@@ -141,19 +138,15 @@ def run(args: Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point; a bad input ends with one line on stderr and exit code 1 (``BUMP_DEBUG=1``: traceback)."""
-    args = parse_args(argv)
-    try:
-        path = run(args)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - one readable line instead of a traceback
-        if os.environ.get(DEBUG_ENV):
-            raise
-        message = " ".join(str(error).split())
-        print(f"bump-downstream: error: {type(error).__name__}: {message} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
-        sys.exit(1)
-    print((path.parent / "report.md").read_text(encoding="utf-8"))
+    """Entry point; exits under :mod:`bump_pl.cli.failure`: one line on stderr, 1 for bad input,
+    130 for Ctrl-C (``BUMP_DEBUG=1``: the traceback); the parser's usage errors exit 2."""
+    from bump_pl.cli.failure import run_command
+
+    def body() -> None:
+        path = run(parse_args(argv))
+        print((path.parent / "report.md").read_text(encoding="utf-8"))
+
+    sys.exit(run_command("bump-downstream", body))
 
 
 if __name__ == "__main__":

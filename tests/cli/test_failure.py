@@ -120,3 +120,35 @@ def test_bump_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     monkeypatch.setattr(bump_cli, "build_cli", _interrupt)
     assert _bump_exit(["fit"], monkeypatch) == EXIT_INTERRUPTED
     assert _stderr_line(capsys) == "bump: interrupted (Ctrl-C)"
+
+
+# bump-downstream (its parser is jsonargparse's: a usage error exits 2 with its usage block)
+
+
+def _downstream_exit(args: list[str]) -> int:
+    import bump_pl.cli.downstream as downstream_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        downstream_cli.main(args)
+    return int(exit_info.value.code)
+
+
+def test_bump_downstream_usage_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _downstream_exit(["--data_dir", str(tmp_path), "--profiles", "p.jsonl"]) == EXIT_USAGE  # no --out
+    assert "--out" in capsys.readouterr().err
+
+
+def test_bump_downstream_bad_input_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data_dir", str(tmp_path / "none"), "--profiles", "p.jsonl", "--out", str(tmp_path / "out")]
+    assert _downstream_exit(args) == EXIT_FAILURE
+    line = _stderr_line(capsys)
+    assert line.startswith("bump-downstream: error: LampFormatError: ") and "dev_questions.json: file does not exist" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_bump_downstream_ctrl_c_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import bump_pl.cli.downstream as downstream_cli
+
+    monkeypatch.setattr(downstream_cli, "run", _interrupt)
+    assert _downstream_exit(["--data_dir", str(tmp_path), "--profiles", "p.jsonl", "--out", str(tmp_path / "o")]) == EXIT_INTERRUPTED
+    assert _stderr_line(capsys) == "bump-downstream: interrupted (Ctrl-C)"
