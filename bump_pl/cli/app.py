@@ -24,6 +24,7 @@ from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
 from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
+from bump_pl.core.reward import check_ranking_size
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
 
@@ -221,21 +222,6 @@ def set_collective_timeout(strategy: object, seconds: float) -> None:
         raise ValueError(f"--collective_timeout must be > 0 seconds, got {seconds}")
     if hasattr(strategy, "_timeout"):
         strategy._timeout = timedelta(seconds=seconds)
-
-
-def check_ranking_size(users_per_batch: int, world_size: int, negatives: str) -> None:
-    """Refuse a configuration whose in-batch rankings hold fewer than 2 users (nothing to learn or measure).
-
-    Raises:
-        ValueError: one line saying why (no negatives: every reward 1, loss 0, val/ndcg 1.0).
-    """
-    ranked = users_per_batch * (world_size if negatives == "global" else 1)
-    if ranked < 2:
-        raise ValueError(
-            f"data.users_per_batch={users_per_batch} on {world_size} rank(s) with model.reward.negatives={negatives!r} ranks"
-            f" {ranked} user against itself: with no other users there are no negatives, so every reward is 1,"
-            " the loss 0 and val/ndcg 1.0; use users_per_batch >= 2"
-        )
 
 
 def logging_step(checkpoint: dict) -> int:

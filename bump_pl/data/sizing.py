@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MIN_USERS_PER_BATCH = 2  # a ranking needs one other user (bump_pl.cli.app.check_ranking_size)
+MIN_USERS_PER_BATCH = 2  # a ranking needs one other user (bump_pl.core.reward.check_ranking_size)
 
 
 @dataclass(frozen=True)

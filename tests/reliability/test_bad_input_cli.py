@@ -236,7 +236,7 @@ def test_bump_debug_shows_the_traceback(valid_lamp: Path, tmp_path: Path) -> Non
 
 
 def test_ranking_size_counts_the_users_of_every_rank_with_global_negatives() -> None:
-    from bump_pl.cli.app import check_ranking_size
+    from bump_pl.core.reward import check_ranking_size
 
     check_ranking_size(1, 2, "global")  # two ranks, one user each: each ranking holds 2 users
     check_ranking_size(2, 1, "local")
