@@ -40,7 +40,8 @@ def build_parser() -> ArgumentParser:
 
     from bump_pl.downstream.settings import DownstreamSettings
 
-    parser = ArgumentParser(prog="bump-downstream", description=__doc__.split("\n\n")[0])
+    # exit_on_error=False: a usage error is raised, and bump_pl.cli.failure prints it as one line (exit 2)
+    parser = ArgumentParser(prog="bump-downstream", description=__doc__.split("\n\n")[0], exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of these options")
     data = parser.add_argument_group("data")
     data.add_argument("--data_dir", type=Path, required=True, help="folder with {split}_questions.json and {split}_outputs.json")
@@ -61,12 +62,14 @@ def build_parser() -> ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> Namespace:
     """The parsed command line; old spellings translated (``--data-dir``, :data:`RENAMED_FLAGS`), removed
     ones refused with a line naming their replacement."""
+    from bump_pl.cli.failure import UsageError
+
     parser = build_parser()
     translated = []
     for arg in sys.argv[1:] if argv is None else argv:
         name, equals, value = arg.partition("=")
         if name in REMOVED_FLAGS:
-            parser.error(f"{name} was removed; use {REMOVED_FLAGS[name]}")
+            raise UsageError(f"{name} was removed; use {REMOVED_FLAGS[name]}")
         if name.startswith("--"):
             name = "--" + RENAMED_FLAGS.get(name, name)[2:].replace("-", "_")
         translated.append(name + equals + value)
@@ -111,6 +114,7 @@ def run(args: Namespace) -> Path:
     from bump_pl.downstream.inputs import read_split, resolve_task, split_files
     from bump_pl.downstream.report import build_report, write_report
     from bump_pl.downstream.run import Questions, run_downstream
+    from bump_pl.models.loading import check_model_name
     from bump_pl.utils import jsonl_text
 
     if args.out.exists():
@@ -118,6 +122,7 @@ def run(args: Namespace) -> Path:
     if (args.profiles is None) == (args.ckpt is None):
         raise ValueError("give exactly one of --profiles FILE... or --ckpt CKPT")
     settings = settings_of(args)
+    check_model_name(settings.backbone)  # a misspelt --backbone is refused before any profile is generated
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     task = resolve_task(args.task, split_files(args.data_dir, args.split)[1])
     evaluation = Questions.of(read_split(args.data_dir, args.split, task), args.split, settings.max_eval_examples)

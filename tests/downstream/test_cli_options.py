@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bump_pl.cli.downstream import build_parser, parse_args, settings_of
+from bump_pl.cli.downstream import build_parser, main, parse_args, settings_of
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.models.lora import LoraSettings
 
@@ -38,9 +38,18 @@ def test_old_spellings_parse_as_the_new_names() -> None:
 
 def test_a_removed_flag_names_its_replacement(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(REQUIRED + ["--lora-rank", "4"])
+        main(REQUIRED + ["--lora-rank", "4"])
     assert exit_info.value.code == 2
-    assert "--lora-rank was removed; use --lora.rank R --lora.alpha A" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.strip() == "bump-downstream: error: --lora-rank was removed; use --lora.rank R --lora.alpha A (--lora-rank R meant alpha 2R)"
+
+
+def test_an_unknown_flag_is_one_usage_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(REQUIRED + ["--no-such-flag", "1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bump-downstream: error: unrecognized arguments: --no_such_flag")
 
 
 def test_a_yaml_config_takes_the_callbacks_settings_block(tmp_path: Path) -> None:
