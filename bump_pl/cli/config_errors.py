@@ -66,6 +66,36 @@ def source_of(key: str, args: Sequence[str]) -> str:
     return "the command line"
 
 
+def callback_setting(key: str, args: Sequence[str]) -> str | None:
+    """Where a callback's ``init_args`` set the bare ``key`` in a ``--config`` file (jsonargparse
+    reports only the key): ``"FILE, trainer.callbacks: NAME"`` plus, for ``DownstreamEvalCallback``'s
+    settings of before they moved under ``settings:``, what to write instead; None if no callback does."""
+    for path in reversed(config_files(args)):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        callbacks = ((data or {}).get("trainer") or {}).get("callbacks") if isinstance(data, dict) else None
+        for callback in callbacks if isinstance(callbacks, list) else []:
+            init_args = callback.get("init_args") if isinstance(callback, dict) else None
+            if isinstance(init_args, dict) and key in init_args:
+                name = str(callback.get("class_path", "")).rsplit(".", 1)[-1]
+                return f"{path}, trainer.callbacks: {name}" + _moved_downstream_setting(name, key)
+    return None
+
+
+def _moved_downstream_setting(callback: str, key: str) -> str:
+    """The hint for a ``DownstreamEvalCallback`` setting given the earlier flat way, else ``""``."""
+    from dataclasses import fields
+
+    from bump_pl.downstream.settings import DownstreamSettings
+
+    if callback != "DownstreamEvalCallback" or key not in {f.name for f in fields(DownstreamSettings)} | {"max_new_tokens"}:
+        return ""
+    new = "max_answer_tokens" if key == "max_new_tokens" else key
+    return f"; its downstream settings moved under init_args.settings: write settings: {{{new}: ...}} (CHANGELOG.md)"
+
+
 def _nearest_key(key: str, known_keys: Sequence[str]) -> str:
     hint = did_you_mean(key, known_keys)
     return f"{hint} " if hint else ""
@@ -82,6 +112,8 @@ def explain_parse_error(error: argparse.ArgumentError, args: Sequence[str], know
         if match := pattern.search(message):
             groups = match.groupdict()
             key = f"{groups['group']}.{groups['key']}" if groups.get("group") else groups["key"]
+            if "." not in key and (where := callback_setting(key, args)) is not None:
+                return UsageError(f"unknown key {key!r} ({where})")
             return UsageError(
                 f"unknown key {key!r} ({source_of(key, args)}): {_nearest_key(key, known_keys)}`{prog} --help` lists the keys"
             )

@@ -57,6 +57,13 @@ CASES: dict[str, tuple[str | None, list[str], str]] = {
         "bump: error: unknown option --data.user_per_batch (command line): did you mean --data.users_per_batch?"
         " `bump fit --help` lists the options",
     ),
+    "downstream_setting_of_before_settings_block": (
+        "trainer:\n  callbacks:\n    - class_path: bump_pl.callbacks.DownstreamEvalCallback\n      init_args:\n"
+        "        max_new_tokens: 4\n",
+        [],
+        "bump: error: unknown key 'max_new_tokens' (FILE, trainer.callbacks: DownstreamEvalCallback; its downstream"
+        " settings moved under init_args.settings: write settings: {max_answer_tokens: ...} (CHANGELOG.md))",
+    ),
     "shipped_config_name": (
         None,
         ["--config", "tinyy"],
