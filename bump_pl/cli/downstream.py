@@ -18,6 +18,7 @@ for ``_`` (the earlier spelling); see :data:`RENAMED_FLAGS` for the renamed ones
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -62,6 +63,8 @@ def build_parser() -> ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> Namespace:
     """The parsed command line; old spellings translated (``--data-dir``, :data:`RENAMED_FLAGS`), removed
     ones refused with a line naming their replacement."""
+    from argparse import ArgumentError
+
     from bump_pl.cli.failure import UsageError
 
     parser = build_parser()
@@ -73,7 +76,12 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         if name.startswith("--"):
             name = "--" + RENAMED_FLAGS.get(name, name)[2:].replace("-", "_")
         translated.append(name + equals + value)
-    return parser.instantiate(parser.parse_args(translated))
+    try:
+        parsed = parser.parse_args(translated)
+    except ArgumentError as error:  # jsonargparse names required options without their dashes
+        message = re.sub(r"required: (.*)", lambda m: "required: " + ", ".join(f"--{n.strip()}" for n in m.group(1).split(",")), str(error))
+        raise UsageError(f"{' '.join(message.split())}: see `bump-downstream --help`") from None
+    return parser.instantiate(parsed)
 
 
 def settings_of(args: Namespace) -> DownstreamSettings:

@@ -18,6 +18,13 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
 pytestmark = pytest.mark.slow
 
 
+def _bump(args: list[str]) -> None:
+    """``bump ARGS`` in-process; it exits (the failure policy), and must exit 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A finished ``bump fit --config configs/tiny.yaml`` in a temporary working dir (its log dir)."""
@@ -25,7 +32,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(work)
         patch.setenv("BUMP_PL_CACHE", str(work / "cache"))
-        main(["fit", "--config", str(CONFIG)])
+        _bump(["fit", "--config", str(CONFIG)])
         yield work / "runs" / "tiny" / "version_0"
 
 
@@ -72,7 +79,7 @@ def test_predict_writes_one_profile_per_user_of_the_questions_file(tiny_run: Pat
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(work)
         patch.setenv("BUMP_PL_CACHE", str(work / "cache"))
-        main(["predict", "--config", str(CONFIG), "--ckpt_path", str(tiny_run / "checkpoints" / "last.ckpt"),
+        _bump(["predict", "--config", str(CONFIG), "--ckpt_path", str(tiny_run / "checkpoints" / "last.ckpt"),
               "--data.predict_file", str(dev)])
     rows = [json.loads(line) for line in (tiny_run / "predictions.jsonl").read_text().splitlines()]  # the run's folder
     users = list(dict.fromkeys(example.user_id for example in read_lamp(dev, task="LaMP_3")))

@@ -39,9 +39,11 @@ def test_every_dev_question_is_scored_as_a_rating(movielens_dir: Path, tmp_path:
     profiles = tmp_path / "profiles.jsonl"
     profiles.write_text("".join(json.dumps({"user_id": u.user_id, "profile": "likes dramas"}) + "\n" for u in users))
     out = tmp_path / "report"
-    main(["--data-dir", str(movielens_dir), "--split", "dev", "--profiles", str(profiles), "--mode", "zero_shot",
-          "--backbone", "tiny-random-llama", "--max-new-tokens", "1", "--context-tokens", "16",
-          "--max-question-tokens", "64", "--eval-batch-size", "32", "--bootstrap-samples", "50", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_info:  # the failure policy: main always exits
+        main(["--data-dir", str(movielens_dir), "--split", "dev", "--profiles", str(profiles), "--mode", "zero_shot",
+              "--backbone", "tiny-random-llama", "--max-new-tokens", "1", "--context-tokens", "16",
+              "--max-question-tokens", "64", "--eval-batch-size", "32", "--bootstrap-samples", "50", "--out", str(out)])
+    assert exit_info.value.code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["task"] == "MovieLens_rating" and report["metric_task"] == "LaMP_3"
     assert report["num_questions"] == dict.fromkeys(VARIANTS, 83)
