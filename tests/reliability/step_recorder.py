@@ -7,6 +7,7 @@ so it can compare which users each global step saw across an interrupted and a r
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,18 @@ class StepRecorder(Callback):
 
     Args:
         path: the JSONL file (appended to, so a resumed run adds to the killed run's records).
+        pause_at_step: after recording this global step, sleep ``pause_s`` seconds, so that a test's
+            signal lands inside that step however fast the tiny steps are.
+        pause_s: the pause in seconds.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, pause_at_step: int | None = None, pause_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.pause_at_step, self.pause_s = pause_at_step, pause_s
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         record = {"step": trainer.global_step, "epoch": trainer.current_epoch, "users": list(batch.user_ids)}
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
+        if trainer.global_step == self.pause_at_step:
+            time.sleep(self.pause_s)

@@ -31,7 +31,8 @@ def _overlay(folder: Path, record: Path) -> Path:
                     "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                     "init_args": {"save_last": True, "every_n_train_steps": INTERVAL, "save_top_k": -1},
                 },
-                {"class_path": "step_recorder.StepRecorder", "init_args": {"path": str(record)}},
+                # the signal is sent during step 1's pause: the tiny steps could all finish before it lands
+                {"class_path": "step_recorder.StepRecorder", "init_args": {"path": str(record), "pause_at_step": 1, "pause_s": 10.0}},
             ],
         },
         "model": {"sampling": {"max_new_tokens": 4}},
