@@ -151,6 +151,7 @@ class BumpCLI(LightningCLI):
         """Log validate/test metrics at the checkpoint's step of the run they join (Lightning's own
         choice outside fit is step 0, where the run's untrained baseline is)."""
         if self.logging_step is not None:
+            # private: no public way to choose the step outside fit (tests/cli/test_lightning_private.py)
             self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.logging_step
 
     def after_validate(self) -> None:
