@@ -54,14 +54,23 @@ def read_outputs(path: Path) -> tuple[str | None, dict[str, str]]:
     return task, outputs
 
 
+def _is_lamp(task: str) -> bool:
+    """Whether ``task`` names one of LaMP's own tasks (``LaMP-3``, ``lamp_3``, ...)."""
+    return canonical_task_name(task).startswith("LaMP_")
+
+
 def _choose_task(cli_task: str | None, golds_task: str | None, preds_task: str | None, golds: Path, preds: Path) -> str:
     """``--task`` if given, else the golds file's task; the two files' tasks must agree when both name one.
 
-    ``--task`` may override the files' task (e.g. score a ``MovieLens_rating`` file as ``LaMP_3``).
+    ``--task`` may choose the metric of a task LaMP does not know (score a ``MovieLens_rating`` file
+    as ``LaMP_3``); a LaMP task in the files that disagrees with ``--task`` is refused, not overridden.
     """
     both = golds_task is not None and preds_task is not None
     if both and canonical_task_name(golds_task) != canonical_task_name(preds_task):
         raise ValueError(f"{preds}: task {preds_task!r} does not match {golds_task!r} in {golds}")
+    if cli_task is not None and golds_task is not None and _is_lamp(golds_task):
+        if canonical_task_name(cli_task) != canonical_task_name(golds_task):
+            raise ValueError(f"{golds}: the file's task is {golds_task!r}, not --task {cli_task!r}; drop --task or pass the matching files")
     task = cli_task if cli_task is not None else golds_task
     if task is None:
         raise ValueError(f"{golds}: no \"task\" in the file; pass --task")

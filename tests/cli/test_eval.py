@@ -80,6 +80,16 @@ def test_task_option_overrides_the_files_task(tmp_path: Path, capsys: pytest.Cap
     assert code == 0 and json.loads(out) == evaluate_lamp("LaMP_3", PREDS, GOLDS)
 
 
+def test_task_option_that_contradicts_a_lamp_files_task_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    golds = _write(tmp_path / "golds.json", "LaMP_3", GOLDS)
+    preds = _write(tmp_path / "preds.json", "LaMP_3", PREDS)
+    code, out, err = _run(capsys, "--golds", str(golds), "--preds", str(preds), "--task", "LaMP-4")
+    assert code == 1 and out == ""
+    assert len(err) == 1 and err[0].startswith(f"bump-eval: error: ValueError: {golds}: the file's task is 'LaMP_3', not --task 'LaMP-4'")
+    code, out, _ = _run(capsys, "--golds", str(golds), "--preds", str(preds), "--task", "lamp_3")  # the same task: fine
+    assert code == 0 and json.loads(out) == evaluate_lamp("LaMP_3", PREDS, GOLDS)
+
+
 def test_integer_ids_match_string_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     golds = _write(tmp_path / "golds.json", "LaMP_1", {"7": "[1]", "8": "[2]"})
     preds = tmp_path / "preds.json"
