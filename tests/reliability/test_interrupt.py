@@ -54,6 +54,9 @@ def test_ctrl_c_saves_the_step_in_flight_prints_the_resume_command_and_exits_130
     process = subprocess.Popen(
         bump_command(*args), cwd=tmp_path, env=bump_env(tmp_path / "cache"), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
+        # a shell's background job inherits SIGINT ignored, and Python then installs no Ctrl-C handler:
+        # give the child the terminal's default, as when a user presses Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         while 1 not in _steps(record):  # step 1 (the second) has started
