@@ -144,7 +144,8 @@ def test_tiny_cpu_run_reports_every_piece_ok_with_consistent_timings(tmp_path):
     pieces = summary["pieces"]
     assert list(pieces) == ["equivalence", "step", "fit", "validate", "fsdp"]
     assert all(piece["status"] == "ok" and piece["wall_s"] > 0 for piece in pieces.values()), pieces
-    assert sum(piece["wall_s"] for piece in pieces.values()) <= summary["wall_s"]
+    rounding = 0.005 * len(pieces) + 0.05  # pieces are rounded to 0.01 s, the total to 0.1 s
+    assert sum(piece["wall_s"] for piece in pieces.values()) <= summary["wall_s"] + rounding
     step = pieces["step"]["figures"]
     phases = [step[key] for key in ("rollouts_s", "judge_s", "update_s")]
     assert all(value > 0 for value in phases) and step["step_s"] > 0 and sum(phases) <= step["step_s"]
