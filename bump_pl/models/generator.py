@@ -80,12 +80,17 @@ class ProfileGenerator:
         return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> Self:
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any], *, trained: bool = True) -> Self:
         """The generator a ``BumpModule`` checkpoint (already loaded) trained: base model reloaded,
         the saved policy weights (the adapter, or every weight) restored.
 
+        ``trained=False`` gives the same generator before training: model, profile prompt and
+        sampling from the hyperparameters, but the policy weights are not restored (a fresh LoRA
+        adapter, whose zero ``B`` makes it the base model; or the base weights when every weight
+        was trained). ``bump-downstream --untrained_profile`` compares its profiles with the trained ones.
+
         Raises:
-            ValueError: the checkpoint holds no policy weights, or weights this policy does not have.
+            ValueError: the checkpoint names no policy model, holds no policy weights, or (trained) weights this policy does not have.
         """
         hparams = checkpoint.get("hyper_parameters", {})
         if "model" not in hparams:
@@ -102,6 +107,8 @@ class ProfileGenerator:
         }
         if not weights:
             raise ValueError("checkpoint: its state_dict holds no policy.* weights (not a bump fit checkpoint?)")
+        if not trained:
+            return generator
         # With LoRA the checkpoint holds only the adapter; the base comes from ``model``.
         result = generator.policy.load_state_dict(weights, strict=generator.lora is None)
         if result.unexpected_keys:

@@ -62,3 +62,30 @@ def test_checkpoints_without_policy_weights_or_with_foreign_ones_are_refused(tra
     foreign = {**checkpoint["state_dict"], "policy.not.a.weight": torch.zeros(1)}
     with pytest.raises(ValueError, match="do not fit the model"):
         ProfileGenerator.from_checkpoint({**checkpoint, "state_dict": foreign})
+
+
+def test_untrained_from_checkpoint_is_the_generator_before_training(trained, prompts):
+    batch = SimpleNamespace(input_ids=prompts[0], attention_mask=prompts[1])
+    untrained = ProfileGenerator.from_checkpoint(_checkpoint(trained), trained=False)
+    assert (untrained.lora, untrained.profile_prompt, untrained.sampling) == (LORA, PROMPT, SAMPLING)
+    lora_b = [p for name, p in untrained.policy.named_parameters() if "lora_B" in name]
+    assert lora_b and all(torch.all(p == 0) for p in lora_b)  # a fresh adapter: exactly the base model
+    fresh = ProfileGenerator("tiny-random-llama", lora=LORA, profile_prompt=PROMPT, sampling=SAMPLING)
+    profiles = untrained.profiles(batch)
+    assert profiles == fresh.profiles(batch) and len(profiles) == 3
+    assert profiles != trained.profiles(batch)  # the checkpoint's (non-zero) adapter was left out
+
+
+def test_untrained_full_fine_tuning_checkpoint_keeps_the_base_weights():
+    tuned = ProfileGenerator("tiny-random-llama", lora=None, sampling=SAMPLING)
+    with torch.no_grad():
+        for p in tuned.policy.parameters():
+            p.add_(1.0)
+    checkpoint = {
+        "hyper_parameters": {"model": "tiny-random-llama", "lora": None, "sampling": asdict(SAMPLING)},
+        "state_dict": {f"policy.{n}": p.detach().clone() for n, p in tuned.policy.state_dict().items()},
+    }
+    base = ProfileGenerator("tiny-random-llama", lora=None, sampling=SAMPLING).policy.state_dict()
+    for trained_flag, expected in ((False, base), (True, tuned.policy.state_dict())):
+        restored = ProfileGenerator.from_checkpoint(checkpoint, trained=trained_flag).policy.state_dict()
+        assert restored.keys() == expected.keys() and all(torch.equal(restored[k], expected[k]) for k in expected)
