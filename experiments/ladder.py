@@ -60,12 +60,15 @@ class LadderError(Exception):
     """Bad input: ``"{path}: {problem}"``, printed as one line."""
 
 
-def user_scores(judge: Judge, texts: list[str], heldout: list[list[str]], settings: RewardSettings) -> dict[str, torch.Tensor]:
+def user_scores(
+    judge: Judge, texts: list[str], heldout: list[list[str]], settings: RewardSettings
+) -> dict[str, torch.Tensor]:
     """``{metric: [U]}`` of one group: each user's text (``texts[u]``) against the group's ``U*K``
     held-out items (``heldout[u]``, ``K`` each) in both directions, in-batch negatives as
     validation has them (``settings.negatives``), and their ``settings.alpha`` mix (``ndcg``)."""
     scores = judge_scores(judge, texts, heldout, settings)
-    reward = rollout_reward(scores, num_users=len(heldout), group_size=1, heldout_per_user=len(heldout[0]), settings=settings)
+    num_users, heldout_per_user = len(heldout), len(heldout[0])
+    reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user, settings=settings)
     return {"ndcg": reward.total, "profile_to_item": reward.profile_to_item, "item_to_profile": reward.item_to_profile}
 
 
@@ -77,7 +80,12 @@ def percentile_interval(value: float, resampled: np.ndarray, level: float) -> In
 
 
 def paired_bootstrap(
-    values: Mapping[str, Mapping[str, np.ndarray]], reference: str, *, samples: int = 1000, seed: int = 0, level: float = 0.95
+    values: Mapping[str, Mapping[str, np.ndarray]],
+    reference: str,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> tuple[dict[str, dict[str, Interval]], dict[str, dict[str, Interval]]]:
     """Means over users with intervals, and ``reference - s`` for every other source ``s``, paired.
 
@@ -158,7 +166,8 @@ def ladder_rows(judge: Judge, settings: RewardSettings, batches: Sequence[UserGr
     rows = []
     for group, batch in enumerate(batches):
         for source, per_batch in texts.items():
-            scores = {name: values.tolist() for name, values in user_scores(judge, per_batch[group], batch.heldout, settings).items()}
+            scored = user_scores(judge, per_batch[group], batch.heldout, settings)
+            scores = {name: values.tolist() for name, values in scored.items()}
             for u, user_id in enumerate(batch.user_ids):
                 rows.append({"user_id": user_id, "group": group, "source": source,
                              **{name: scores[name][u] for name in METRICS}, "text": per_batch[group][u]})
@@ -168,7 +177,10 @@ def ladder_rows(judge: Judge, settings: RewardSettings, batches: Sequence[UserGr
 def per_source(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, np.ndarray]]:
     """``{source: {metric: [N]}}`` from :func:`ladder_rows`' rows (users in row order)."""
     sources = dict.fromkeys(row["source"] for row in rows)
-    return {s: {m: np.array([row[m] for row in rows if row["source"] == s], dtype=np.float64) for m in METRICS} for s in sources}
+    return {
+        s: {m: np.array([row[m] for row in rows if row["source"] == s], dtype=np.float64) for m in METRICS}
+        for s in sources
+    }
 
 
 def _cell(interval: Interval, signed: bool = False) -> str:
@@ -185,17 +197,23 @@ def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Inter
     lines += ["", header[0].format("source"), header[1]]
     lines += [f"| {s} | " + " | ".join(_cell(m[name]) for name in METRICS) + " |" for s, m in means.items()]
     lines += ["", header[0].format("paired difference"), header[1]]
-    lines += [f"| {d} | " + " | ".join(_cell(m[name], signed=True) for name in METRICS) + " |" for d, m in differences.items()]
+    lines += [
+        f"| {d} | " + " | ".join(_cell(m[name], signed=True) for name in METRICS) + " |" for d, m in differences.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
-def ladder(run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+def ladder(
+    run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str
+) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     """``(rows, ladder.json, ladder.md)`` of a run (nothing written)."""
     path, state, config = read_run(run_dir, checkpoint)
     torch.manual_seed(seed)
-    settings = RewardSettings(**config["model"].get("reward") or {})
-    budget = SamplingSettings(**config["model"].get("sampling") or {}).max_new_tokens
-    judge = build_judge(config["model"]["judge"]).to(device)
+    settings = RewardSettings(**(config["model"].get("reward") or {}))
+    budget = SamplingSettings(**(config["model"].get("sampling") or {})).max_new_tokens
+    # the config's judge; a config that left it to the module's default: the one the checkpoint recorded
+    judge_entry = config["model"].get("judge") or state["hyper_parameters"]["judge"]
+    judge = build_judge(judge_entry).to(device)
     trained = ProfileGenerator.from_checkpoint(state).to(device)
     tokenizer = trained.tokenizer
     data = data_module(config, run_dir / "config.yaml", trained)
@@ -213,11 +231,11 @@ def ladder(run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, d
     means, differences = paired_bootstrap(per_source(rows), REFERENCE, samples=samples, seed=seed)
     scored, split = len(batches) * data.users_per_batch, len(data.datasets["val"])
     groups, dropped = len(batches), split - scored
-    judge_entry = config["model"]["judge"]
     described = {
         "checkpoint": f"{path} (step {state.get('global_step', '?')})",
         "judge": f"{judge_entry.get('class_path')}(model={(judge_entry.get('init_args') or {}).get('model')})",
-        "users": f"{scored} of {split} validation users scored, {groups} group{'s' * (groups != 1)} of {data.users_per_batch}"
+        "users": f"{scored} of {split} validation users scored,"
+                 f" {groups} group{'s' * (groups != 1)} of {data.users_per_batch}"
                  + (f"; the last partial group ({dropped} users) dropped" if dropped else "; no partial group")
                  + f" ({data.skipped_users.get('val', 0)} users with too few items left out by the data module)",
         "K": f"{data.heldout_per_user} held-out items per user",

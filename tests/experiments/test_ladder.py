@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,9 +116,8 @@ def scalars(run_dir: Path) -> dict[str, list[float]]:
 
 
 def _env(cache: Path) -> dict[str, str]:
-    import os
-
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "BUMP_PL_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return {**os.environ, **offline, "BUMP_PL_CACHE": str(cache)}
 
 
 @pytest.mark.slow
@@ -142,7 +142,9 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     assert (out / "ladder.md").read_text().startswith("# Judge-level ladder")
     # the 6 synthetic dev users in groups of 4: one group, the last 2 users dropped
     assert len(rows) == 4 * len(ladder.SOURCES) and {row["group"] for row in rows} == {0}
-    assert report["settings"]["users"].startswith("4 of 6 validation users scored, 1 group of 4; the last partial group (2 users) dropped")
+    assert report["settings"]["users"].startswith(
+        "4 of 6 validation users scored, 1 group of 4; the last partial group (2 users) dropped"
+    )
     assert list(report["sources"]) == list(ladder.SOURCES)
     values = ladder.per_source(rows)
     assert any(values["trained_profile"]["ndcg"] != values["history_full"]["ndcg"])
@@ -154,13 +156,17 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
         assert difference["low"] <= difference["value"] <= difference["high"]
     # the run validated the same groups before (untrained) and after its step: the same means
     logged = scalars(tmp_path / "runs/tiny/version_0")
-    for source, tag, at in (("untrained_profile", "val/ndcg", 0), ("trained_profile", "val/ndcg", -1),
-                            ("history_budget", "val/ndcg_history_budget", -1), ("history_full", "val/ndcg_history_full", -1)):
+    for source, tag, at in (
+        ("untrained_profile", "val/ndcg", 0), ("trained_profile", "val/ndcg", -1),
+        ("history_budget", "val/ndcg_history_budget", -1), ("history_full", "val/ndcg_history_full", -1),
+    ):
         for name, suffix in (("ndcg", ""), ("profile_to_item", "_profile_to_item"), ("item_to_profile", "_item_to_profile")):
             assert report["sources"][source][name]["value"] == pytest.approx(logged[tag + suffix][at], abs=1e-5)
 
 
-def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "version_0"
     run.mkdir()
     (run / "config.yaml").write_text("model:\n  model: tiny-random-llama\ndata:\n  users_per_batch: 3\n")
