@@ -3,7 +3,8 @@
 * ``DownstreamSettings`` (:mod:`bump_pl.downstream.settings`): every setting of the downstream
   model, declared once for ``DownstreamEvalCallback(settings=...)`` and ``bump-downstream``.
 * ``run_downstream``: every variant (``no_profile``, ``recent_history``, ``retrieved_history``,
-  ``profile``) answers the same questions (zero-shot, or a LoRA-SFT adapter per variant).
+  ``profile``, and ``untrained_profile`` when the untrained generator's profiles are given) answers
+  the same questions (zero-shot, or a LoRA-SFT adapter per variant).
 * ``build_report`` / ``summarize`` / ``write_report``: LaMP's official metrics, paired bootstrap
   intervals, report folder.
 * :mod:`bump_pl.downstream.options`: for tasks with a label set (LaMP-1/2/3, MovieLens ratings),
@@ -19,8 +20,10 @@ from bump_pl._lazy import lazy_exports
 
 _EXPORTS = {
     "BASELINES": "prompts",
+    "UNTRAINED_PROFILE": "prompts",
     "VARIANTS": "prompts",
     "PromptBuilder": "prompts",
+    "baselines_of": "prompts",
     "build_report": "report",
     "summarize": "report",
     "write_report": "report",

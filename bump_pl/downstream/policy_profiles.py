@@ -18,17 +18,18 @@ from bump_pl.data import BumpDataModule
 from bump_pl.models.generator import ProfileGenerator
 
 
-def load_policy(ckpt: str | Path, device: torch.device | str = "cpu") -> ProfileGenerator:
+def load_policy(ckpt: str | Path, device: torch.device | str = "cpu", *, trained: bool = True) -> ProfileGenerator:
     """The profile generator of a ``bump fit`` checkpoint on ``device`` (base model reloaded, adapter restored).
 
-    ``ckpt`` may also be a run folder (its newest ``last.ckpt``).
+    ``ckpt`` may also be a run folder (its newest ``last.ckpt``). ``trained=False``: the same generator
+    before training, its weights not restored (:meth:`ProfileGenerator.from_checkpoint`).
     """
     from bump_pl.runs.checkpoints import read_checkpoint, resolve_checkpoint
 
     path = resolve_checkpoint(ckpt, [])  # a file, or a run folder's newest last.ckpt
     checkpoint = read_checkpoint(path)  # a missing, truncated or corrupt file: one line naming it
     try:
-        generator = ProfileGenerator.from_checkpoint(checkpoint)
+        generator = ProfileGenerator.from_checkpoint(checkpoint, trained=trained)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     return generator.to(device)

@@ -1,6 +1,6 @@
 """Prompts of the downstream LaMP evaluation: the question alone, or with a profile or the user's history.
 
-Four variants are evaluated side by side on the same questions:
+Four variants are evaluated side by side on the same questions, and a fifth when its profiles are given:
 
 * ``no_profile``: the LaMP question input alone.
 * ``recent_history``: the user's ``history_items`` most recent items (``task.render``, one a line,
@@ -8,6 +8,11 @@ Four variants are evaluated side by side on the same questions:
 * ``retrieved_history``: the user's items ranked by BM25 against the question input (most relevant
   first; :mod:`bump_pl.downstream.retrieval`), then the question. LaMP's own strong baseline.
 * ``profile``: the user's generated profile, then the question.
+* ``untrained_profile`` (optional): the profile the same generator wrote *before training* (the
+  checkpoint's policy model, profile prompt and sampling without its trained weights), then the
+  question, exactly as ``profile`` (same label and budget), so the two differ only in the profile's
+  text. This is the paper's comparison of a BUMP-trained profile with a prompted one, paired on the
+  same questions.
 
 Profile and both histories get the same budget of ``context_tokens`` tokens of the downstream
 model's tokenizer (a profile and a retrieved list keep their head, a recent history its most recent
@@ -17,6 +22,7 @@ tail), so the comparison is at equal length. Question inputs keep their first
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,16 +30,28 @@ from bump_pl.data import LampExample, TaskSpec, UserHistory
 from bump_pl.downstream.retrieval import rank_by_bm25
 from bump_pl.downstream.settings import Architecture
 
-Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile"]
+Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile", "untrained_profile"]
+#: The variants always evaluated.
 VARIANTS: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history", "profile")
-#: The variants a profile is compared with (``profile`` minus each, in the report).
+#: The optional variant, evaluated (after ``VARIANTS``) when the untrained generator's profiles are given.
+UNTRAINED_PROFILE: Variant = "untrained_profile"
+#: The variants a profile is always compared with (``profile`` minus each, in the report).
 BASELINES: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history")
+#: The variants whose context is a profile (the trained one, the untrained one): same label, same head truncation.
+PROFILE_VARIANTS: tuple[Variant, ...] = ("profile", UNTRAINED_PROFILE)
 
 _LABELS = {
     "profile": "User profile",
+    UNTRAINED_PROFILE: "User profile",
     "recent_history": "User's recent history, oldest first",
     "retrieved_history": "User's history most relevant to the question, most relevant first",
 }
+
+
+def baselines_of(variants: Iterable[str]) -> tuple[Variant, ...]:
+    """The variants ``profile`` is compared with among those evaluated: :data:`BASELINES`, then
+    ``untrained_profile`` when it is one of ``variants``."""
+    return BASELINES + ((UNTRAINED_PROFILE,) if UNTRAINED_PROFILE in set(variants) else ())
 
 
 def truncate_tokens(text: str, tokenizer: Any, max_tokens: int, keep: Literal["head", "tail"]) -> str:
@@ -76,12 +94,13 @@ class PromptBuilder:
     max_question_tokens: int
 
     def context(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str | None:
-        """The text put before ``question`` (``None`` for ``no_profile``)."""
+        """The text put before ``question`` (``None`` for ``no_profile``); ``profile`` is the user's
+        profile of this variant (the trained or the untrained one), unused by the others."""
         if variant == "no_profile":
             return None
-        if variant == "profile":
+        if variant in PROFILE_VARIANTS:
             if profile is None:
-                raise ValueError(f"no profile for user {user.user_id!r}")
+                raise ValueError(f"no {variant.replace('_', ' ')} for user {user.user_id!r}")
             return truncate_tokens(profile.strip(), self.tokenizer, self.context_tokens, keep="head")
         lines = [f"- {self.task.render(item)}" for item in user.items]
         if variant == "recent_history":
@@ -90,7 +109,7 @@ class PromptBuilder:
         if variant == "retrieved_history":
             ranked = [lines[index] for index in rank_by_bm25(question.input, lines)]
             return truncate_tokens("\n".join(ranked), self.tokenizer, self.context_tokens, keep="head")
-        raise ValueError(f"unknown downstream variant {variant!r}; expected one of {VARIANTS}")
+        raise ValueError(f"unknown downstream variant {variant!r}; expected one of {(*VARIANTS, UNTRAINED_PROFILE)}")
 
     def __call__(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str:
         """The full model-facing prompt of ``question`` under ``variant``."""

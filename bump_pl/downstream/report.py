@@ -3,11 +3,12 @@
 ``build_report`` makes the report of one :func:`bump_pl.downstream.run.run_downstream` result, for
 ``DownstreamEvalCallback`` and ``bump-downstream`` alike: ``summarize``'s metric part (per variant
 the number of questions scored and each metric with its 95% paired bootstrap interval, and
-``profile - baseline`` for each baseline), then what was scored and how. For tasks with a label set the
-same is done, in ``"rank_classification"``, for the answers read off the label options'
-likelihoods (:mod:`bump_pl.downstream.options`), each metric named ``<metric>@<kind>`` (e.g.
-``MAE@expected``, ``accuracy@argmax``); the official metric scores them as it scores generated
-answers, on the same bootstrap resamples. All three files are written into one folder that appears
+``profile - baseline`` for each baseline), then what was scored and how. The variants are those the
+run scored: the four fixed ones, and ``untrained_profile`` (then also a baseline) when it was given.
+For tasks with a label set the same is done, in ``"rank_classification"``, for the answers read off
+the label options' likelihoods (:mod:`bump_pl.downstream.options`), each metric named
+``<metric>@<kind>`` (e.g. ``MAE@expected``, ``accuracy@argmax``); the official metric scores them as
+it scores generated answers, on the same bootstrap resamples. All three files are written into one folder that appears
 complete or not at all.
 """
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bump_pl.data.tasks import canonical_task_name
 from bump_pl.downstream.bootstrap import Interval, bootstrap_report
 from bump_pl.downstream.options import RANK_KINDS
-from bump_pl.downstream.prompts import BASELINES, VARIANTS
+from bump_pl.downstream.prompts import baselines_of
 from bump_pl.utils import atomic_dir, jsonl_text, markdown_table, write_text_atomic
 
 if TYPE_CHECKING:
@@ -65,9 +66,10 @@ def summarize(
     """``{"num_questions", "metrics", "differences", "bootstrap"}`` of one run's ``answers`` (all in ``golds`` order),
     plus ``"rank_classification"`` (``{"options", "kinds", "metrics", "differences"}``) when the run scored label options."""
     answers = results["answers"]
-    metrics, differences = bootstrap_report(metric_task, answers, golds, BASELINES, samples=samples, seed=seed, level=level)
+    baselines = baselines_of(answers)
+    metrics, differences = bootstrap_report(metric_task, answers, golds, baselines, samples=samples, seed=seed, level=level)
     summary = {
-        "num_questions": {variant: len(answers[variant]) for variant in VARIANTS},
+        "num_questions": {variant: len(rows) for variant, rows in answers.items()},
         "metrics": metrics,
         "differences": differences,
         "bootstrap": {"samples": samples, "seed": seed, "level": level, "paired_over": "questions"},
@@ -88,14 +90,14 @@ def _rank_summary(
             f"rank classification scored the label options of {rank['metric_task']} but answers are scored as"
             f" {metric_task}; pass metric_task to run_downstream"
         )
-    metrics: dict[str, dict[str, Interval]] = {variant: {} for variant in VARIANTS}
+    metrics: dict[str, dict[str, Interval]] = {}
     differences: dict[str, dict[str, Interval]] = {}
     for kind, answers in rank["predictions"].items():
         by_variant, by_difference = bootstrap_report(
-            metric_task, answers, golds, BASELINES, samples=samples, seed=seed, level=level
+            metric_task, answers, golds, baselines_of(answers), samples=samples, seed=seed, level=level
         )
         for variant, intervals in by_variant.items():
-            metrics[variant].update({f"{name}@{kind}": interval for name, interval in intervals.items()})
+            metrics.setdefault(variant, {}).update({f"{name}@{kind}": interval for name, interval in intervals.items()})
         for label, intervals in by_difference.items():
             differences.setdefault(label, {}).update({f"{name}@{kind}": interval for name, interval in intervals.items()})
     return {"options": rank["options"], "kinds": list(rank["predictions"]), "metrics": metrics, "differences": differences}
@@ -109,10 +111,10 @@ def _tables(
     metrics: dict[str, dict[str, Interval]], differences: dict[str, dict[str, Interval]], questions: dict[str, int]
 ) -> str:
     """The variants table (questions scored, each metric with its interval), then the differences table."""
-    names = list(metrics[VARIANTS[0]])
+    names = list(next(iter(metrics.values())))
     variants = markdown_table(
         ["variant", "questions", *names],
-        ([variant, questions[variant], *(_cell(metrics[variant][n]) for n in names)] for variant in VARIANTS),
+        ([variant, questions[variant], *(_cell(values[n]) for n in names)] for variant, values in metrics.items()),
     )
     differences_table = markdown_table(
         ["difference", *names], ([label, *(_cell(values[n]) for n in names)] for label, values in differences.items())

@@ -1,6 +1,9 @@
 """One downstream LaMP evaluation of profiles against the ``no_profile``, ``recent_history`` and
-``retrieved_history`` baselines.
+``retrieved_history`` baselines and, when its profiles are given, ``untrained_profile``.
 
+``untrained_profile`` holds the profiles the same generator wrote before training (``bump-downstream
+--ckpt CKPT --untrained_profile``): ``profile - untrained_profile`` is the paper's trained-versus-
+prompted comparison, paired on the same questions and judged by the same downstream model.
 For every variant (see :mod:`bump_pl.downstream.prompts`) the same eval questions are
 answered greedily (:mod:`bump_pl.downstream.report` scores them with LaMP's official metric) and,
 for tasks with a label set, by rank classification (:mod:`bump_pl.downstream.options`: the
@@ -21,7 +24,7 @@ from tqdm.auto import tqdm
 
 from bump_pl.downstream.model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
 from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
-from bump_pl.downstream.prompts import VARIANTS, PromptBuilder, Variant
+from bump_pl.downstream.prompts import UNTRAINED_PROFILE, VARIANTS, PromptBuilder, Variant
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.data import LampExample, TaskSpec, UserHistory
 
@@ -69,8 +72,13 @@ def run_downstream(
     train: Questions | None,
     evaluation: Questions,
     device: torch.device | str = "cpu",
+    *,
+    untrained_profiles: ProfileMap | None = None,
 ) -> dict[str, Any]:
     """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
+
+    The variants are :data:`~bump_pl.downstream.prompts.VARIANTS`, then ``untrained_profile`` when
+    ``untrained_profiles`` (keyed as ``profiles``: the untrained generator's) is given.
 
     Returns ``"settings"`` (as run: ``settings.for_task(task.name)``, the metric task and answer length
     resolved), ``"metric_task"`` (whose official metric scores the answers, see
@@ -108,12 +116,15 @@ def run_downstream(
         )
         zero_shot = settings.mode == "zero_shot"
         shared = load_backbone(settings.backbone, settings.architecture, settings.dtype, device) if zero_shot else None
-        for variant in tqdm(VARIANTS, desc="downstream variants", dynamic_ncols=True):
+        profile_maps: dict[Variant, ProfileMap] = dict.fromkeys(VARIANTS, profiles)  # each variant's profiles
+        if untrained_profiles is not None:
+            profile_maps[UNTRAINED_PROFILE] = untrained_profiles
+        for variant, texts in tqdm(profile_maps.items(), desc="downstream variants", dynamic_ncols=True):
             if shared is not None:
                 model = shared
             else:
-                model = _trained_model(settings, tokenizer, builder, variant, profiles, train, results, device)
-            prompts = evaluation.prompts(builder, variant, profiles)
+                model = _trained_model(settings, tokenizer, builder, variant, texts, train, results, device)
+            prompts = evaluation.prompts(builder, variant, texts)
             answers = generate_answers(
                 model,
                 tokenizer,

@@ -1,17 +1,23 @@
-"""``bump-downstream`` end to end on tiny models: every question, four variants, generated and rank-classified
-answers, intervals, one-line errors."""
+"""``bump-downstream`` end to end on tiny models: every question, four variants (five with ``--untrained_profile``),
+generated and rank-classified answers, intervals, one-line errors."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import torch
 
 from bump_pl.data import read_lamp
 from bump_pl.cli.downstream import main
+from bump_pl.downstream.policy_profiles import generate_profiles
 from bump_pl.downstream.prompts import VARIANTS
 from bump_pl.metrics.lamp import evaluate_lamp
+from bump_pl.models.generator import ProfileGenerator
+from bump_pl.models.lora import LoraSettings
+from bump_pl.models.rollout import SamplingSettings
 
 TINY = ["--backbone", "tiny-random-llama", "--max-new-tokens", "2", "--context-tokens", "24", "--bootstrap-samples", "200"]
 
@@ -112,3 +118,43 @@ def test_a_corrupt_checkpoint_is_one_line_naming_it(lamp3_dir: Path, tmp_path: P
     args = ["--data-dir", str(lamp3_dir), "--ckpt", str(ckpt), "--mode", "zero_shot", "--out", str(tmp_path / "report")]
     code, _, err = _run(args + TINY, capsys)
     assert code == 1 and err.count("\n") == 1 and str(ckpt) in err and not (tmp_path / "report").exists()
+
+
+def test_untrained_profile_with_a_profiles_file_is_one_usage_line(
+    lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profiles, out = _profiles(lamp3_dir, tmp_path / "profiles.jsonl"), tmp_path / "report"
+    args = ["--data-dir", str(lamp3_dir), "--profiles", str(profiles), "--untrained_profile", "--mode", "zero_shot", "--out", str(out)]
+    code, _, err = _run(args + TINY, capsys)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert err.startswith("bump-downstream: error: --untrained_profile needs --ckpt CKPT")
+
+
+def test_a_checkpoint_with_untrained_profile_writes_both_profiles_and_five_variants(
+    lamp3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lora, sampling = LoraSettings(rank=4, alpha=8.0, dropout=0.0), SamplingSettings(max_new_tokens=6)
+    trained = ProfileGenerator("tiny-random-llama", lora=lora, sampling=sampling)
+    with torch.no_grad():  # a trained-looking adapter: its profiles differ from the untrained generator's
+        for name, p in trained.policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    ckpt, out = tmp_path / "last.ckpt", tmp_path / "report"
+    torch.save({"hyper_parameters": {"model": "tiny-random-llama", "lora": asdict(lora), "sampling": asdict(sampling)},
+                "state_dict": {f"policy.{n}": p.detach().clone() for n, p in trained.policy.named_parameters() if p.requires_grad}}, ckpt)
+    args = ["--data-dir", str(lamp3_dir), "--ckpt", str(ckpt), "--untrained_profile", "--mode", "zero_shot", "--out", str(out)]
+    code, stdout, err = _run(args + TINY + ["--max_prompt_tokens", "768"], capsys)
+    assert code == 0, err
+    written = {name: {row["user_id"]: row["profile"] for row in map(json.loads, (out / name).read_text().splitlines())}
+               for name in ("profiles.jsonl", "untrained_profiles.jsonl")}
+    dev_users = list(dict.fromkeys(q.user_id for q in read_lamp(lamp3_dir / "dev_questions.json")))
+    questions = lamp3_dir / "dev_questions.json"
+    fresh = ProfileGenerator("tiny-random-llama", lora=lora, sampling=sampling)  # the generator before training
+    expected = {"profiles.jsonl": trained, "untrained_profiles.jsonl": fresh}
+    for name, generator in expected.items():
+        assert list(written[name]) == dev_users
+        assert written[name] == generate_profiles(generator, questions, "LaMP_3", dev_users, max_prompt_tokens=768, batch_size=8)
+    assert written["profiles.jsonl"] != written["untrained_profiles.jsonl"]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["num_questions"]) == [*VARIANTS, "untrained_profile"]
+    assert "profile - untrained_profile" in report["differences"] and "| profile - untrained_profile |" in stdout
