@@ -192,8 +192,12 @@ def _trained_model(
     results: dict[str, Any],
     device: torch.device | str,
 ) -> torch.nn.Module:
-    """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts."""
+    """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts.
+
+    Every variant's adapter starts from the same seeded initialisation and sees the questions in the
+    same order, so two variants differ only in their prompts (identical prompts: identical models)."""
     base = load_backbone(settings.backbone, settings.architecture, settings.dtype, device)
+    torch.manual_seed(settings.seed)
     model = add_lora(base, settings.lora, settings.architecture)
     losses = sft(
         model,

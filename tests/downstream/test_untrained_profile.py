@@ -63,6 +63,21 @@ def test_identical_profiles_give_a_difference_of_exactly_zero(lamp3_dir: Path) -
         assert set(kinds) <= set(zero) and all(zero[name] == {"value": 0.0, "low": 0.0, "high": 0.0} for name in zero)
 
 
+def test_sft_adapters_of_identical_profiles_are_identical(lamp3_dir: Path) -> None:
+    """Each variant's adapter starts from the same seeded initialisation: identical profiles give
+    identical fine-tuned models, so the paired difference is exactly 0 in SFT mode too."""
+    profiles, evaluation = _dev(lamp3_dir)
+    train_users = read_split(lamp3_dir, "train", TASK)
+    train = Questions.of(train_users, "train", 4)
+    profiles |= {(u.user_id, "train"): f"PROFILE<{u.user_id}>" for u in train_users}
+    sft = DownstreamSettings(backbone="tiny-random-llama", mode="sft", max_answer_tokens=2, context_tokens=64, lr=1e-2)
+    results = run_downstream(sft, TASK, profiles, train, evaluation, untrained_profiles=dict(profiles))
+    assert results["sft_loss"]["profile"] == results["sft_loss"]["untrained_profile"]
+    assert results["sft_loss"]["profile"] != results["sft_loss"]["no_profile"]  # the prompts do differ there
+    logprobs = {v: [r["option_logprobs"] for r in results["records"] if r["variant"] == v] for v in ("profile", "untrained_profile")}
+    assert logprobs["profile"] == logprobs["untrained_profile"]
+
+
 def _hand_made(untrained: list[str]) -> dict:
     """Answers of 4 questions (golds 1..4): ``profile`` exact, the baselines always ``"3"``."""
     answers = {variant: ["3"] * 4 for variant in VARIANTS} | {"profile": ["1", "2", "3", "4"], "untrained_profile": untrained}
