@@ -139,10 +139,14 @@ def read_run(run_dir: Path, checkpoint: Path | None) -> tuple[Path, dict[str, An
         raise LadderError(str(error)) from None
 
 
-def data_module(config: Mapping[str, Any], config_path: Path, generator: ProfileGenerator) -> BumpDataModule:
+def data_module(config: Mapping[str, Any], config_path: Path, generator: ProfileGenerator,
+                users_per_batch: int | None = None) -> BumpDataModule:
     """The run's data module as ``bump fit`` built it (tokenizer and profile prompt: the generator's,
-    which ``bump fit`` links to ``model.model`` and ``model.profile_prompt``)."""
+    which ``bump fit`` links to ``model.model`` and ``model.profile_prompt``); ``users_per_batch``
+    replaces the run's group size (runs trained with different U scored on the same groups)."""
     data = dict(config["data"])
+    if users_per_batch is not None:
+        data["users_per_batch"] = users_per_batch
     if data.get("synthetic") is not None:
         data["synthetic"] = SyntheticUsers(**data["synthetic"])
     if data.get("interactions") is not None:
@@ -204,7 +208,7 @@ def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Inter
 
 
 def ladder(
-    run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str
+    run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str, users_per_batch: int | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     """``(rows, ladder.json, ladder.md)`` of a run (nothing written)."""
     path, state, config = read_run(run_dir, checkpoint)
@@ -216,7 +220,7 @@ def ladder(
     judge = build_judge(judge_entry).to(device)
     trained = ProfileGenerator.from_checkpoint(state).to(device)
     tokenizer = trained.tokenizer
-    data = data_module(config, run_dir / "config.yaml", trained)
+    data = data_module(config, run_dir / "config.yaml", trained, users_per_batch)
     data.setup("validate")
     batches = list(data.val_dataloader())
     with torch.inference_mode():
@@ -255,11 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples of users")
     parser.add_argument("--seed", type=int, default=0, help="seeds torch and the bootstrap")
     parser.add_argument("--device", default="cpu", help="where the generator and the judge run")
+    parser.add_argument("--users_per_batch", type=int, default=None,
+                        help="in-batch group size (default: the run's data.users_per_batch)")
     args = parser.parse_args(argv)
     try:
         if args.out.exists():
             raise LadderError(f"{args.out}: already exists (--out must be a new folder)")
-        rows, report, text = ladder(args.run, args.ckpt, samples=args.samples, seed=args.seed, device=args.device)
+        rows, report, text = ladder(args.run, args.ckpt, samples=args.samples, seed=args.seed, device=args.device,
+                                    users_per_batch=args.users_per_batch)
     except LadderError as error:
         print(f"ladder.py: error: {error}", file=sys.stderr)
         return 1

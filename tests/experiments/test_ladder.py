@@ -162,6 +162,10 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     ):
         for name, suffix in (("ndcg", ""), ("profile_to_item", "_profile_to_item"), ("item_to_profile", "_item_to_profile")):
             assert report["sources"][source][name]["value"] == pytest.approx(logged[tag + suffix][at], abs=1e-5)
+    # --users_per_batch regroups the same users (runs trained with different U, scored on equal groups)
+    assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "pairs"), "--samples", "10", "--users_per_batch", "2"]) == 0
+    pairs = [json.loads(line) for line in (tmp_path / "pairs" / "scores.jsonl").read_text().splitlines()]
+    assert len(pairs) == 6 * len(ladder.SOURCES) and {row["group"] for row in pairs} == {0, 1, 2}
 
 
 def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
