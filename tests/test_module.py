@@ -232,6 +232,17 @@ def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch,
         torch.testing.assert_close(chunked[name], weight, atol=1e-6, rtol=1e-5)
 
 
+def test_prompt_gradients_off_moves_the_adapter_otherwise_through_the_cli(tmp_path, monkeypatch):
+    """``--model.prompt_gradients=false`` reaches the update: the same rollouts (no dropout, same
+    seed), a different step (the prompts' share of the gradient is left out)."""
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    before, exact, _ = _one_sgd_step(tmp_path, 0)
+    _, approximate, calls = _one_sgd_step(tmp_path, 0, "--model.prompt_gradients=false")
+    assert [used for used, _ in calls] == [0]
+    moved = [name for name in before if not torch.equal(approximate[name], before[name])]
+    assert moved and any(not torch.allclose(approximate[n], exact[n], atol=1e-6) for n in moved)
+
+
 def test_the_update_is_clipped_to_max_grad_norm(tmp_path, monkeypatch):
     # one SGD step of lr 1: the adapter moves by exactly the clipped gradient, of global norm 1e-3
     monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
@@ -270,10 +281,13 @@ def test_grad_budget_auto_is_the_default_and_resolves_at_fit_start():
 
 @pytest.mark.parametrize(
     ("precision", "budget", "refused"),
-    [("16-mixed", 256, True), ("16-mixed", "auto", True), ("16-mixed", 0, False), ("bf16-mixed", 256, False)],
+    [("16-mixed", 256, True), ("16-mixed", "auto", True), ("16-mixed", 0, False), ("bf16-mixed", 256, False),
+     ("16-mixed", (256, False), False)],  # without prompt gradients no second pass pulls a scaled gradient
 )
 def test_gradient_scaler_with_memory_bounded_update_is_refused(precision, budget, refused):
-    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=budget)
+    budget, prompt_gradients = budget if isinstance(budget, tuple) else (budget, True)
+    module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), grad_budget_tokens=budget,
+                        prompt_gradients=prompt_gradients)
     module._trainer = SimpleNamespace(precision=precision, strategy=None)  # setup reads these two
     if refused:
         with pytest.raises(ValueError, match="16-mixed"):

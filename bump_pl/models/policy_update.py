@@ -118,6 +118,7 @@ def policy_update(
     max_new_tokens: int,
     budget_tokens: int,
     backward=Tensor.backward,
+    prompt_gradients: bool = True,
 ) -> UpdateResult:
     """Backpropagate the GRPO loss of the scored rollouts ``batch`` into ``policy``'s gradients (no optimizer step).
 
@@ -127,18 +128,25 @@ def policy_update(
         budget_tokens: tokens forwarded with gradients at once; 0 (or a batch that fits) runs one
             forward and backward over everything.
         backward: how to backpropagate a 0-dim tensor.
+        prompt_gradients: False treats the prompts' keys and values as constants (an approximation
+            that skips their backward; see :mod:`~bump_pl.models.chunked_backward`), so it always
+            takes the chunked path, in one chunk when ``budget_tokens`` is 0.
     """
     if batch.advantages is None:
         raise ValueError("policy_update: the rollouts have no advantages; score them first (score_rollouts)")
     count, world = tokens_all_ranks(batch) if settings.loss_type == "dapo" else (None, 1)
     objective = GRPOObjective(batch, settings, max_new_tokens, count, world)
-    if budget_tokens == 0 or batch.prompt_ids.numel() + batch.completion_ids.numel() <= budget_tokens:
+    total_tokens = batch.prompt_ids.numel() + batch.completion_ids.numel()
+    if prompt_gradients and (budget_tokens == 0 or total_tokens <= budget_tokens):
         out = completion_logprobs_entropy(policy, batch)
         loss = objective(torch.arange(batch.completion_ids.shape[0], device=batch.completion_ids.device), out.logps)
         backward(loss)
         result = BackwardResult(out.logps.detach(), out.entropy, loss.detach())
     else:
-        result = backward_completion_logprobs(policy, batch, row_loss=objective, budget_tokens=budget_tokens, backward=backward)
+        result = backward_completion_logprobs(
+            policy, batch, row_loss=objective, budget_tokens=budget_tokens or total_tokens, backward=backward,
+            prompt_gradients=prompt_gradients,
+        )
     old = batch.old_logps if batch.old_logps is not None else result.logps
     stats = grpo_stats(result.logps, old, batch.advantages, batch.completion_mask, settings, ref_logps=batch.ref_logps, keep=batch.keep)
     real = batch.completion_mask.bool()

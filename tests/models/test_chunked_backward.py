@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bump_pl.models.chunked_backward import _context_blocks, backward_completion_logprobs
-from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
+from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs
 from bump_pl.models.lora import LoraSettings
 from bump_pl.models.policy import build_policy
 from bump_pl.models.prefix import encode_prefix, forward_continuation
@@ -125,3 +125,38 @@ def test_context_blocks_by_hand():
     # every context token of every prompt is covered exactly once
     covered = sorted((u, t) for first, end, start, stop in _context_blocks(5, 9, 7) for u in range(first, end) for t in range(start, stop))
     assert covered == [(u, t) for u in range(5) for t in range(9)]
+
+
+@pytest.mark.parametrize("budget", [7, 100_000])
+def test_without_prompt_gradients_the_context_is_a_constant(tiny_llama, prompts, rollouts, budget):
+    """``prompt_gradients=False``: the same log-probs, and the gradient of a path built independently
+    from prefix.py, whose context (every prompt token but the last) is encoded without grad."""
+    policy = _policy(tiny_llama, dropout=0.0)
+    weights = _weights(rollouts)
+    ids, mask = rollouts.prompt_ids, rollouts.prompt_mask
+    completion_ids, completion_mask = rollouts.completion_ids, rollouts.completion_mask
+
+    policy.zero_grad()
+    full = completion_logprobs(policy, rollouts)
+    (full * weights).sum().backward()
+    exact = _grads(policy)
+
+    policy.zero_grad()
+    with torch.no_grad():
+        context = encode_prefix(policy, ids[:, :-1], mask[:, :-1])
+    rows = rollouts.prompt_of_row()
+    inputs = torch.cat([ids[rows, -1:], completion_ids[:, :-1]], dim=1)
+    input_mask = torch.cat([torch.ones_like(completion_mask[:, :1]), completion_mask[:, :-1]], dim=1)
+    logits = forward_continuation(policy, context, rows, inputs, input_mask)
+    reference = token_logprobs(logits, completion_ids, rollouts.temperature) * completion_mask
+    (reference * weights).sum().backward()
+    expected = _grads(policy)
+
+    policy.zero_grad()
+    chunked = backward_completion_logprobs(
+        policy, rollouts, row_loss=lambda r, logps: (logps * weights[r]).sum(), budget_tokens=budget, prompt_gradients=False
+    )
+    torch.testing.assert_close(chunked.logps, full.detach(), atol=1e-5, rtol=0)  # the values are exact
+    _assert_close_grads(_grads(policy), expected)
+    differs = [(exact[n] - expected[n]).norm() / exact[n].norm() for n in exact]
+    assert max(differs) > 1e-2  # ... the gradient is not: the context's share is missing

@@ -101,3 +101,20 @@ def test_dapo_token_count_on_one_process_is_the_kept_tokens(batch):
     count, world = tokens_all_ranks(batch)
     assert world == 1
     assert float(count) == float((batch.completion_mask.bool() & batch.keep[:, None]).sum())
+
+
+def test_without_prompt_gradients_one_chunk_equals_small_chunks(policy, batch):
+    """``prompt_gradients=False`` with budget 0 (one chunk) equals a small budget; the loss equals
+    the exact update's (only the gradient is approximate)."""
+    settings = GRPOSettings(beta=0.1)
+    results, grads = [], []
+    for budget, exact in ((0, True), (0, False), (24, False)):
+        policy.zero_grad()
+        results.append(policy_update(policy, batch, settings, max_new_tokens=10, budget_tokens=budget, prompt_gradients=exact))
+        grads.append(_grads(policy))
+    torch.testing.assert_close(results[1].loss, results[0].loss, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(results[2].loss, results[1].loss, atol=1e-6, rtol=1e-4)
+    for name, expected in grads[1].items():
+        assert expected.abs().max() > 0, name
+        assert (grads[2][name] - expected).norm() / expected.norm() <= 1e-4, name
+    assert any((grads[0][n] - grads[1][n]).norm() / grads[0][n].norm() > 1e-2 for n in grads[0])
