@@ -10,7 +10,8 @@ each one's first comment line says what it changes, and together they label the 
 the history baselines at the same budget, copy rate, profile length, truncated fraction), the wall
 time and the machine's load (1-minute load average at start and end; the figures only mean
 something on an idle machine), and the downstream error per variant with its 95% interval
-(``bump-downstream --ckpt`` zero-shot on every dev question, every variant's context cut to the
+(``bump-downstream --ckpt --untrained_profile`` zero-shot on every dev question, the trained and the
+untrained generator's profiles and the history baselines, every variant's context cut to the
 profile's token budget; rank classification: expected rating under the label options' likelihood). Rows are appended by this script only, never edited.
 """
 
@@ -37,7 +38,7 @@ COLUMNS = [
     "date", "overlays: what changed", "steps", "fit wall", "load", "val/ndcg before → after (p→i / i→p)",
     "history budget", "history full", "copy rate", "profile tokens", "truncated", "downstream MAE@expected",
 ]
-DOWNSTREAM_VARIANTS = ("profile", "no_profile", "recent_history", "retrieved_history")
+DOWNSTREAM_VARIANTS = ("profile", "untrained_profile", "no_profile", "recent_history", "retrieved_history")
 
 
 def label(overlays: list[Path]) -> str:
@@ -83,13 +84,14 @@ def ndcg_cell(series: dict[str, list[tuple[int, float]]], source: str = "") -> s
 
 
 def downstream_cell(report: dict[str, Any] | None) -> str:
-    """Per variant ``MAE@expected [low, high]`` of a ``bump-downstream`` report (rank classification)."""
+    """Per variant ``MAE@expected [low, high]`` of a ``bump-downstream`` report (rank classification),
+    for the variants of :data:`DOWNSTREAM_VARIANTS` the report scored."""
     if report is None or "rank_classification" not in report:
         return "–"
     metrics = report["rank_classification"]["metrics"]
     name = next((m for m in metrics["profile"] if m.endswith("@expected")), next(iter(metrics["profile"])))
     cells = []
-    for variant in DOWNSTREAM_VARIANTS:
+    for variant in (v for v in DOWNSTREAM_VARIANTS if v in metrics):
         interval = metrics[variant][name]
         cells.append(f"{variant} {interval['value']:.3f} [{interval['low']:.2f}, {interval['high']:.2f}]")
     return "; ".join(cells)
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> Path:
             raise SystemExit("experiments/run.py: error: downstream needs a LaMP data_dir in the run's config")
         budget = config["model"]["sampling"]["max_new_tokens"]  # every variant's context: the profile's budget
         _run([sys.executable, "-m", "bump_pl.cli.downstream", "--data-dir", data_dir, "--split", "dev",
-              "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--mode", "zero_shot",
+              "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--mode", "zero_shot", "--untrained_profile",
               "--max-prompt-tokens", str(config["data"]["max_prompt_tokens"]), "--context-tokens", str(budget),
               "--max-new-tokens", "2", "--max-question-tokens", "128", "--eval-batch-size", "16",
               "--profile-batch-size", "16", "--out", str(out), *args.downstream_args.split()], log)
