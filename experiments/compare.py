@@ -1,0 +1,86 @@
+"""Paired comparison of runs at the judge: each run's trained profile on the same users, from their ladders.
+
+    python experiments/compare.py C=runs/ladder-rowC alpha0=runs/ladder-alpha0 users4=runs/ladder-users4
+
+Each ``LABEL=DIR`` is an ``experiments/ladder.py --out`` folder. The first run is the reference; for
+every other run the table gives its trained profile's mean NDCG (both directions and their mix)
+and ``reference - run`` with a 95% paired-bootstrap interval over users (one seeded set of
+resamples for all). The ladders must have scored the same users in the same groups (the same
+validation split and ``--users_per_batch``), or the in-batch negatives would differ: that is checked.
+The untrained generator's row is taken from the reference ladder, for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ladder import METRICS, REFERENCE, markdown, paired_bootstrap
+
+
+class CompareError(Exception):
+    """Bad input: ``"{path}: {problem}"``, printed as one line."""
+
+
+def read_scores(folder: Path) -> list[dict]:
+    """The rows of a ladder's ``scores.jsonl``."""
+    path = folder / "scores.jsonl"
+    if not path.is_file():
+        raise CompareError(f"{path}: no such file (is {folder} an experiments/ladder.py --out folder?)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def source_values(rows: list[dict], source: str) -> tuple[list[tuple[str, int]], dict[str, np.ndarray]]:
+    """``(users as (user_id, group) in order, {metric: [N]})`` of one source of a ladder."""
+    picked = [row for row in rows if row["source"] == source]
+    users = [(row["user_id"], row["group"]) for row in picked]
+    return users, {name: np.array([row[name] for row in picked], dtype=np.float64) for name in METRICS}
+
+
+def compare(runs: dict[str, Path], *, samples: int = 1000, seed: int = 0) -> str:
+    """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference)."""
+    values, reference_users = {}, None
+    for label, folder in runs.items():
+        rows = read_scores(folder)
+        users, values[label] = source_values(rows, REFERENCE)
+        if reference_users is None:
+            reference_users = users
+            values["untrained"] = source_values(rows, "untrained_profile")[1]
+        elif users != reference_users:
+            raise CompareError(f"{folder}: scored other users or groups than {next(iter(runs.values()))};"
+                               " run both ladders on the same split with the same --users_per_batch")
+    first = next(iter(runs))
+    means, differences = paired_bootstrap(values, first, samples=samples, seed=seed)
+    settings = {"runs": ", ".join(f"{label} = {folder}" for label, folder in runs.items()),
+                "users": f"{len(reference_users)} users, trained profiles; untrained: {first}'s ladder",
+                "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
+    return markdown(settings, means, differences).replace("# Judge-level ladder", "# Runs compared at the judge", 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="LABEL=LADDER_FOLDER, the reference first")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        runs = {}
+        for spec in args.runs:
+            label, sep, folder = spec.partition("=")
+            if not sep or not label or label in runs or label == "untrained":
+                raise CompareError(f"{spec}: expected a new LABEL=FOLDER (labels unique, not 'untrained')")
+            runs[label] = Path(folder)
+        text = compare(runs, samples=args.samples, seed=args.seed)
+    except CompareError as error:
+        print(f"compare.py: error: {error}", file=sys.stderr)
+        return 1
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""experiments/compare.py: runs compared on the same users, paired, from their ladders' scores."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))  # compare.py imports ladder.py as a sibling script does
+_spec = importlib.util.spec_from_file_location("experiments_compare", EXPERIMENTS / "compare.py")
+compare = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compare)
+
+
+def _ladder(folder: Path, trained: list[float], users: list[str] | None = None) -> Path:
+    """A ladder folder whose trained profiles score ``trained`` (all three metrics) and untrained 0.1."""
+    users = users or [f"u{i}" for i in range(len(trained))]
+    rows = []
+    for i, (user, value) in enumerate(zip(users, trained, strict=True)):
+        for source, score in (("untrained_profile", 0.1), ("trained_profile", value)):
+            rows.append({"user_id": user, "group": i // 2, "source": source, "ndcg": score,
+                         "profile_to_item": score, "item_to_profile": score, "text": "t"})
+    folder.mkdir()
+    (folder / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+def test_the_reference_minus_each_run_is_paired_over_users(tmp_path: Path) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.6, 0.7, 0.8])
+    same = _ladder(tmp_path / "same", [0.5, 0.6, 0.7, 0.8])
+    shifted = _ladder(tmp_path / "shifted", [0.4, 0.5, 0.6, 0.7])  # every user 0.1 lower
+    text = compare.compare({"base": base, "same": same, "shifted": shifted}, samples=200)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["base"].startswith("| base | 0.650 [")
+    assert rows["untrained"].startswith("| untrained | 0.100 [0.100, 0.100]")
+    assert rows["base - same"].startswith("| base - same | +0.000 [0.000, 0.000]")
+    # a constant per-user shift: the paired interval has no width, though the runs' own intervals do
+    assert rows["base - shifted"].startswith("| base - shifted | +0.100 [0.100, 0.100]")
+
+
+def test_ladders_of_other_users_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.6])
+    other = _ladder(tmp_path / "other", [0.5, 0.6], users=["u0", "x"])
+    assert compare.main([f"a={base}", f"b={other}"]) == 1
+    assert compare.main([f"a={base}", f"c={tmp_path / 'nowhere'}"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(line.startswith("compare.py: error: ") for line in errors)
+    assert "other users or groups" in errors[0] and "scores.jsonl: no such file" in errors[1]
