@@ -5,7 +5,8 @@
 Each ``LABEL=DIR`` is an ``experiments/ladder.py --out`` folder. The first run is the reference; for
 every other run the table gives its trained profile's mean NDCG (both directions and their mix)
 and ``reference - run`` with a 95% paired-bootstrap interval over users (one seeded set of
-resamples for all). The ladders must have scored the same users in the same groups (the same
+resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--alpha`` (default
+0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have scored the same users in the same groups (the same
 validation split and ``--users_per_batch``), or the in-batch negatives would differ: that is checked.
 The untrained generator's row is taken from the reference ladder, for scale.
 """
@@ -34,22 +35,25 @@ def read_scores(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def source_values(rows: list[dict], source: str) -> tuple[list[tuple[str, int]], dict[str, np.ndarray]]:
-    """``(users as (user_id, group) in order, {metric: [N]})`` of one source of a ladder."""
+def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tuple[str, int]], dict[str, np.ndarray]]:
+    """``(users as (user_id, group) in order, {metric: [N]})`` of one source of a ladder, the mix
+    ``ndcg`` recomputed as ``alpha * profile_to_item + (1 - alpha) * item_to_profile``."""
     picked = [row for row in rows if row["source"] == source]
     users = [(row["user_id"], row["group"]) for row in picked]
-    return users, {name: np.array([row[name] for row in picked], dtype=np.float64) for name in METRICS}
+    values = {name: np.array([row[name] for row in picked], dtype=np.float64) for name in METRICS}
+    values["ndcg"] = alpha * values["profile_to_item"] + (1 - alpha) * values["item_to_profile"]
+    return users, values
 
 
-def compare(runs: dict[str, Path], *, samples: int = 1000, seed: int = 0) -> str:
+def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0) -> str:
     """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference)."""
     values, reference_users = {}, None
     for label, folder in runs.items():
         rows = read_scores(folder)
-        users, values[label] = source_values(rows, REFERENCE)
+        users, values[label] = source_values(rows, REFERENCE, alpha)
         if reference_users is None:
             reference_users = users
-            values["untrained"] = source_values(rows, "untrained_profile")[1]
+            values["untrained"] = source_values(rows, "untrained_profile", alpha)[1]
         elif users != reference_users:
             raise CompareError(f"{folder}: scored other users or groups than {next(iter(runs.values()))};"
                                " run both ladders on the same split with the same --users_per_batch")
@@ -57,6 +61,7 @@ def compare(runs: dict[str, Path], *, samples: int = 1000, seed: int = 0) -> str
     means, differences = paired_bootstrap(values, first, samples=samples, seed=seed)
     settings = {"runs": ", ".join(f"{label} = {folder}" for label, folder in runs.items()),
                 "users": f"{len(reference_users)} users, trained profiles; untrained: {first}'s ladder",
+                "NDCG": f"{alpha} x profile→item + {1 - alpha} x item→profile, for every run",
                 "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
     return markdown(settings, means, differences).replace("# Judge-level ladder", "# Runs compared at the judge", 1)
 
@@ -64,6 +69,7 @@ def compare(runs: dict[str, Path], *, samples: int = 1000, seed: int = 0) -> str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="LABEL=LADDER_FOLDER, the reference first")
+    parser.add_argument("--alpha", type=float, default=0.5, help="weight of profile→item in the NDCG mix")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not label or label in runs or label == "untrained":
                 raise CompareError(f"{spec}: expected a new LABEL=FOLDER (labels unique, not 'untrained')")
             runs[label] = Path(folder)
-        text = compare(runs, samples=args.samples, seed=args.seed)
+        text = compare(runs, alpha=args.alpha, samples=args.samples, seed=args.seed)
     except CompareError as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return 1

@@ -16,14 +16,16 @@ compare = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compare)
 
 
-def _ladder(folder: Path, trained: list[float], users: list[str] | None = None) -> Path:
-    """A ladder folder whose trained profiles score ``trained`` (all three metrics) and untrained 0.1."""
+def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, item_to_profile: float | None = None) -> Path:
+    """A ladder folder whose trained profiles score ``trained`` (all three metrics, or item→profile
+    ``item_to_profile``) and untrained 0.1."""
     users = users or [f"u{i}" for i in range(len(trained))]
     rows = []
     for i, (user, value) in enumerate(zip(users, trained, strict=True)):
         for source, score in (("untrained_profile", 0.1), ("trained_profile", value)):
-            rows.append({"user_id": user, "group": i // 2, "source": source, "ndcg": score,
-                         "profile_to_item": score, "item_to_profile": score, "text": "t"})
+            other = item_to_profile if item_to_profile is not None and source == "trained_profile" else score
+            rows.append({"user_id": user, "group": i // 2, "source": source, "ndcg": -1.0,  # recomputed
+                         "profile_to_item": score, "item_to_profile": other, "text": "t"})
     folder.mkdir()
     (folder / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return folder
@@ -40,6 +42,14 @@ def test_the_reference_minus_each_run_is_paired_over_users(tmp_path: Path) -> No
     assert rows["base - same"].startswith("| base - same | +0.000 [0.000, 0.000]")
     # a constant per-user shift: the paired interval has no width, though the runs' own intervals do
     assert rows["base - shifted"].startswith("| base - shifted | +0.100 [0.100, 0.100]")
+
+
+def test_the_mix_is_recomputed_with_one_alpha_for_every_run(tmp_path: Path) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.7], item_to_profile=0.2)
+    text = compare.compare({"base": base}, alpha=0.25, samples=50)
+    row = next(line for line in text.splitlines() if line.startswith("| base |"))
+    assert row.startswith("| base | 0.300 [")  # 0.25 x 0.6 (mean profile→item) + 0.75 x 0.2
+    assert "| 0.600 [" in row and row.endswith("| 0.200 [0.200, 0.200] |")
 
 
 def test_ladders_of_other_users_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
