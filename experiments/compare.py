@@ -63,7 +63,7 @@ def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, s
                 "users": f"{len(reference_users)} users, trained profiles; untrained: {first}'s ladder",
                 "NDCG": f"{alpha} x profile→item + {1 - alpha} x item→profile, for every run",
                 "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
-    return markdown(settings, means, differences).replace("# Judge-level ladder", "# Runs compared at the judge", 1)
+    return markdown(settings, means, differences, title="Runs compared at the judge")
 
 
 def main(argv: list[str] | None = None) -> int:

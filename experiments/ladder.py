@@ -41,19 +41,19 @@ from bump_pl.core.reward import RewardSettings
 from bump_pl.data import BumpDataModule, UserGroupBatch
 from bump_pl.data.interactions import InteractionsSource
 from bump_pl.data.synthetic import SyntheticUsers
-from bump_pl.downstream.bootstrap import resample_indices
+from bump_pl.downstream.bootstrap import Interval, percentile_interval, resample_indices
 from bump_pl.judges.base import Judge
 from bump_pl.judges.config import build_judge
 from bump_pl.judging import judge_scores, rollout_reward
 from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.runs.checkpoints import CheckpointError, read_checkpoint
+from bump_pl.utils import markdown_table
 from bump_pl.validation import history_baselines
 
 SOURCES = ("untrained_profile", "trained_profile", "history_budget", "history_full")
 REFERENCE = "trained_profile"
 METRICS = ("ndcg", "profile_to_item", "item_to_profile")
-Interval = dict[str, float]  # {"value", "low", "high"}
 
 
 class LadderError(Exception):
@@ -70,13 +70,6 @@ def user_scores(
     num_users, heldout_per_user = len(heldout), len(heldout[0])
     reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user, settings=settings)
     return {"ndcg": reward.total, "profile_to_item": reward.profile_to_item, "item_to_profile": reward.item_to_profile}
-
-
-def percentile_interval(value: float, resampled: np.ndarray, level: float) -> Interval:
-    """``value`` with the ``level`` percentile interval of its ``[B]`` bootstrap replicates."""
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return {"value": float(value), "low": float(low), "high": float(high)}
 
 
 def paired_bootstrap(
@@ -193,17 +186,15 @@ def _cell(interval: Interval, signed: bool = False) -> str:
 
 
 def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Interval]],
-             differences: Mapping[str, Mapping[str, Interval]]) -> str:
+             differences: Mapping[str, Mapping[str, Interval]], title: str = "Judge-level ladder") -> str:
     """The settings, the ladder (mean [95% interval] per source) and the paired differences."""
-    lines = ["# Judge-level ladder", ""]
-    lines += [f"- {name}: {value}" for name, value in settings.items()]
-    header = ["| {} | NDCG | profile→item | item→profile |", "|---|---|---|---|"]
-    lines += ["", header[0].format("source"), header[1]]
-    lines += [f"| {s} | " + " | ".join(_cell(m[name]) for name in METRICS) + " |" for s, m in means.items()]
-    lines += ["", header[0].format("paired difference"), header[1]]
-    lines += [
-        f"| {d} | " + " | ".join(_cell(m[name], signed=True) for name in METRICS) + " |" for d, m in differences.items()
-    ]
+    lines = [f"# {title}", "", *(f"- {name}: {value}" for name, value in settings.items()), ""]
+    columns = ["NDCG", "profile→item", "item→profile"]
+    lines.append(markdown_table(["source", *columns], ([s, *(_cell(m[n]) for n in METRICS)] for s, m in means.items())))
+    lines.append("")
+    lines.append(markdown_table(
+        ["paired difference", *columns], ([d, *(_cell(m[n], signed=True) for n in METRICS)] for d, m in differences.items())
+    ))
     return "\n".join(lines) + "\n"
 
 

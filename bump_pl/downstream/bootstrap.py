@@ -42,7 +42,8 @@ def _scores_per_resample(
     return {name: np.array([row[name] for row in rows]) for name in rows[0]}
 
 
-def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
+def percentile_interval(value: float, draws: np.ndarray, level: float) -> Interval:
+    """``value`` with the ``level`` percentile interval of its ``[B]`` bootstrap replicates ``draws``."""
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
     return {"value": float(value), "low": float(low), "high": float(high)}
@@ -74,12 +75,12 @@ def bootstrap_report(
     point = {variant: evaluate_lamp(task, dict(zip(keys, rows)), dict(zip(keys, golds))) for variant, rows in answers.items()}
     resampled = {variant: _scores_per_resample(task, rows, golds, draws) for variant, rows in answers.items()}
     variants = {
-        variant: {name: _interval(value, resampled[variant][name], level) for name, value in point[variant].items()}
+        variant: {name: percentile_interval(value, resampled[variant][name], level) for name, value in point[variant].items()}
         for variant in answers
     }
     differences = {
         f"profile - {baseline}": {
-            name: _interval(
+            name: percentile_interval(
                 point["profile"][name] - point[baseline][name],
                 resampled["profile"][name] - resampled[baseline][name],
                 level,

@@ -22,15 +22,15 @@ bounds it while keeping the sharing, in three phases:
    own turn comes.
 
 The result equals one forward and backward over everything (tested to float error), for one
-extra forward of the context and a peak of about ``budget`` tokens of activations.
+extra forward of the context and a peak of about ``budget`` tokens of activations. The loss
+must be **row-separable**: the total loss is the sum of the per-chunk losses, as GRPO's is once
+its normalisers are fixed (see :func:`bump_pl.core.grpo.grpo_loss`).
 
 With ``prompt_gradients=False`` phase 3 is skipped: the context's keys and values are constants, so
 the weights learn only through the completion tokens' own computation (and the last prompt token's,
 which phase 2 runs). The log-probs and the loss are unchanged; the gradient is an approximation that
 saves the context's forward and backward with grad (about a third of the update's compute at
-MovieLens' shape, where prompts are 2/3 of the tokens). The loss
-must be **row-separable**: the total loss is the sum of the per-chunk losses, as GRPO's is once
-its normalisers are fixed (see :func:`bump_pl.core.grpo.grpo_loss`).
+MovieLens' shape, where prompts are 2/3 of the tokens).
 """
 
 from __future__ import annotations
