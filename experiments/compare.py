@@ -7,7 +7,8 @@ every other run the table gives its trained profile's mean NDCG (both directions
 and ``reference - run`` with a 95% paired-bootstrap interval over users (one seeded set of
 resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--alpha`` (default
 0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have scored the same users in the same groups (the same
-validation split and ``--users_per_batch``), or the in-batch negatives would differ: that is checked.
+validation split and ``--users_per_batch``), or the in-batch negatives would differ, against held-out
+items written the same way (``ladder.py --heldout_template``): both are checked.
 The untrained generator's row is taken from the reference ladder, for scale.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ladder import METRICS, REFERENCE, markdown, paired_bootstrap
+from ladder import METRICS, PLAIN_HELDOUT, REFERENCE, markdown, paired_bootstrap
 
 
 class CompareError(Exception):
@@ -35,6 +36,16 @@ def read_scores(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def heldout_writing(folder: Path) -> str:
+    """How a ladder's held-out items were written (``settings.heldout`` of its ``ladder.json``;
+    ladders from before the setting existed read them as the prompt renders them)."""
+    path = folder / "ladder.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["settings"].get("heldout", PLAIN_HELDOUT)
+    except (OSError, ValueError, KeyError, AttributeError):
+        raise CompareError(f"{path}: missing or not a ladder.py report") from None
+
+
 def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tuple[str, int]], dict[str, np.ndarray]]:
     """``(users as (user_id, group) in order, {metric: [N]})`` of one source of a ladder, the mix
     ``ndcg`` recomputed as ``alpha * profile_to_item + (1 - alpha) * item_to_profile``."""
@@ -47,20 +58,24 @@ def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tup
 
 def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0) -> str:
     """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference)."""
-    values, reference_users = {}, None
+    values, reference_users, reference_writing = {}, None, None
     for label, folder in runs.items():
-        rows = read_scores(folder)
+        rows, writing = read_scores(folder), heldout_writing(folder)
         users, values[label] = source_values(rows, REFERENCE, alpha)
         if reference_users is None:
-            reference_users = users
+            reference_users, reference_writing = users, writing
             values["untrained"] = source_values(rows, "untrained_profile", alpha)[1]
         elif users != reference_users:
             raise CompareError(f"{folder}: scored other users or groups than {next(iter(runs.values()))};"
                                " run both ladders on the same split with the same --users_per_batch")
+        elif writing != reference_writing:
+            raise CompareError(f"{folder}: held-out items written {writing}, not {reference_writing} as in"
+                               f" {next(iter(runs.values()))}; ladder both with the same --heldout_template")
     first = next(iter(runs))
     means, differences = paired_bootstrap(values, first, samples=samples, seed=seed)
     settings = {"runs": ", ".join(f"{label} = {folder}" for label, folder in runs.items()),
                 "users": f"{len(reference_users)} users, trained profiles; untrained: {first}'s ladder",
+                "heldout": reference_writing,
                 "NDCG": f"{alpha} x profile→item + {1 - alpha} x item→profile, for every run",
                 "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
     return markdown(settings, means, differences, title="Runs compared at the judge")

@@ -20,7 +20,9 @@ user (``G = 1``). Per source: the mean over users with a 95% percentile bootstra
 
 The run is rebuilt from its folder: the judge, ``model.reward`` and ``data`` from ``config.yaml``
 (relative paths from the current folder, as ``bump fit`` read them), the generator from the
-checkpoint. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
+checkpoint. ``--heldout_template FILE`` scores against held-out items written by that overlay's
+``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
+trained against differently written items are compared on one writing. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
 and ``ladder.md`` (also printed), all written at the end.
 """
 
@@ -40,6 +42,7 @@ import yaml
 from bump_pl.core.reward import RewardSettings
 from bump_pl.data import BumpDataModule, UserGroupBatch
 from bump_pl.data.interactions import InteractionsSource
+from bump_pl.data.item_template import ItemTemplate
 from bump_pl.data.synthetic import SyntheticUsers
 from bump_pl.downstream.bootstrap import Interval, percentile_interval, resample_indices
 from bump_pl.judges.base import Judge
@@ -54,6 +57,8 @@ from bump_pl.validation import history_baselines
 SOURCES = ("untrained_profile", "trained_profile", "history_budget", "history_full")
 REFERENCE = "trained_profile"
 METRICS = ("ndcg", "profile_to_item", "item_to_profile")
+#: ``settings.heldout`` of a ladder whose held-out items read as the prompt renders them.
+PLAIN_HELDOUT = "as the prompt renders them"
 
 
 class LadderError(Exception):
@@ -133,21 +138,41 @@ def read_run(run_dir: Path, checkpoint: Path | None) -> tuple[Path, dict[str, An
 
 
 def data_module(config: Mapping[str, Any], config_path: Path, generator: ProfileGenerator,
-                users_per_batch: int | None = None) -> BumpDataModule:
+                overrides: Mapping[str, Any] = {}) -> BumpDataModule:
     """The run's data module as ``bump fit`` built it (tokenizer and profile prompt: the generator's,
-    which ``bump fit`` links to ``model.model`` and ``model.profile_prompt``); ``users_per_batch``
-    replaces the run's group size (runs trained with different U scored on the same groups)."""
-    data = dict(config["data"])
-    if users_per_batch is not None:
-        data["users_per_batch"] = users_per_batch
+    which ``bump fit`` links to ``model.model`` and ``model.profile_prompt``); ``overrides`` replace
+    the run's data settings (``users_per_batch``: runs trained with different U scored on the same
+    groups; ``heldout_template``: on the same writing of the held-out items)."""
+    data = {**config["data"], **overrides}
     if data.get("synthetic") is not None:
         data["synthetic"] = SyntheticUsers(**data["synthetic"])
     if data.get("interactions") is not None:
         data["interactions"] = InteractionsSource(**data["interactions"])
+    if data.get("heldout_template") is not None:
+        data["heldout_template"] = ItemTemplate(**data["heldout_template"])
     if data.get("data_dir") is not None and not Path(data["data_dir"]).is_dir():
         raise LadderError(f"{config_path}: data.data_dir {data['data_dir']} is no folder from {Path.cwd()}"
                           " (run from the folder bump fit ran in)")
     return BumpDataModule(**data, tokenizer=generator.tokenizer, profile_prompt=generator.profile_prompt)
+
+
+def read_heldout_template(source: str) -> dict[str, Any] | None:
+    """``data.heldout_template`` of an overlay YAML (checked), or None for ``"none"``."""
+    if source == "none":
+        return None
+    path = Path(source)
+    try:
+        overlay = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise LadderError(f"{path}: unreadable ({' '.join(str(error).split())})") from None
+    template = ((overlay or {}).get("data") or {}).get("heldout_template") if isinstance(overlay, dict) else None
+    if not isinstance(template, dict):
+        raise LadderError(f"{path}: no data.heldout_template mapping (template, value_words)")
+    try:
+        ItemTemplate(**template)
+    except (TypeError, ValueError) as error:
+        raise LadderError(f"{path}: {' '.join(str(error).split())}") from None
+    return template
 
 
 def greedy_profiles(generator: ProfileGenerator, batches: Sequence[UserGroupBatch]) -> list[list[str]]:
@@ -199,9 +224,11 @@ def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Inter
 
 
 def ladder(
-    run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str, users_per_batch: int | None = None
+    run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str,
+    data_overrides: Mapping[str, Any] = {},
 ) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
-    """``(rows, ladder.json, ladder.md)`` of a run (nothing written)."""
+    """``(rows, ladder.json, ladder.md)`` of a run (nothing written); ``data_overrides`` replace the
+    run's data settings (see :func:`data_module`)."""
     path, state, config = read_run(run_dir, checkpoint)
     torch.manual_seed(seed)
     settings = RewardSettings(**(config["model"].get("reward") or {}))
@@ -211,7 +238,7 @@ def ladder(
     judge = build_judge(judge_entry).to(device)
     trained = ProfileGenerator.from_checkpoint(state).to(device)
     tokenizer = trained.tokenizer
-    data = data_module(config, run_dir / "config.yaml", trained, users_per_batch)
+    data = data_module(config, run_dir / "config.yaml", trained, data_overrides)
     data.setup("validate")
     batches = list(data.val_dataloader())
     with torch.inference_mode():
@@ -234,6 +261,7 @@ def ladder(
                  + (f"; the last partial group ({dropped} users) dropped" if dropped else "; no partial group")
                  + f" ({data.skipped_users.get('val', 0)} users with too few items left out by the data module)",
         "K": f"{data.heldout_per_user} held-out items per user",
+        "heldout": f"template {data.heldout_template.template!r}" if data.heldout_template else PLAIN_HELDOUT,
         "budget": f"history_budget cut to {budget} policy tokens (sampling.max_new_tokens)",
         "reward": f"alpha {settings.alpha}, ndcg_k {settings.ndcg_k}, negatives {settings.negatives}",
         "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals",
@@ -252,12 +280,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="where the generator and the judge run")
     parser.add_argument("--users_per_batch", type=int, default=None,
                         help="in-batch group size (default: the run's data.users_per_batch)")
+    parser.add_argument("--heldout_template", default=None, metavar="YAML|none",
+                        help="score against held-out items written by this overlay's data.heldout_template"
+                             " (none: as the prompt renders them); default: the run's")
     args = parser.parse_args(argv)
     try:
         if args.out.exists():
             raise LadderError(f"{args.out}: already exists (--out must be a new folder)")
+        overrides: dict[str, Any] = {}
+        if args.users_per_batch is not None:
+            overrides["users_per_batch"] = args.users_per_batch
+        if args.heldout_template is not None:
+            overrides["heldout_template"] = read_heldout_template(args.heldout_template)
         rows, report, text = ladder(args.run, args.ckpt, samples=args.samples, seed=args.seed, device=args.device,
-                                    users_per_batch=args.users_per_batch)
+                                    data_overrides=overrides)
     except LadderError as error:
         print(f"ladder.py: error: {error}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ _EXPORTS = {
     "download_lamp": "download",
     "lamp_urls": "download",
     "LampFormatError": "errors",
+    "ItemTemplate": "item_template",
     "LampExample": "lamp",
     "read_lamp": "lamp",
     "read_lamp_outputs": "lamp",

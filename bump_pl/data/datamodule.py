@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from bump_pl.data.collate import UserGroupCollator
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
+from bump_pl.data.item_template import ItemTemplate
 from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.lamp import read_lamp, resolve_task
 from bump_pl.data.sizing import Carve, batch_error
@@ -53,6 +54,9 @@ class BumpDataModule(LightningDataModule):
         users_per_batch: U, distinct users per batch.
         heldout_per_user: K, held-out interactions per user.
         heldout_strategy: ``"random"`` (re-drawn every train epoch) or ``"latest"`` (by date).
+        heldout_template: how held-out items are written for the judge (the generator never sees
+            them), e.g. ratings as words (:class:`~bump_pl.data.item_template.ItemTemplate`);
+            None: as the task renders them in the prompt.
         min_context_items: users with fewer than K + this many items are skipped (count logged).
         max_context_items: at most this many most recent context items per prompt (None: all).
         max_prompt_tokens: prompts keep the most recent context items that fit this many tokens.
@@ -74,6 +78,7 @@ class BumpDataModule(LightningDataModule):
         users_per_batch: int = 8,
         heldout_per_user: int = 4,
         heldout_strategy: HeldoutStrategy = "random",
+        heldout_template: ItemTemplate | None = None,
         min_context_items: int = 4,
         max_context_items: int | None = None,
         max_prompt_tokens: int | None = 1024,
@@ -107,6 +112,7 @@ class BumpDataModule(LightningDataModule):
         self.task_name = task
         self.users_per_batch, self.heldout_per_user = users_per_batch, heldout_per_user
         self.heldout_strategy: HeldoutStrategy = heldout_strategy
+        self.heldout_template = heldout_template
         self.min_context_items, self.max_context_items = min_context_items, max_context_items
         self.max_prompt_tokens, self.seed = max_prompt_tokens, seed
         self.profile_prompt = profile_prompt
@@ -176,14 +182,16 @@ class BumpDataModule(LightningDataModule):
 
     def _dataset(self, users: list[UserHistory], source: str, k: int, redraw: bool) -> UserHeldoutDataset:
         assert self.task is not None
+        heldout = self.heldout_template
         return UserHeldoutDataset(
             [user.user_id for user in users],
-            render_users(users, self.task, source),
+            render_users(users, self.task.render, source),
             heldout_per_user=k,
             strategy=self.heldout_strategy,
             seed=self.seed,
             redraw=redraw,
             max_context_items=self.max_context_items,
+            heldout_histories=render_users(users, heldout.render, source) if heldout is not None else None,
         )
 
     # ----------------------------------------------------------------------------- Lightning hooks

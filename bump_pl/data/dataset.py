@@ -8,13 +8,13 @@ oldest first, cut to the ``max_context_items`` most recent.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
 from bump_pl.data.errors import LampFormatError
-from bump_pl.data.tasks import TaskSpec
 from bump_pl.data.users import UserHistory
 
 HeldoutStrategy = Literal["random", "latest"]
@@ -29,14 +29,15 @@ class UserExample:
     heldout: list[str]
 
 
-def render_users(users: list[UserHistory], task: TaskSpec, source: str) -> list[list[str]]:
-    """Every user's items rendered as one line each (oldest first); ``source`` names the file in errors."""
+def render_users(users: list[UserHistory], render: Callable[[dict[str, Any]], str], source: str) -> list[list[str]]:
+    """Every user's items rendered as one line each (oldest first) by ``render`` (a task's
+    ``TaskSpec.render`` or an ``ItemTemplate.render``); ``source`` names the file in errors."""
     rendered = []
     for user in users:
         lines = []
         for item in user.items:
             try:
-                lines.append(task.render(item))
+                lines.append(render(item))
             except ValueError as err:
                 raise LampFormatError(source, f"user {user.user_id!r}: {err}") from None
         rendered.append(lines)
@@ -54,6 +55,8 @@ class UserHeldoutDataset(Dataset[UserExample]):
         seed: seeds the random draws.
         redraw: when False the draw ignores the epoch (fixed val/test draws).
         max_context_items: keep at most this many most recent context items (None: all).
+        heldout_histories: the same items rendered for the judge (``ItemTemplate``), position for
+            position; the held-out items are taken from these. None: from ``histories``.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class UserHeldoutDataset(Dataset[UserExample]):
         seed: int,
         redraw: bool,
         max_context_items: int | None = None,
+        heldout_histories: list[list[str]] | None = None,
     ) -> None:
         if strategy not in ("random", "latest"):
             raise ValueError(f"heldout_strategy must be 'random' or 'latest', got {strategy!r}")
@@ -74,6 +78,9 @@ class UserHeldoutDataset(Dataset[UserExample]):
         self.user_ids, self.histories = user_ids, histories
         self.k, self.strategy, self.seed, self.redraw = heldout_per_user, strategy, seed, redraw
         self.max_context_items = max_context_items
+        if heldout_histories is not None and [len(h) for h in heldout_histories] != [len(h) for h in histories]:
+            raise ValueError("heldout_histories must render the same items as histories, user for user")
+        self.heldout_histories = heldout_histories if heldout_histories is not None else histories
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -94,4 +101,5 @@ class UserHeldoutDataset(Dataset[UserExample]):
         context = [item for position, item in enumerate(items) if position not in chosen]
         if self.max_context_items is not None:
             context = context[len(context) - self.max_context_items :] if self.max_context_items > 0 else []
-        return UserExample(self.user_ids[index], context, [items[position] for position in sorted(chosen)])
+        heldout = [self.heldout_histories[index][position] for position in sorted(chosen)]
+        return UserExample(self.user_ids[index], context, heldout)

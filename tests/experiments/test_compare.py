@@ -16,9 +16,11 @@ compare = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compare)
 
 
-def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, item_to_profile: float | None = None) -> Path:
+def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, item_to_profile: float | None = None,
+            heldout: str | None = None) -> Path:
     """A ladder folder whose trained profiles score ``trained`` (all three metrics, or item→profile
-    ``item_to_profile``) and untrained 0.1."""
+    ``item_to_profile``) and untrained 0.1; ``heldout``: its ``settings.heldout`` (None: a ladder
+    from before the setting)."""
     users = users or [f"u{i}" for i in range(len(trained))]
     rows = []
     for i, (user, value) in enumerate(zip(users, trained, strict=True)):
@@ -28,6 +30,8 @@ def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, 
                          "profile_to_item": score, "item_to_profile": other, "text": "t"})
     folder.mkdir()
     (folder / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    settings = {"heldout": heldout} if heldout is not None else {}
+    (folder / "ladder.json").write_text(json.dumps({"settings": settings}))
     return folder
 
 
@@ -60,3 +64,13 @@ def test_ladders_of_other_users_are_refused(tmp_path: Path, capsys: pytest.Captu
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(line.startswith("compare.py: error: ") for line in errors)
     assert "other users or groups" in errors[0] and "scores.jsonl: no such file" in errors[1]
+
+
+def test_ladders_against_differently_written_heldout_items_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = _ladder(tmp_path / "old", [0.5, 0.6])  # before settings.heldout: the prompt's rendering
+    plain = _ladder(tmp_path / "plain", [0.4, 0.6], heldout=compare.PLAIN_HELDOUT)
+    words = _ladder(tmp_path / "words", [0.5, 0.6], heldout="template '{score} {title}'")
+    assert "| old - plain | +0.050 [" in compare.compare({"old": old, "plain": plain}, samples=20)
+    assert compare.main([f"old={old}", f"words={words}"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{words}: held-out items written template '{{score}} {{title}}', not" in error

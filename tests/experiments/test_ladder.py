@@ -127,7 +127,9 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
         "trainer": {"max_steps": 1, "val_check_interval": 1, "callbacks": [
             {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}}]},
         "model": {"sampling": {"max_new_tokens": 4}},
-        "data": {"users_per_batch": 4},
+        # the judge reads held-out ratings as words: the ladder must rebuild that from the run's config
+        "data": {"users_per_batch": 4, "heldout_template": {
+            "template": "{score} stars: {text}", "value_words": {"score": dict(zip("12345", ("no", "two", "ok", "good", "top")))}}},
     }))
     fit = subprocess.run([sys.executable, "-m", "bump_pl.cli", "fit", "--config", str(REPO / "configs" / "tiny.yaml"),
                           "--config", str(overlay)], cwd=tmp_path, env=_env(tmp_path / "cache"), capture_output=True,
@@ -166,6 +168,14 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "pairs"), "--samples", "10", "--users_per_batch", "2"]) == 0
     pairs = [json.loads(line) for line in (tmp_path / "pairs" / "scores.jsonl").read_text().splitlines()]
     assert len(pairs) == 6 * len(ladder.SOURCES) and {row["group"] for row in pairs} == {0, 1, 2}
+    # --heldout_template none: the same texts scored against the held-out items as the prompt renders them
+    assert report["settings"]["heldout"] == "template '{score} stars: {text}'"
+    assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "plain"), "--samples", "10",
+                        "--heldout_template", "none"]) == 0
+    plain = [json.loads(line) for line in (tmp_path / "plain" / "scores.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "plain" / "ladder.json").read_text())["settings"]["heldout"] == ladder.PLAIN_HELDOUT
+    assert [(row["user_id"], row["text"]) for row in plain] == [(row["user_id"], row["text"]) for row in rows]
+    assert [row["profile_to_item"] for row in plain] != [row["profile_to_item"] for row in rows]
 
 
 def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
@@ -181,4 +191,9 @@ def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
     assert not out.exists()
     assert ladder.main([str(tmp_path / "nowhere"), "--out", str(out)]) == 1
     assert capsys.readouterr().err == f"ladder.py: error: {tmp_path / 'nowhere'}: no such run folder\n"
+    assert not out.exists()
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("data:\n  heldout_template:\n    template: '{score!r}'\n")
+    assert ladder.main([str(run), "--out", str(out), "--heldout_template", str(overlay)]) == 1
+    assert capsys.readouterr().err.startswith(f"ladder.py: error: {overlay}: heldout_template '{{score!r}}': ")
     assert not out.exists()
