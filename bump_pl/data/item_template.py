@@ -35,7 +35,7 @@ class ItemTemplate:
             parsed = list(string.Formatter().parse(self.template))
         except ValueError as err:
             raise ValueError(f"heldout_template {self.template!r}: {err}") from None
-        names = [name for _, name, spec, conversion in parsed if name is not None]
+        names = [name for _, name, _, _ in parsed if name is not None]
         if not names:
             raise ValueError(f"heldout_template {self.template!r} names no item field (write e.g. '{{title}}')")
         for _, name, spec, conversion in parsed:
