@@ -22,8 +22,9 @@ The run is rebuilt from its folder: the judge, ``model.reward`` and ``data`` fro
 (relative paths from the current folder, as ``bump fit`` read them), the generator from the
 checkpoint. ``--heldout_template FILE`` scores against held-out items written by that overlay's
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
-trained against differently written items are compared on one writing. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
-and ``ladder.md`` (also printed), all written at the end.
+trained against differently written items are compared on one writing. ``--out`` (new) receives
+``scores.jsonl`` (one row per user and source), ``ladder.json`` and ``ladder.md`` (also printed),
+all written at the end.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -48,9 +49,9 @@ class ItemTemplate:
         if unused:
             raise ValueError(f"heldout_template value_words name fields the template does not use: {unused}")
 
-    @property
+    @cached_property
     def fields(self) -> list[str]:
-        """The item fields the template uses, in order of first use."""
+        """The item fields the template uses, in order of first use (parsed once, not per item)."""
         return list(dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(self.template) if name))
 
     def render(self, item: dict[str, Any]) -> str:
