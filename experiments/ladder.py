@@ -62,6 +62,15 @@ METRICS = ("ndcg", "profile_to_item", "item_to_profile")
 PLAIN_HELDOUT = "as the prompt renders them"
 
 
+def heldout_writing(template: ItemTemplate | None) -> str:
+    """``settings.heldout``: the template and its value words, so that ``compare.py`` tells apart two
+    ladders whose templates agree but whose words differ (``PLAIN_HELDOUT`` without a template)."""
+    if template is None:
+        return PLAIN_HELDOUT
+    words = f" with value_words {json.dumps(template.value_words, sort_keys=True)}" if template.value_words else ""
+    return f"template {template.template!r}{words}"
+
+
 class LadderError(Exception):
     """Bad input: ``"{path}: {problem}"``, printed as one line."""
 
@@ -262,7 +271,7 @@ def ladder(
                  + (f"; the last partial group ({dropped} users) dropped" if dropped else "; no partial group")
                  + f" ({data.skipped_users.get('val', 0)} users with too few items left out by the data module)",
         "K": f"{data.heldout_per_user} held-out items per user",
-        "heldout": f"template {data.heldout_template.template!r}" if data.heldout_template else PLAIN_HELDOUT,
+        "heldout": heldout_writing(data.heldout_template),
         "budget": f"history_budget cut to {budget} policy tokens (sampling.max_new_tokens)",
         "reward": f"alpha {settings.alpha}, ndcg_k {settings.ndcg_k}, negatives {settings.negatives}",
         "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals",

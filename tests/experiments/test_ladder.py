@@ -20,6 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import Tensor
 
 from bump_pl.core.reward import RewardSettings
+from bump_pl.data import ItemTemplate
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.validation import ValidationNDCG
 
@@ -109,6 +110,19 @@ def test_paired_difference_of_a_source_with_itself_is_exactly_zero() -> None:
         assert differences["a - c"][name]["low"] < differences["a - c"][name]["high"]
 
 
+def test_the_recorded_writing_tells_apart_templates_whose_words_differ() -> None:
+    liked = ItemTemplate("The user {score} {title}.", {"score": {"1": "hated", "5": "loved"}})
+    starred = ItemTemplate("The user {score} {title}.", {"score": {"1": "gave one star to", "5": "gave five stars to"}})
+    assert ladder.heldout_writing(None) == ladder.PLAIN_HELDOUT
+    assert ladder.heldout_writing(ItemTemplate("{score} {title}")) == "template '{score} {title}'"
+    assert ladder.heldout_writing(liked) == (
+        "template 'The user {score} {title}.' with value_words {\"score\": {\"1\": \"hated\", \"5\": \"loved\"}}")
+    assert ladder.heldout_writing(liked) != ladder.heldout_writing(starred)
+    # the same words in another order are the same writing
+    reordered = ItemTemplate("The user {score} {title}.", {"score": {"5": "loved", "1": "hated"}})
+    assert ladder.heldout_writing(reordered) == ladder.heldout_writing(liked)
+
+
 def scalars(run_dir: Path) -> dict[str, list[float]]:
     """``{tag: [value by step]}`` of a run folder's TensorBoard scalars."""
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
@@ -169,7 +183,8 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     pairs = [json.loads(line) for line in (tmp_path / "pairs" / "scores.jsonl").read_text().splitlines()]
     assert len(pairs) == 6 * len(ladder.SOURCES) and {row["group"] for row in pairs} == {0, 1, 2}
     # --heldout_template none: the same texts scored against the held-out items as the prompt renders them
-    assert report["settings"]["heldout"] == "template '{score} stars: {text}'"
+    assert report["settings"]["heldout"] == ("template '{score} stars: {text}' with value_words"
+                                             ' {"score": {"1": "no", "2": "two", "3": "ok", "4": "good", "5": "top"}}')
     assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "plain"), "--samples", "10",
                         "--heldout_template", "none"]) == 0
     plain = [json.loads(line) for line in (tmp_path / "plain" / "scores.jsonl").read_text().splitlines()]
