@@ -8,7 +8,8 @@ and ``reference - run`` with a 95% paired-bootstrap interval over users (one see
 resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--alpha`` (default
 0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have scored the same users in the same groups (the same
 validation split and ``--users_per_batch``), or the in-batch negatives would differ, against held-out
-items written the same way (``ladder.py --heldout_template``): both are checked.
+items written the same way (``ladder.py --heldout_template``), ranked the same way (``ndcg_k``,
+``--negatives``): all three are checked.
 The untrained generator's row is taken from the reference ladder, for scale.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -36,13 +38,16 @@ def read_scores(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def heldout_writing(folder: Path) -> str:
-    """How a ladder's held-out items were written (``settings.heldout`` of its ``ladder.json``;
-    ladders from before the setting existed read them as the prompt renders them)."""
+def scoring(folder: Path) -> tuple[str, str]:
+    """How a ladder scored: ``(writing, ranking)``. The writing of the held-out items is
+    ``settings.heldout`` of its ``ladder.json`` (ladders from before the setting read them as the
+    prompt renders them); the ranking is ``settings.reward`` without the mix weight (``ndcg_k`` and
+    the negatives: a run trained with ``hybrid`` negatives laddered as trained ranks fewer)."""
     path = folder / "ladder.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["settings"].get("heldout", PLAIN_HELDOUT)
-    except (OSError, ValueError, KeyError, AttributeError):
+        settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        return settings.get("heldout", PLAIN_HELDOUT), re.sub(r"^alpha [^,]*, ", "", settings["reward"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise CompareError(f"{path}: missing or not a ladder.py report") from None
 
 
@@ -58,12 +63,12 @@ def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tup
 
 def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0) -> str:
     """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference)."""
-    values, reference_users, reference_writing = {}, None, None
+    values, reference_users, reference_writing, reference_ranking = {}, None, None, None
     for label, folder in runs.items():
-        rows, writing = read_scores(folder), heldout_writing(folder)
+        rows, (writing, ranking) = read_scores(folder), scoring(folder)
         users, values[label] = source_values(rows, REFERENCE, alpha)
         if reference_users is None:
-            reference_users, reference_writing = users, writing
+            reference_users, reference_writing, reference_ranking = users, writing, ranking
             values["untrained"] = source_values(rows, "untrained_profile", alpha)[1]
         elif users != reference_users:
             raise CompareError(f"{folder}: scored other users or groups than {next(iter(runs.values()))};"
@@ -71,6 +76,9 @@ def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, s
         elif writing != reference_writing:
             raise CompareError(f"{folder}: held-out items written {writing}, not {reference_writing} as in"
                                f" {next(iter(runs.values()))}; ladder both with the same --heldout_template")
+        elif ranking != reference_ranking:
+            raise CompareError(f"{folder}: ranked with {ranking}, not {reference_ranking} as in"
+                               f" {next(iter(runs.values()))}; ladder both with the same --negatives")
     first = next(iter(runs))
     means, differences = paired_bootstrap(values, first, samples=samples, seed=seed)
     settings = {"runs": ", ".join(f"{label} = {folder}" for label, folder in runs.items()),

@@ -22,7 +22,9 @@ The run is rebuilt from its folder: the judge, ``model.reward`` and ``data`` fro
 (relative paths from the current folder, as ``bump fit`` read them), the generator from the
 checkpoint. ``--heldout_template FILE`` scores against held-out items written by that overlay's
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
-trained against differently written items are compared on one writing. ``--out`` (new) receives
+trained against differently written items are compared on one writing; ``--negatives global`` ranks
+a run trained with ``hybrid`` negatives against every other user of its group, as the others are
+ranked. ``--out`` (new) receives
 ``scores.jsonl`` (one row per user and source), ``ladder.json`` and ``ladder.md`` (also printed),
 all written at the end.
 """
@@ -235,13 +237,14 @@ def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Inter
 
 def ladder(
     run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str,
-    data_overrides: Mapping[str, Any] = {},
+    data_overrides: Mapping[str, Any] = {}, reward_overrides: Mapping[str, Any] = {},
 ) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     """``(rows, ladder.json, ladder.md)`` of a run (nothing written); ``data_overrides`` replace the
-    run's data settings (see :func:`data_module`)."""
+    run's data settings (see :func:`data_module`), ``reward_overrides`` its reward settings
+    (``negatives``: a run trained with ``hybrid`` scored on every negative, as the others are)."""
     path, state, config = read_run(run_dir, checkpoint)
     torch.manual_seed(seed)
-    settings = RewardSettings(**(config["model"].get("reward") or {}))
+    settings = RewardSettings(**{**(config["model"].get("reward") or {}), **reward_overrides})
     budget = SamplingSettings(**(config["model"].get("sampling") or {})).max_new_tokens
     # the config's judge; a config that left it to the module's default: the one the checkpoint recorded
     judge_entry = config["model"].get("judge") or state["hyper_parameters"]["judge"]
@@ -293,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout_template", default=None, metavar="YAML|none",
                         help="score against held-out items written by this overlay's data.heldout_template"
                              " (none: as the prompt renders them); default: the run's")
+    parser.add_argument("--negatives", choices=("local", "global", "hybrid"), default=None,
+                        help="in-batch negatives to rank against (default: the run's model.reward.negatives);"
+                             " global ranks every other user of the group")
     args = parser.parse_args(argv)
     try:
         if args.out.exists():
@@ -303,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.heldout_template is not None:
             overrides["heldout_template"] = read_heldout_template(args.heldout_template)
         rows, report, text = ladder(args.run, args.ckpt, samples=args.samples, seed=args.seed, device=args.device,
-                                    data_overrides=overrides)
+                                    data_overrides=overrides,
+                                    reward_overrides={} if args.negatives is None else {"negatives": args.negatives})
     except LadderError as error:
         print(f"ladder.py: error: {error}", file=sys.stderr)
         return 1

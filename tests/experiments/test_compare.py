@@ -17,10 +17,10 @@ _spec.loader.exec_module(compare)
 
 
 def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, item_to_profile: float | None = None,
-            heldout: str | None = None) -> Path:
+            heldout: str | None = None, reward: str = "alpha 0.5, ndcg_k None, negatives global") -> Path:
     """A ladder folder whose trained profiles score ``trained`` (all three metrics, or item→profile
     ``item_to_profile``) and untrained 0.1; ``heldout``: its ``settings.heldout`` (None: a ladder
-    from before the setting)."""
+    from before the setting); ``reward``: its ``settings.reward``."""
     users = users or [f"u{i}" for i in range(len(trained))]
     rows = []
     for i, (user, value) in enumerate(zip(users, trained, strict=True)):
@@ -30,7 +30,7 @@ def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, 
                          "profile_to_item": score, "item_to_profile": other, "text": "t"})
     folder.mkdir()
     (folder / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    settings = {"heldout": heldout} if heldout is not None else {}
+    settings = {"reward": reward, **({"heldout": heldout} if heldout is not None else {})}
     (folder / "ladder.json").write_text(json.dumps({"settings": settings}))
     return folder
 
@@ -74,3 +74,23 @@ def test_ladders_against_differently_written_heldout_items_are_refused(tmp_path:
     assert compare.main([f"old={old}", f"words={words}"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{words}: held-out items written template '{{score}} {{title}}', not" in error
+
+
+def test_ladders_ranked_against_other_negatives_are_refused_but_another_mix_weight_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.6])
+    alpha0 = _ladder(tmp_path / "alpha0", [0.4, 0.6], reward="alpha 0.0, ndcg_k None, negatives global")
+    hybrid = _ladder(tmp_path / "hybrid", [0.5, 0.6], reward="alpha 0.5, ndcg_k None, negatives hybrid")
+    cut = _ladder(tmp_path / "cut", [0.5, 0.6], reward="alpha 0.5, ndcg_k 1, negatives global")
+    assert "| base - alpha0 | +0.050 [" in compare.compare({"base": base, "alpha0": alpha0}, samples=20)
+    assert compare.main([f"base={base}", f"hybrid={hybrid}"]) == 1
+    assert compare.main([f"base={base}", f"cut={cut}"]) == 1
+    unreported = _ladder(tmp_path / "unreported", [0.5, 0.6])
+    (unreported / "ladder.json").unlink()
+    assert compare.main([f"base={base}", f"unreported={unreported}"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 3 and errors[2].endswith(f"{unreported / 'ladder.json'}: missing or not a ladder.py report")
+    assert f"{hybrid}: ranked with ndcg_k None, negatives hybrid, not ndcg_k None, negatives global" in errors[0]
+    assert errors[0].endswith("ladder both with the same --negatives")
+    assert f"{cut}: ranked with ndcg_k 1, negatives global, not" in errors[1]

@@ -191,6 +191,12 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     assert json.loads((tmp_path / "plain" / "ladder.json").read_text())["settings"]["heldout"] == ladder.PLAIN_HELDOUT
     assert [(row["user_id"], row["text"]) for row in plain] == [(row["user_id"], row["text"]) for row in rows]
     assert [row["profile_to_item"] for row in plain] != [row["profile_to_item"] for row in rows]
+    # --negatives local: on one process the same ranking as the run's global, recorded as local
+    assert report["settings"]["reward"].endswith("negatives global")
+    assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "local"), "--samples", "10", "--negatives", "local"]) == 0
+    local = [json.loads(line) for line in (tmp_path / "local" / "scores.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "local" / "ladder.json").read_text())["settings"]["reward"].endswith("negatives local")
+    assert [(row["user_id"], row["ndcg"]) for row in local] == [(row["user_id"], row["ndcg"]) for row in rows]
 
 
 def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
