@@ -24,9 +24,8 @@ checkpoint. ``--heldout_template FILE`` scores against held-out items written by
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
 trained against differently written items are compared on one writing; ``--negatives global`` ranks
 a run trained with ``hybrid`` negatives against every other user of its group, as the others are
-ranked. ``--out`` (new) receives
-``scores.jsonl`` (one row per user and source), ``ladder.json`` and ``ladder.md`` (also printed),
-all written at the end.
+ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
+and ``ladder.md`` (also printed), all written at the end.
 """
 
 from __future__ import annotations
