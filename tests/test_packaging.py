@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``args`` run in ``cwd`` with ``env`` (default: this one's), never an inherited ``PYTHONPATH``:
+    a source tree on it would shadow the wheel (bump-pl must come from the wheel alone)."""
+    env = {**(os.environ if env is None else env), "PYTHONPATH": ""}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{args}: {result.stderr[-3000:]}"
     return result
@@ -65,7 +68,7 @@ def test_wheel_layout(fresh_venv: Path, tmp_path: Path) -> None:
 
 
 def test_tiny_fit_from_an_empty_folder(fresh_venv: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     _run([str(fresh_venv / "bin" / "bump"), "fit", "--config", "tiny", "--trainer.max_steps", "2"], tmp_path, env)
     checkpoints = list(tmp_path.glob("runs/tiny/version_*/checkpoints/last.ckpt"))
     assert len(checkpoints) == 1
