@@ -6,10 +6,10 @@ Each ``LABEL=DIR`` is an ``experiments/ladder.py --out`` folder. The first run i
 every other run the table gives its trained profile's mean NDCG (both directions and their mix)
 and ``reference - run`` with a 95% paired-bootstrap interval over users (one seeded set of
 resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--alpha`` (default
-0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have scored the same users in the same groups (the same
-validation split and ``--users_per_batch``), or the in-batch negatives would differ, against held-out
-items written the same way (``ladder.py --heldout_template``), ranked the same way (``ndcg_k``,
-``--negatives``): all three are checked.
+0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have
+scored the same users in the same groups (the same validation split and ``--users_per_batch``), or
+the in-batch negatives would differ, against held-out items written the same way (``ladder.py
+--heldout_template``), ranked the same way (``ndcg_k``, ``--negatives``): all three are checked.
 The untrained generator's row is taken from the reference ladder, for scale.
 """
 
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ladder import METRICS, PLAIN_HELDOUT, REFERENCE, markdown, paired_bootstrap
+from ladder import METRICS, PLAIN_HELDOUT, REFERENCE, markdown, paired_bootstrap, ranking
 
 
 class CompareError(Exception):
@@ -46,7 +45,7 @@ def scoring(folder: Path) -> tuple[str, str]:
     path = folder / "ladder.json"
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        return settings.get("heldout", PLAIN_HELDOUT), re.sub(r"^alpha [^,]*, ", "", settings["reward"])
+        return settings.get("heldout", PLAIN_HELDOUT), ranking(settings["reward"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise CompareError(f"{path}: missing or not a ladder.py report") from None
 

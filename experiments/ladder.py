@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +71,12 @@ def heldout_writing(template: ItemTemplate | None) -> str:
         return PLAIN_HELDOUT
     words = f" with value_words {json.dumps(template.value_words, sort_keys=True)}" if template.value_words else ""
     return f"template {template.template!r}{words}"
+
+
+def ranking(reward: str) -> str:
+    """``settings.reward`` as :func:`ladder` writes it (``"alpha A, ndcg_k N, negatives X"``) without
+    the mix weight: how the ladder ranked, which ``compare.py`` requires to agree across runs."""
+    return re.sub(r"^alpha [^,]*, ", "", reward)
 
 
 class LadderError(Exception):
