@@ -79,7 +79,11 @@ class BumpModule(LightningModule):
         prompt_gradients: backpropagate through the prompts' keys and values (exact). False treats
             them as constants: same log-probs and loss, an approximate gradient (through the
             completion tokens' own computation only) for about a third less update compute when
-            prompts are most of the tokens (``bump_pl.models.chunked_backward``).
+            prompts are most of the tokens (``bump_pl.models.chunked_backward``). With one
+            optimizer step per batch (``grpo.steps_per_generation`` and ``grpo.num_iterations``
+            1) the constants are the KV cache the rollouts' prefill computed, so the update runs
+            no forward of the prompts at all; with LoRA dropout on (``grpo.disable_dropout``
+            false) they are then the keys and values without dropout.
         optimizer: for use from Python (benchmarks, tests): builds the optimizer from the trainable
             weights, e.g. ``functools.partial(torch.optim.AdamW, lr=1e-5)``. ``bump fit`` leaves it
             unset and takes the config's top-level ``optimizer:`` / ``lr_scheduler:`` instead.
@@ -155,8 +159,10 @@ class BumpModule(LightningModule):
         return torch.stack([update.loss for update in updates]).mean()
 
     def _rollouts(self, batch: UserGroupBatch) -> Rollouts:
-        """``G`` sampled profiles per user of ``batch``."""
-        return self.generator.rollouts(batch, self.hparams.group_size)
+        """``G`` sampled profiles per user of ``batch``, with the prompts' KV cache when the update
+        treats the prompts as constants and runs once on the weights that sampled."""
+        keep = not self.prompt_gradients and not self.grpo.reuses_rollouts
+        return self.generator.rollouts(batch, self.hparams.group_size, keep_prompt_kv=keep)
 
     def _bidirectional_reward(self, rollouts: Rollouts, batch: UserGroupBatch) -> BidirectionalReward:
         """Bidirectional reward of this rank's ``U*G`` rollouts, negatives from every rank.

@@ -189,12 +189,12 @@ def _one_sgd_step(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list]:
     """LoRA weights before and after one SGD step of the tiny config (no dropout, so both budgets
     draw the same rollouts and apply the same update), and each policy_update call's
-    ``(budget_tokens, tokens in the batch)``."""
+    ``(budget_tokens, tokens in the batch, whether the rollouts kept their prompts' KV cache)``."""
     calls = []
     original = bump_pl.module.policy_update
 
     def recording_update(policy, batch, settings, *, budget_tokens, **kwargs):
-        calls.append((budget_tokens, batch.prompt_ids.numel() + batch.completion_ids.numel()))
+        calls.append((budget_tokens, batch.prompt_ids.numel() + batch.completion_ids.numel(), batch.prompt_kv is not None))
         return original(policy, batch, settings, budget_tokens=budget_tokens, **kwargs)
 
     old_cwd = os.getcwd()
@@ -225,7 +225,7 @@ def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch,
     before, one_pass, _ = _one_sgd_step(tmp_path, 0)
     _, chunked, calls = _one_sgd_step(tmp_path, budget)
     expected = 256 if budget == "auto" else budget
-    assert [used for used, _ in calls] == [expected]
+    assert [used for used, *_ in calls] == [expected]
     assert calls[0][1] > expected  # the batch does not fit: the chunked path ran
     assert any(not torch.equal(one_pass[name], before[name]) for name in before)  # the step moved the adapter
     for name, weight in one_pass.items():
@@ -234,11 +234,14 @@ def test_memory_bounded_update_equals_the_one_pass_update(tmp_path, monkeypatch,
 
 def test_prompt_gradients_off_moves_the_adapter_otherwise_through_the_cli(tmp_path, monkeypatch):
     """``--model.prompt_gradients=false`` reaches the update: the same rollouts (no dropout, same
-    seed), a different step (the prompts' share of the gradient is left out)."""
+    seed), a different step (the prompts' share of the gradient is left out), the prompts' keys and
+    values taken from the rollouts' prefill."""
     monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
-    before, exact, _ = _one_sgd_step(tmp_path, 0)
+    before, exact, exact_calls = _one_sgd_step(tmp_path, 0)
     _, approximate, calls = _one_sgd_step(tmp_path, 0, "--model.prompt_gradients=false")
-    assert [used for used, _ in calls] == [0]
+    assert calls == [(0, calls[0][1], True)] and exact_calls == [(0, calls[0][1], False)]
+    _, _, mini_batches = _one_sgd_step(tmp_path, 0, "--model.prompt_gradients=false", "--model.grpo.steps_per_generation=2")
+    assert [kept for *_, kept in mini_batches] == [False, False]  # the second one follows an optimizer step
     moved = [name for name in before if not torch.equal(approximate[name], before[name])]
     assert moved and any(not torch.allclose(approximate[n], exact[n], atol=1e-6) for n in moved)
 

@@ -30,7 +30,11 @@ With ``prompt_gradients=False`` phase 3 is skipped: the context's keys and value
 the weights learn only through the completion tokens' own computation (and the last prompt token's,
 which phase 2 runs). The log-probs and the loss are unchanged; the gradient is an approximation that
 saves the context's forward and backward with grad (about a third of the update's compute at
-MovieLens' shape, where prompts are 2/3 of the tokens).
+MovieLens' shape, where prompts are 2/3 of the tokens). Rollouts that kept the prompts' KV cache as
+they were sampled (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`) skip phase 1 too: the
+constants are then the sampling policy's keys and values of the context, which equal phase 1's when
+the weights have not moved since and dropout is off (tested), and the update saves another forward
+of every prompt.
 """
 
 from __future__ import annotations
@@ -115,6 +119,25 @@ def _context_forward(
     )
 
 
+def _context_cache(
+    model: PreTrainedModel, context: tuple[Tensor, Tensor, Tensor], blocks: list[tuple[int, int, int, int]], as_leaves: bool
+) -> tuple[list[tuple[Tensor, Tensor | None]], list[tuple[Tensor, Tensor]]]:
+    """Phase 1: the RNG state before each block, and per layer the context's ``(keys, values)``
+    ``[U, kv_heads, P-1, head_dim]`` (leaves that collect a gradient when ``as_leaves``)."""
+    device, config = context[0].device, model.config
+    rng_states, caches = [], {}
+    with torch.no_grad():
+        for block in blocks:
+            rng_states.append(_rng_state(device))
+            _context_forward(model, context, block, caches.setdefault(block[0], DynamicCache(config=config)))
+    per_layer = zip(*(cache.layers for cache in caches.values()))  # each layer of every prompt block
+    leaves = [
+        tuple(torch.cat([getattr(b, kind) for b in blocks_of_layer]).requires_grad_(as_leaves) for kind in ("keys", "values"))
+        for blocks_of_layer in per_layer
+    ]
+    return rng_states, leaves
+
+
 def backward_completion_logprobs(
     model: PreTrainedModel,
     rollouts: Rollouts,
@@ -134,7 +157,8 @@ def backward_completion_logprobs(
             segment length, see :func:`_context_blocks`; per chunk: rows times ``T``, at least one row).
         backward: how to backpropagate a 0-dim tensor (``LightningModule.manual_backward`` in training).
         prompt_gradients: backpropagate into the context's keys and values (phase 3); False treats
-            them as constants (see the module docstring).
+            them as constants (see the module docstring), read from ``rollouts.prompt_kv`` when
+            the rollouts kept it (then phase 1 does not run).
 
     Returns:
         :class:`BackwardResult`: the log-probs, entropies and loss of the rows, detached.
@@ -151,18 +175,11 @@ def backward_completion_logprobs(
     context = (prompt_ids[:, :-1], context_mask, position_ids_from_mask(context_mask))
     blocks = _context_blocks(num_prompts, context_mask.shape[1], budget_tokens)
 
-    # Phase 1: the context's KV cache, block by block, without a graph.
-    rng_states, caches = [], {}
-    with torch.no_grad():
-        for block in blocks:
-            rng_states.append(_rng_state(device))
-            _context_forward(model, context, block, caches.setdefault(block[0], DynamicCache(config=config)))
-    per_layer = zip(*(cache.layers for cache in caches.values()))  # each layer of every prompt block
-    leaves = [
-        tuple(torch.cat([getattr(b, kind) for b in blocks_of_layer]).requires_grad_(prompt_gradients) for kind in ("keys", "values"))
-        for blocks_of_layer in per_layer
-    ]
-    del caches
+    # Phase 1: the context's KV cache, block by block, without a graph (or the one sampling kept).
+    if prompt_gradients or rollouts.prompt_kv is None:
+        rng_states, leaves = _context_cache(model, context, blocks, prompt_gradients)
+    else:
+        rng_states, leaves = [], [(keys[:, :, :-1], values[:, :, :-1]) for keys, values in rollouts.prompt_kv]
 
     # Phase 2: continuations (last prompt token + completion) in row chunks, each backpropagated.
     prompt_of_row = rollouts.prompt_of_row()

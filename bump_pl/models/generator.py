@@ -66,11 +66,14 @@ class ProfileGenerator:
         self.policy.to(device)
         return self
 
-    def rollouts(self, batch: UserGroupBatch, group_size: int) -> Rollouts:
+    def rollouts(self, batch: UserGroupBatch, group_size: int, *, keep_prompt_kv: bool = False) -> Rollouts:
         """``group_size`` completions sampled (``sampling`` settings) for each user of ``batch`` (its
-        ``[U, P]`` left-padded prompts on the policy's device)."""
+        ``[U, P]`` left-padded prompts on the policy's device); ``keep_prompt_kv`` keeps the prompts'
+        KV cache in the rollouts (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`)."""
         ids, mask = batch.input_ids, batch.attention_mask
-        return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling)
+        return generate_rollouts(
+            self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling, keep_prompt_kv=keep_prompt_kv
+        )
 
     def profiles(self, batch: UserGroupBatch) -> list[str]:
         """One greedy profile per user of ``batch`` (its ``[U, P]`` left-padded prompts on the policy's

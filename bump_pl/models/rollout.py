@@ -11,6 +11,10 @@ processors in ``generate``'s order: repetition penalty, min-new-tokens, then tem
 top-p, min-p), so with a fixed seed they give the same tokens, not just the same distribution.
 
 Rows are ordered ``r = u*G + g`` (prompt ``u``, sample ``g``).
+
+The shared path can hand back the prompts' KV cache (``keep_prompt_kv``): the approximate update
+(``prompt_gradients=False``, :mod:`bump_pl.models.chunked_backward`) treats the prompts' keys and
+values as constants, and these are the same constants, so it need not run the prompts again.
 """
 
 from __future__ import annotations
@@ -106,6 +110,10 @@ class Rollouts:
             on-policy (then the update's own detached log-probs stand in).
         ref_logps: ``[U*G, T]`` reference-policy log-probs; None without a KL term.
         keep: ``[U*G]`` bool, rollouts that take part in the loss; None keeps all.
+        prompt_kv: per layer ``(keys, values)``, each ``[U, kv_heads, P, head_dim]``: the policy's
+            cache of the prompts as it sampled (no grad, dropout off), kept only when asked
+            (:func:`generate_rollouts`'s ``keep_prompt_kv``); None otherwise. Valid for the weights
+            that sampled: an update that reuses the rollouts after an optimizer step must not read it.
     """
 
     prompt_ids: Tensor
@@ -120,6 +128,7 @@ class Rollouts:
     old_logps: Tensor | None = None
     ref_logps: Tensor | None = None
     keep: Tensor | None = None
+    prompt_kv: tuple[tuple[Tensor, Tensor], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_ids.dim() != 2 or self.prompt_ids.shape != self.prompt_mask.shape:
@@ -136,6 +145,13 @@ class Rollouts:
             )
         if self.temperature <= 0:
             raise ValueError(f"Rollouts: temperature must be > 0, got {self.temperature}")
+        if self.prompt_kv is not None and any(
+            keys.shape[0] != self.num_users or keys.shape[2] != self.prompt_ids.shape[1] for keys, _ in self.prompt_kv
+        ):
+            raise ValueError(
+                f"Rollouts: prompt_kv must be [U, heads, P, head_dim] = [{self.num_users}, heads, {self.prompt_ids.shape[1]}, "
+                f"head_dim] per layer, got {tuple(self.prompt_kv[0][0].shape)}"
+            )
 
     @property
     def num_users(self) -> int:
@@ -169,6 +185,7 @@ class Rollouts:
             old_logps=pick(self.old_logps),
             ref_logps=pick(self.ref_logps),
             keep=pick(self.keep),
+            prompt_kv=None if self.prompt_kv is None else tuple((k[first:stop], v[first:stop]) for k, v in self.prompt_kv),
         )
 
 
@@ -230,8 +247,10 @@ def _decode_shared(
     stop_ids: Tensor,
     pad_id: int,
     cuda_graphs: bool = True,
-) -> Tensor:
-    """``[U*G, T']`` raw tokens (pad after a row stops), each prompt prefilled once.
+    keep_prompt_kv: bool = False,
+) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...] | None]:
+    """``[U*G, T']`` raw tokens (pad after a row stops), each prompt prefilled once, and (if
+    ``keep_prompt_kv``) the prefill's per-layer ``(keys, values)`` ``[U, kv_heads, P, head_dim]``.
 
     Decodes into a preallocated cache (:class:`~bump_pl.models.decode.StaticDecoder`). Rows that
     finished keep their last logits: every step still draws one token for all ``U*G`` rows (the
@@ -243,7 +262,9 @@ def _decode_shared(
     max_new_tokens = settings.max_new_tokens
     cache = static_cache_from_prefix(prefix.cache, rows, model.config, prompt_len + max_new_tokens)
     logits = prefix.last_logits.index_select(0, rows).float()  # [N, V], rows that finished keep theirs
-    del prefix  # the dynamic prefix cache is no longer needed
+    # the static cache holds copies: the prefix cache is released unless kept
+    prompt_kv = tuple((layer.keys, layer.values) for layer in prefix.cache.layers) if keep_prompt_kv else None
+    del prefix
     prompt_mask = attention_mask.index_select(0, rows)
     key_mask = torch.cat([prompt_mask, prompt_mask.new_zeros(rows.shape[0], max_new_tokens)], dim=1)
     decoder = StaticDecoder(model, cache, key_mask, prompt_len, cuda_graphs)
@@ -259,7 +280,7 @@ def _decode_shared(
             break
         computed, step_logits = decoder.step(step, token, positions + step, done)
         logits[computed] = step_logits.float()
-    return history[:, prompt_len : prompt_len + step + 1]
+    return history[:, prompt_len : prompt_len + step + 1], prompt_kv
 
 
 def _decode_naive(
@@ -302,6 +323,7 @@ def generate_rollouts(
     settings: SamplingSettings,
     share_prompt: bool = True,
     cuda_graphs: bool = True,
+    keep_prompt_kv: bool = False,
 ) -> Rollouts:
     """Sample ``group_size`` completions for each of ``U`` left-padded prompts.
 
@@ -311,6 +333,9 @@ def generate_rollouts(
         group_size: ``G`` samples per prompt.
         share_prompt: prefill each prompt once (fast) or let ``generate`` prefill it G times.
         cuda_graphs: on CUDA, replay the shared path's decode step as a CUDA graph (no effect on CPU).
+        keep_prompt_kv: keep the prompts' KV cache in :attr:`Rollouts.prompt_kv` (shared path only),
+            for an update that treats the prompts as constants; it stays in memory while the
+            rollouts do.
 
     Returns:
         :class:`Rollouts` with the prompts, completions, texts and truncation flags, not yet scored.
@@ -323,11 +348,16 @@ def generate_rollouts(
         raise ValueError(f"group_size must be >= 1, got {group_size}")
     if bool((prompt_mask[:, -1] == 0).any()):
         raise ValueError("prompts must be left-padded (prompt_mask[:, -1] has zeros); set tokenizer.padding_side='left'")
+    if keep_prompt_kv and not share_prompt:
+        raise ValueError("keep_prompt_kv needs share_prompt=True: generate on G prompt copies keeps no prompt cache of [U, P]")
     stop_ids = torch.tensor(stop_token_ids(tokenizer, model), device=prompt_ids.device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(stop_ids[0])
     with torch.no_grad(), eval_mode(model):
+        prompt_kv = None
         if share_prompt:
-            raw = _decode_shared(model, prompt_ids, prompt_mask, group_size, settings, stop_ids, pad_id, cuda_graphs)
+            raw, prompt_kv = _decode_shared(
+                model, prompt_ids, prompt_mask, group_size, settings, stop_ids, pad_id, cuda_graphs, keep_prompt_kv
+            )
         else:
             raw = _decode_naive(model, prompt_ids, prompt_mask, group_size, settings, stop_ids, pad_id)
     is_stop = torch.isin(raw, stop_ids)
@@ -341,5 +371,5 @@ def generate_rollouts(
     ]
     return Rollouts(
         prompt_ids, prompt_mask, completion_ids, completion_mask, group_size, settings.temperature, texts,
-        truncated=~is_stop.any(1),
+        truncated=~is_stop.any(1), prompt_kv=prompt_kv,
     )

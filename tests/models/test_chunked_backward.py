@@ -160,3 +160,34 @@ def test_without_prompt_gradients_the_context_is_a_constant(tiny_llama, prompts,
     _assert_close_grads(_grads(policy), expected)
     differs = [(exact[n] - expected[n]).norm() / exact[n].norm() for n in exact]
     assert max(differs) > 1e-2  # ... the gradient is not: the context's share is missing
+
+
+@pytest.mark.parametrize("budget", [7, 100_000])
+def test_without_prompt_gradients_the_sampling_cache_replaces_the_context_pass(tiny_llama, tokenizer, prompts, budget):
+    """Rollouts that kept their prompts' KV cache: the same log-probs, loss and gradient as running
+    the context again (weights unchanged since sampling, no dropout), and no forward of the context."""
+    policy = _policy(tiny_llama, dropout=0.0)
+    torch.manual_seed(0)
+    kept = generate_rollouts(policy, tokenizer, *prompts, group_size=G, settings=SamplingSettings(max_new_tokens=12), keep_prompt_kv=True)
+    weights = _weights(kept)
+    widths = []  # the input width of every forward of the policy
+    hook = policy.get_base_model().register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    results, grads, forwards = [], [], []
+    for rollouts in (replace(kept, prompt_kv=None), kept):
+        policy.zero_grad()
+        widths.clear()
+        results.append(backward_completion_logprobs(
+            policy, rollouts, row_loss=lambda r, logps: (logps * weights[r]).sum(), budget_tokens=budget, prompt_gradients=False
+        ))
+        grads.append(_grads(policy))
+        forwards.append(list(widths))
+    hook.remove()
+    rerun, reused = results
+    torch.testing.assert_close(reused.logps, rerun.logps, atol=1e-5, rtol=0)
+    torch.testing.assert_close(reused.loss, rerun.loss, atol=1e-4, rtol=0)
+    _assert_close_grads(grads[1], grads[0])
+    width = kept.completion_ids.shape[1]  # phase 2's input: the last prompt token and all but the last completion token
+    assert set(forwards[1]) == {width}  # only the continuations ran ...
+    assert len(forwards[0]) > len(forwards[1]) and set(forwards[0]) != {width}  # ... where the rerun also ran the context

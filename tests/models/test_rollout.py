@@ -1,8 +1,11 @@
 """Shared-prompt rollouts give exactly the tokens of plain ``generate`` on repeated prompts."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
+from bump_pl.models.prefix import encode_prefix
 from bump_pl.models.rollout import SamplingSettings, _processors, generate_rollouts, stop_token_ids
 from bump_pl.models.tiny import tiny_tokenizer
 
@@ -80,6 +83,35 @@ def test_dropout_is_off_while_sampling_and_train_mode_is_restored(tiny_llama, to
     assert tiny_llama.training
     assert torch.equal(reference.completion_ids, again.completion_ids)
     assert not any(p.grad is not None for p in tiny_llama.parameters())
+
+
+def test_kept_prompt_kv_is_the_prefill_of_the_prompts_and_changes_no_token(tiny_llama, tokenizer, prompts):
+    settings = SamplingSettings(max_new_tokens=10)
+    torch.manual_seed(0)
+    plain = generate_rollouts(tiny_llama, tokenizer, *prompts, group_size=G, settings=settings)
+    torch.manual_seed(0)
+    kept = generate_rollouts(tiny_llama, tokenizer, *prompts, group_size=G, settings=settings, keep_prompt_kv=True)
+    assert plain.prompt_kv is None
+    assert torch.equal(kept.completion_ids, plain.completion_ids)
+    with torch.no_grad():  # an independent prefill of the same prompts
+        layers = encode_prefix(tiny_llama, *prompts).cache.layers
+    assert len(kept.prompt_kv) == len(layers) == tiny_llama.config.num_hidden_layers
+    for (keys, values), layer in zip(kept.prompt_kv, layers):
+        torch.testing.assert_close(keys, layer.keys, atol=1e-6, rtol=0)
+        torch.testing.assert_close(values, layer.values, atol=1e-6, rtol=0)
+    first, second = kept.mini_batches(2)  # users [0, 2) and [2, 3): each keeps its own prompts' rows
+    assert torch.equal(first.prompt_kv[1][0], kept.prompt_kv[1][0][:2])
+    assert torch.equal(second.prompt_kv[1][1], kept.prompt_kv[1][1][2:])
+
+
+def test_a_prompt_kv_of_other_prompts_or_of_the_naive_path_is_refused(tiny_llama, tokenizer, prompts):
+    kept = generate_rollouts(tiny_llama, tokenizer, *prompts, group_size=2, settings=SamplingSettings(4), keep_prompt_kv=True)
+    with pytest.raises(ValueError, match="prompt_kv must be"):
+        replace(kept, prompt_kv=tuple((keys[:2], values[:2]) for keys, values in kept.prompt_kv))
+    with pytest.raises(ValueError, match="keep_prompt_kv needs share_prompt=True"):
+        generate_rollouts(
+            tiny_llama, tokenizer, *prompts, group_size=2, settings=SamplingSettings(4), share_prompt=False, keep_prompt_kv=True
+        )
 
 
 def test_stop_tokens_include_a_chat_end_of_turn_token():
