@@ -33,8 +33,9 @@ saves the context's forward and backward with grad (about a third of the update'
 MovieLens' shape, where prompts are 2/3 of the tokens). Rollouts that kept the prompts' KV cache as
 they were sampled (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`) skip phase 1 too: the
 constants are then the sampling policy's keys and values of the context, which equal phase 1's when
-the weights have not moved since and dropout is off (tested), and the update saves another forward
-of every prompt.
+the weights have not moved since and dropout is off (tested; up to float rounding when the rollouts
+ran with the LoRA adapters folded in, :mod:`bump_pl.models.merged_lora`), and the update saves
+another forward of every prompt.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 profile cache ask for greedy profiles; ``bump-downstream --ckpt`` rebuilds one from a checkpoint
 alone (:meth:`ProfileGenerator.from_checkpoint`), without a judge or Lightning.
 
+Both kinds of generation run with the LoRA adapters folded into the base weights
+(:func:`~bump_pl.models.merged_lora.merged_lora`; unchanged where they cannot be folded exactly):
+the same outputs up to float rounding, without the adapters' per-step cost.
+
 No Lightning here. The generator is not an ``nn.Module``: the module that owns it registers its
 ``policy`` under the name ``policy``, so checkpoints keep the keys ``policy.*``.
 """
@@ -20,6 +24,7 @@ from typing_extensions import Self
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.models.loading import load_causal_lm, load_tokenizer
 from bump_pl.models.lora import LoraSettings
+from bump_pl.models.merged_lora import merged_lora
 from bump_pl.models.policy import build_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
 
@@ -71,16 +76,18 @@ class ProfileGenerator:
         ``[U, P]`` left-padded prompts on the policy's device); ``keep_prompt_kv`` keeps the prompts'
         KV cache in the rollouts (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`)."""
         ids, mask = batch.input_ids, batch.attention_mask
-        return generate_rollouts(
-            self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling, keep_prompt_kv=keep_prompt_kv
-        )
+        with merged_lora(self.policy):
+            return generate_rollouts(
+                self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling, keep_prompt_kv=keep_prompt_kv
+            )
 
     def profiles(self, batch: UserGroupBatch) -> list[str]:
         """One greedy profile per user of ``batch`` (its ``[U, P]`` left-padded prompts on the policy's
         device), repetition penalty and lengths as sampled."""
         greedy = dataclasses.replace(self.sampling, greedy=True)
         ids, mask = batch.input_ids, batch.attention_mask
-        return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
+        with merged_lora(self.policy):
+            return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Mapping[str, Any], *, trained: bool = True) -> Self:
