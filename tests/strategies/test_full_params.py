@@ -1,4 +1,5 @@
-"""full_parameters: whole parameters on rank 0 inside the block, shards outside, training unharmed.
+"""full_parameters: whole parameters on rank 0 inside the block, shards outside, training unharmed;
+and generation's LoRA fold (merged_lora) on such a policy: refused on shards, exact on whole weights.
 
 Two gloo processes on CPU shard a small network (FSDP with one unit as Lightning's FSDPStrategy
 wraps it, and FSDP2 ``fully_shard`` per layer plus the root), enter the context before any forward
@@ -20,6 +21,7 @@ import torch.multiprocessing as mp
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy
 
+from bump_pl.models.merged_lora import merged_lora
 from bump_pl.strategies.full_params import full_parameters
 
 
@@ -27,8 +29,9 @@ def _net() -> torch.nn.Sequential:
     return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
 
 
-def _shard(kind: str, net: torch.nn.Sequential, world: int) -> torch.nn.Module:
-    """``net`` sharded by FSDP (one unit, the wrapper returned) or FSDP2 (in place, per layer and root)."""
+def _shard(kind: str, net: torch.nn.Module, world: int, layers: tuple[torch.nn.Module, ...] | None = None) -> torch.nn.Module:
+    """``net`` sharded by FSDP (one unit, the wrapper returned) or FSDP2 (in place, per layer of
+    ``layers`` (default: ``net``'s two linears) and root)."""
     if kind == "fsdp":
         from torch.distributed.fsdp import FullyShardedDataParallel
 
@@ -37,7 +40,7 @@ def _shard(kind: str, net: torch.nn.Sequential, world: int) -> torch.nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh("cpu", (world,))
-    for layer in (net[0], net[2]):
+    for layer in layers or (net[0], net[2]):
         fully_shard(layer, mesh=mesh)
     return fully_shard(net, mesh=mesh)
 
@@ -109,6 +112,69 @@ def test_rank_0_sees_full_correct_parameters_inside_and_shards_outside(kind: str
         torch.testing.assert_close(trained, reference, atol=1e-6, rtol=1e-5)
     if kind == "fsdp":
         assert "nested FSDP units" in report["nested_error"]
+
+
+def _lora_net() -> torch.nn.Module:
+    """``_net`` with a LoRA adapter on both linears whose ``B`` is random (not a no-op)."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    net = get_peft_model(_net(), LoraConfig(r=2, lora_alpha=4, target_modules=["0", "2"], lora_dropout=0.0))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3, generator=torch.Generator().manual_seed(3))
+    return net
+
+
+def _lora_worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
+    """Generation's fold on a sharded LoRA policy: refused on shards, done on rank 0's whole parameters."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    reference, policy = _lora_net(), _lora_net()
+    inner = policy.base_model.model
+    model = _shard(kind, policy, world, layers=(inner[0], inner[2]))
+    trainer = SimpleNamespace(strategy=SimpleNamespace(model=model))
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(1))
+    report: dict = {}
+    with torch.no_grad():
+        report["reference_output"] = reference(x)
+    with merged_lora(policy) as folded:  # between forwards every weight is a shard
+        report["folded_sharded"] = folded
+    with full_parameters(trainer):
+        if rank == 0:
+            whole = [p.detach().clone() for p in policy.parameters()]
+            with merged_lora(policy) as folded, torch.no_grad():
+                report["folded_whole"], report["output"] = folded, policy(x)
+            report["restored"] = all(torch.equal(p, q) for p, q in zip(policy.parameters(), whole, strict=True))
+        dist.barrier()
+    inputs = [torch.randn(3, 8, generator=torch.Generator().manual_seed(10 + r)) for r in range(world)]
+    model(inputs[rank]).pow(2).sum().backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    (sum(reference(batch).pow(2).sum() for batch in inputs) / world).backward()
+    torch.optim.SGD([p for p in reference.parameters() if p.requires_grad], lr=0.1).step()
+    with full_parameters(trainer):
+        if rank == 0:
+            report["trained"] = [p.detach().clone() for p in policy.parameters()]
+        dist.barrier()
+    if rank == 0:
+        report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
+        torch.save(report, out)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
+def test_generation_folds_lora_only_into_whole_weights_and_sharded_training_goes_on(kind: str, tmp_path) -> None:
+    out = str(tmp_path / "report.pt")
+    mp.spawn(_lora_worker, args=(2, 29500 + os.getpid() % 500 + 13 + (kind == "fsdp2") * 7, kind, out), nprocs=2)
+    report = torch.load(out)
+    assert report["folded_sharded"] is False
+    assert report["folded_whole"] is True and report["restored"]
+    torch.testing.assert_close(report["output"], report["reference_output"])
+    for trained, reference in zip(report["trained"], report["reference_trained"], strict=True):
+        torch.testing.assert_close(trained, reference, atol=1e-6, rtol=1e-5)
 
 
 class _Linear(LightningModule):
