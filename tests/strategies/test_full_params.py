@@ -50,9 +50,48 @@ def _local_numel(net: torch.nn.Module) -> int:
     return sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in net.parameters())
 
 
-def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
+def _join(rank: int, world: int, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+
+
+def _leave(rank: int, report: dict, out: str) -> None:
+    """Rank 0 saves ``report`` to ``out``; every rank leaves the group."""
+    if rank == 0:
+        torch.save(report, out)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _spawn(worker, kind: str, tmp_path, port_offset: int) -> dict:
+    """Run ``worker(rank, 2, port, kind, out)`` on two processes; rank 0's report."""
+    out = str(tmp_path / "report.pt")
+    port = 29500 + os.getpid() % 500 + port_offset + (kind == "fsdp2") * 7
+    mp.spawn(worker, args=(2, port, kind, out), nprocs=2)
+    return torch.load(out)
+
+
+def _one_sgd_step_each(
+    rank: int, world: int, sharded: tuple[torch.nn.Module, torch.nn.Module], reference: torch.nn.Module, trainer, report: dict
+) -> None:
+    """One SGD step of the sharded model (each rank its own batch; FSDP averages the gradients over
+    ranks) and of ``reference`` on the ranks' batches averaged; ``report`` gets the network's whole
+    trained parameters (rank 0) and the reference's."""
+    model, net = sharded
+    inputs = [torch.randn(3, 8, generator=torch.Generator().manual_seed(10 + r)) for r in range(world)]
+    model(inputs[rank]).pow(2).sum().backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    (sum(reference(batch).pow(2).sum() for batch in inputs) / world).backward()
+    torch.optim.SGD([p for p in reference.parameters() if p.requires_grad], lr=0.1).step()
+    with full_parameters(trainer):
+        if rank == 0:
+            report["trained"] = [p.detach().clone() for p in net.parameters()]
+        dist.barrier()
+    report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
+
+
+def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
+    _join(rank, world, port)
     torch.manual_seed(0)
     reference, net = _net(), _net()
     net.load_state_dict(reference.state_dict())
@@ -71,15 +110,7 @@ def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
                 report["outputs"] = [net(x) for _ in range(3)]
         dist.barrier()
     report["outside"].append(_local_numel(net))
-    inputs = [torch.randn(3, 8, generator=torch.Generator().manual_seed(10 + r)) for r in range(world)]
-    model(inputs[rank]).pow(2).sum().backward()  # both FSDPs average gradients over ranks
-    torch.optim.SGD(model.parameters(), lr=0.1).step()
-    (sum(reference(batch).pow(2).sum() for batch in inputs) / world).backward()
-    torch.optim.SGD(reference.parameters(), lr=0.1).step()
-    with full_parameters(trainer):
-        if rank == 0:
-            report["trained"] = [p.detach().clone() for p in net.parameters()]
-        dist.barrier()
+    _one_sgd_step_each(rank, world, (model, net), reference, trainer, report)
     if kind == "fsdp":  # nested units: refused on every rank instead of hanging
         nested = _net()
         nested[0] = _shard("fsdp", nested[0], world)
@@ -88,19 +119,13 @@ def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
                 pass
         except ValueError as error:
             report["nested_error"] = str(error)
-    if rank == 0:
-        report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
-        torch.save(report, out)
-    dist.barrier()
-    dist.destroy_process_group()
+    _leave(rank, report, out)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
 def test_rank_0_sees_full_correct_parameters_inside_and_shards_outside(kind: str, tmp_path) -> None:
-    out = str(tmp_path / "report.pt")
-    mp.spawn(_worker, args=(2, 29500 + os.getpid() % 500 + (kind == "fsdp2") * 7, kind, out), nprocs=2)
-    report = torch.load(out)
+    report = _spawn(_worker, kind, tmp_path, port_offset=0)
     full = report["full_numel"]
     assert all(local < full for local in report["outside"]), (report["outside"], full)  # sharded before and after
     assert report["plain"]
@@ -129,8 +154,7 @@ def _lora_net() -> torch.nn.Module:
 
 def _lora_worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
     """Generation's fold on a sharded LoRA policy: refused on shards, done on rank 0's whole parameters."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    _join(rank, world, port)
     reference, policy = _lora_net(), _lora_net()
     inner = policy.base_model.model
     model = _shard(kind, policy, world, layers=(inner[0], inner[2]))
@@ -148,28 +172,14 @@ def _lora_worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
                 report["folded_whole"], report["output"] = folded, policy(x)
             report["restored"] = all(torch.equal(p, q) for p, q in zip(policy.parameters(), whole, strict=True))
         dist.barrier()
-    inputs = [torch.randn(3, 8, generator=torch.Generator().manual_seed(10 + r)) for r in range(world)]
-    model(inputs[rank]).pow(2).sum().backward()
-    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
-    (sum(reference(batch).pow(2).sum() for batch in inputs) / world).backward()
-    torch.optim.SGD([p for p in reference.parameters() if p.requires_grad], lr=0.1).step()
-    with full_parameters(trainer):
-        if rank == 0:
-            report["trained"] = [p.detach().clone() for p in policy.parameters()]
-        dist.barrier()
-    if rank == 0:
-        report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
-        torch.save(report, out)
-    dist.barrier()
-    dist.destroy_process_group()
+    _one_sgd_step_each(rank, world, (model, policy), reference, trainer, report)
+    _leave(rank, report, out)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
 def test_generation_folds_lora_only_into_whole_weights_and_sharded_training_goes_on(kind: str, tmp_path) -> None:
-    out = str(tmp_path / "report.pt")
-    mp.spawn(_lora_worker, args=(2, 29500 + os.getpid() % 500 + 13 + (kind == "fsdp2") * 7, kind, out), nprocs=2)
-    report = torch.load(out)
+    report = _spawn(_lora_worker, kind, tmp_path, port_offset=13)
     assert report["folded_sharded"] is False
     assert report["folded_whole"] is True and report["restored"]
     torch.testing.assert_close(report["output"], report["reference_output"])
