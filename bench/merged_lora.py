@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import time
+from contextlib import nullcontext
 
 import torch
 from rollout_prefill import user_history_prompts
@@ -48,25 +49,22 @@ def main() -> None:
     ids, mask = user_history_prompts(tokenizer, args.users, args.prompt_tokens)
     settings = SamplingSettings(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
 
-    def rollouts(folded: bool):
+    def rollouts(folded: bool, ids: torch.Tensor, mask: torch.Tensor, settings: SamplingSettings):
         torch.manual_seed(0)
         start = time.perf_counter()
-        if folded:
-            with merged_lora(policy) as did_fold:
-                out = generate_rollouts(policy, tokenizer, ids, mask, group_size=args.group_size, settings=settings)
-            if not did_fold:
-                raise SystemExit("bench/merged_lora.py: error: this policy cannot be folded (see bump_pl.models.merged_lora)")
-        else:
+        with merged_lora(policy) if folded else nullcontext(False) as did_fold:
             out = generate_rollouts(policy, tokenizer, ids, mask, group_size=args.group_size, settings=settings)
+        if did_fold != folded:
+            raise SystemExit("bench/merged_lora.py: error: this policy cannot be folded (see bump_pl.models.merged_lora)")
         return time.perf_counter() - start, out.completion_ids
 
-    for folded in (False, True):  # warm-up: first calls pay one-off setup costs
-        generate_rollouts(policy, tokenizer, ids[:1, -8:], mask[:1, -8:], group_size=1, settings=SamplingSettings(2))
+    for folded in (False, True):  # warm-up of both paths: first calls pay one-off setup costs
+        rollouts(folded, ids[:1, -8:], mask[:1, -8:], SamplingSettings(2))
     seconds: dict[str, list[float]] = {"adapter": [], "folded": []}
     tokens = {}
     for _ in range(args.repeats):
         for name in ("adapter", "folded"):
-            elapsed, tokens[name] = rollouts(name == "folded")
+            elapsed, tokens[name] = rollouts(name == "folded", ids, mask, settings)
             seconds[name].append(elapsed)
     start = time.perf_counter()
     with merged_lora(policy):

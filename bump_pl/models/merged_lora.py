@@ -42,9 +42,9 @@ def foldable_lora_layers(policy: nn.Module) -> list[LoraLinear]:
     return layers
 
 
-def _active_names(layer: BaseTunerLayer) -> list[str]:
+def _active_names(layer: LoraLinear) -> list[str]:
     """The active adapters this layer holds."""
-    return [name for name in layer.active_adapters if name in getattr(layer, "lora_A", {})]
+    return [name for name in layer.active_adapters if name in layer.lora_A]
 
 
 def _foldable(layer: BaseTunerLayer) -> bool:

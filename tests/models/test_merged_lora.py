@@ -21,14 +21,18 @@ from bump_pl.models.tiny import tiny_random_llama
 IDS = torch.tensor([[5, 17, 42, 99, 3, 8, 120], [7, 7, 61, 2, 88, 19, 4]])
 
 
-def _trained_policy(**lora):
-    """A tiny LoRA policy whose adapter is not a no-op (random ``B``), in eval mode."""
-    policy = build_policy(tiny_random_llama(seed=0), LoraSettings(rank=4, alpha=8.0, dropout=0.0, **lora))
+def _random_b(policy, seed: int):
+    """``policy`` with a random LoRA ``B`` (a fresh one is zero: folding it would hide a wrong fold), in eval mode."""
     with torch.no_grad():
         for name, p in policy.named_parameters():
             if "lora_B" in name:
-                p.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
+                p.normal_(0, 0.3, generator=torch.Generator().manual_seed(seed))
     return policy.eval()
+
+
+def _trained_policy():
+    """A tiny LoRA policy (every linear layer) whose adapter is not a no-op."""
+    return _random_b(build_policy(tiny_random_llama(seed=0), LoraSettings(rank=4, alpha=8.0, dropout=0.0)), seed=1)
 
 
 def _lora_layers(policy) -> list[BaseTunerLayer]:
@@ -67,13 +71,8 @@ def test_the_weights_come_back_when_generation_fails_inside():
 
 
 def test_adapters_on_chosen_layers_fold_to_the_adapter_path():
-    model = tiny_random_llama(seed=0)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-    policy = get_peft_model(model, config).eval()
-    with torch.no_grad():
-        for name, p in policy.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
+    policy = _random_b(get_peft_model(tiny_random_llama(seed=0), config), seed=2)
     expected = _logits(policy)
     with merged_lora(policy) as folded:
         torch.testing.assert_close(_logits(policy), expected, rtol=1e-5, atol=1e-5)
