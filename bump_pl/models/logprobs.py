@@ -21,6 +21,7 @@ from transformers import PreTrainedModel
 
 from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
 from bump_pl.models.rollout import Rollouts
+from bump_pl.models.selected_log_softmax import selected_log_softmax
 
 
 class TokenLogprobs(NamedTuple):
@@ -36,14 +37,14 @@ class TokenLogprobs(NamedTuple):
     entropy: Tensor | None
 
 
-def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chunk_rows: int = 8) -> Tensor:
-    """``log_softmax(logits / temperature)`` at ``tokens``, ``chunk_rows`` rows at a time.
+def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chunk_rows: int | None = None) -> Tensor:
+    """``log_softmax(logits / temperature)`` at ``tokens`` (:func:`~bump_pl.models.selected_log_softmax.selected_log_softmax`).
 
     Args:
         logits: ``[N, T, V]`` (or ``[N, V]`` with ``tokens`` ``[N]``).
         tokens: ``[N, T]`` long.
         temperature: > 0.
-        chunk_rows: rows per chunk; only one chunk's float32 ``[chunk, T, V]`` temporary exists.
+        chunk_rows: token positions per chunk (default: 8 MB of float32 logits).
 
     Returns:
         ``[N, T]`` float32 log-probs (``[N]`` for 2-D input).
@@ -51,25 +52,16 @@ def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chu
     return _token_logprobs(logits, tokens, temperature, chunk_rows, with_entropy=False).logps
 
 
-def token_logprobs_entropy(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chunk_rows: int = 8) -> TokenLogprobs:
+def token_logprobs_entropy(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chunk_rows: int | None = None) -> TokenLogprobs:
     """:func:`token_logprobs` plus the detached entropy ``-sum_v p_v log p_v`` of each position."""
     return _token_logprobs(logits, tokens, temperature, chunk_rows, with_entropy=True)
 
 
-def _token_logprobs(logits: Tensor, tokens: Tensor, temperature: float, chunk_rows: int, *, with_entropy: bool) -> TokenLogprobs:
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    pieces, entropies = [], []
-    for start in range(0, logits.shape[0], chunk_rows):
-        scaled = logits[start : start + chunk_rows].float() / temperature
-        normaliser = scaled.logsumexp(-1)
-        picked = scaled.gather(-1, tokens[start : start + chunk_rows].unsqueeze(-1)).squeeze(-1)
-        pieces.append(picked - normaliser)
-        if with_entropy:
-            with torch.no_grad():
-                log_p = scaled - normaliser.unsqueeze(-1)
-                entropies.append(-(log_p.exp() * log_p).sum(-1))
-    return TokenLogprobs(torch.cat(pieces, dim=0), torch.cat(entropies, dim=0) if with_entropy else None)
+def _token_logprobs(logits: Tensor, tokens: Tensor, temperature: float, chunk_rows: int | None, *, with_entropy: bool) -> TokenLogprobs:
+    logps, entropy = selected_log_softmax(
+        logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), temperature, with_entropy=with_entropy, chunk_rows=chunk_rows
+    )
+    return TokenLogprobs(logps.view(tokens.shape), entropy.view(tokens.shape) if entropy is not None else None)
 
 
 def completion_logprobs(model: PreTrainedModel, rollouts: Rollouts, *, share_prompt: bool = True) -> Tensor:
@@ -99,12 +91,12 @@ def _completion_logprobs(model: PreTrainedModel, rollouts: Rollouts, share_promp
     if share_prompt:
         prefix = encode_prefix(model, prompt_ids, prompt_mask)
         parts = [
-            _token_logprobs(prefix.last_logits.index_select(0, rows)[:, None], completion_ids[:, :1], temperature, 8, with_entropy=with_entropy)
+            _token_logprobs(prefix.last_logits.index_select(0, rows)[:, None], completion_ids[:, :1], temperature, None, with_entropy=with_entropy)
         ]
         if completion_ids.shape[1] > 1:
             # position t of the continuation predicts token t + 1; the last position predicts nothing
             logits = forward_continuation(model, prefix, rows, completion_ids[:, :-1], completion_mask[:, :-1])
-            parts.append(_token_logprobs(logits, completion_ids[:, 1:], temperature, 8, with_entropy=with_entropy))
+            parts.append(_token_logprobs(logits, completion_ids[:, 1:], temperature, None, with_entropy=with_entropy))
         out = TokenLogprobs(
             torch.cat([part.logps for part in parts], dim=1),
             torch.cat([part.entropy for part in parts], dim=1) if with_entropy else None,
@@ -114,6 +106,6 @@ def _completion_logprobs(model: PreTrainedModel, rollouts: Rollouts, share_promp
         mask = torch.cat([prompt_mask.index_select(0, rows), completion_mask], dim=1)
         width = completion_ids.shape[1]
         logits = forward_full(model, ids, mask, logits_to_keep=width + 1)[:, :-1]
-        out = _token_logprobs(logits, completion_ids, temperature, 8, with_entropy=with_entropy)
+        out = _token_logprobs(logits, completion_ids, temperature, None, with_entropy=with_entropy)
     weights = completion_mask.to(out.logps.dtype)
     return TokenLogprobs(out.logps * weights, out.entropy * weights if with_entropy else None)
