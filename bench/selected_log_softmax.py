@@ -26,17 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from rollout_prefill import user_history_prompts
 from torch import Tensor
 
-import bump_pl.models.logprobs as logprobs
-from bump_pl.core.grpo import GRPOSettings
-from bump_pl.models.loading import load_causal_lm, load_tokenizer
-from bump_pl.models.lora import LoraSettings
-from bump_pl.models.merged_lora import merged_lora
-from bump_pl.models.policy import build_policy
-from bump_pl.models.policy_update import policy_update
-from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 from bump_pl.models.selected_log_softmax import selected_log_softmax
 
 PATHS = ("expression", "fused")
@@ -64,13 +55,15 @@ IMPLEMENTATIONS = {"expression": expression_log_softmax, "fused": selected_log_s
 
 def kernel_peak_mb(path: str, rows: int, vocab: int) -> float:
     """Peak resident memory (MB, Linux's ``VmHWM``) of a fresh process that runs ``path``'s forward and
-    backward once on ``[rows, vocab]`` random logits, less its peak before (``ru_maxrss`` would carry
-    this process's peak over ``execve``)."""
+    backward on ``[rows, vocab]`` random logits, less its peak after a small warm-up call
+    (``ru_maxrss`` would carry this process's peak over ``execve``)."""
     code = (
         "import re, sys, torch; sys.path.insert(0, sys.argv[1]); import selected_log_softmax as b;"
         "peak = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024;"
         "logits = torch.randn(int(sys.argv[3]), int(sys.argv[4])).requires_grad_(); tokens = torch.zeros(logits.shape[0], dtype=torch.long);"
-        "before = peak(); b.IMPLEMENTATIONS[sys.argv[2]](logits, tokens, 1.0, with_entropy=True)[0].sum().backward();"
+        "run = lambda x, t: b.IMPLEMENTATIONS[sys.argv[2]](x, t, 1.0, with_entropy=True)[0].sum().backward();"
+        "run(torch.randn(8, 64, requires_grad=True), tokens[:8]);"  # loads the kernels' code before the baseline
+        "before = peak(); run(logits, tokens);"
         "print(peak() - before)"
     )
     done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), path, str(rows), str(vocab)],
@@ -79,6 +72,18 @@ def kernel_peak_mb(path: str, rows: int, vocab: int) -> float:
 
 
 def main() -> None:
+    # the models' imports (transformers, peft) stay here: kernel_peak_mb's process imports this file
+    from rollout_prefill import user_history_prompts
+
+    import bump_pl.models.logprobs as logprobs
+    from bump_pl.core.grpo import GRPOSettings
+    from bump_pl.models.loading import load_causal_lm, load_tokenizer
+    from bump_pl.models.lora import LoraSettings
+    from bump_pl.models.merged_lora import merged_lora
+    from bump_pl.models.policy import build_policy
+    from bump_pl.models.policy_update import policy_update
+    from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--users", type=int, default=8, help="prompts U")
