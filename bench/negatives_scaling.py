@@ -14,7 +14,11 @@ rank does the same judge work on its own query rows, so rank 0's is timed, in on
 
 Agreement over rank 0's ``U*G`` rollouts, hybrid against global: Spearman correlation and mean
 absolute difference of the total reward (``bidirectional_reward``), and the share of GRPO
-advantages (group scaling) with the same sign. Models: ``tiny`` (cross judge ``tiny-random-llama``,
+advantages (group scaling) with the same sign. The same figures for an **oracle** retriever (the
+cross judge's own global scores choose the ``k`` negatives; no extra judge call) separate the two
+causes of disagreement: a retriever that finds other negatives hard than the judge does, and the
+NDCG over ``k`` negatives itself (the oracle's, which equals global's whenever fewer than ``k``
+negatives outscore each positive). Models: ``tiny`` (cross judge ``tiny-random-llama``,
 retriever ``tiny-random-encoder``) and ``demo`` (cross judge SmolLM2-135M-Instruct, retriever
 all-MiniLM-L6-v2, both from their offline wheels). Prints a table; the last line is one JSON object.
 
@@ -38,6 +42,7 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from bump_pl.core.grpo import group_advantages
+from bump_pl.core.negatives import rank_unscored_last, scored_candidates
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
 from bump_pl.judges import CrossJudge, Direction, EmbeddingJudge
 from bump_pl.judges.in_batch import HybridNegatives, hybrid_rows
@@ -75,6 +80,12 @@ def rank_rows(rows: Tensor, first_rows: int, total_rows: int) -> Tensor:
     return torch.cat([rows, rows.new_zeros(total_rows - first_rows, rows.shape[1])])
 
 
+def oracle_rows(full: Tensor, positive: Tensor, k: int) -> Tensor:
+    """``[Q, C]`` hybrid scores had the retriever ranked as the cross judge does: each query's
+    positives and its ``k`` negatives with the highest ``full`` scores, the rest ranked last."""
+    return rank_unscored_last(full, scored_candidates(full, positive.to(full.device), k))
+
+
 def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
     """Spearman and mean |difference| of two ``[N]`` rewards, and the share of their group advantages
     with the same sign (0 counts as a sign)."""
@@ -106,7 +117,7 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
     others = {"profile_to_item": texts.items, "item_to_profile": texts.profiles}
     per_user = {"profile_to_item": (group, heldout), "item_to_profile": (heldout, group)}
     hybrid = HybridNegatives(retriever, k)
-    full, cheap, full_s, cheap_s = {}, {}, 0.0, 0.0
+    full, cheap, oracle, full_s, cheap_s = {}, {}, {}, 0.0, 0.0
     for direction in ("profile_to_item", "item_to_profile"):
         d: Direction = direction  # type: ignore[assignment]
         full[d], seconds = _timed(judge.score, mine[d], others[d], d)
@@ -121,9 +132,10 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
                                lambda chosen, texts=others[d]: texts, d)
         _synchronize()
         cheap_s += time.perf_counter() - start
+        oracle[d] = oracle_rows(full[d], positive, k)
     sizes = dict(num_users=total, group_size=group, heldout_per_user=heldout, local_users=slice(0, users))
     rewards = {}
-    for name, scores, hard in (("global", full, None), ("hybrid", cheap, k)):
+    for name, scores, hard in (("global", full, None), ("hybrid", cheap, k), ("oracle", oracle, k)):
         rewards[name] = bidirectional_reward(
             rank_rows(scores["profile_to_item"], users * group, total * group),
             rank_rows(scores["item_to_profile"], users * heldout, total * heldout),
@@ -134,7 +146,8 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
             "hybrid_pairs": scored_pairs(users, world, group, heldout, k),
             "global_s": full_s, "hybrid_s": cheap_s,
             "chance_global": float(rewards["global"].chance), "chance_hybrid": float(rewards["hybrid"].chance),
-            **agreement(rewards["hybrid"].total.cpu(), rewards["global"].total.cpu(), group)}
+            **agreement(rewards["hybrid"].total.cpu(), rewards["global"].total.cpu(), group),
+            **{f"oracle_{key}": value for key, value in agreement(rewards["oracle"].total.cpu(), rewards["global"].total.cpu(), group).items()}}
 
 
 def scored_pairs(users: int, world: int, group: int, heldout: int, k: int) -> int:
@@ -170,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     texts = population(args.users * worlds[-1], args.group_size, args.heldout, random.Random(args.seed))
     results: dict[str, list[dict]] = {}
     header = ("model", "W", "users", "global pairs", "hybrid pairs", "global s", "hybrid s", "hybrid/W1",
-              "spearman", "mean |diff|", "adv sign")
+              "spearman", "mean |diff|", "adv sign", "oracle spearman", "oracle |diff|", "oracle adv sign")
     print("  ".join(header))
     for name in args.models:
         cross, embedder = MODELS[name]
@@ -187,7 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             rows.append(row)
             print(f"{name}  {world}  {row['users_ranked']}  {row['global_pairs']}  {row['hybrid_pairs']}  "
                   f"{row['global_s']:.3f}  {row['hybrid_s']:.3f}  {row['hybrid_over_global_w1']:.2f}  "
-                  f"{row['spearman']:.3f}  {row['mean_abs_diff']:.4f}  {row['advantage_sign_agreement']:.3f}", flush=True)
+                  f"{row['spearman']:.3f}  {row['mean_abs_diff']:.4f}  {row['advantage_sign_agreement']:.3f}  "
+                  f"{row['oracle_spearman']:.3f}  {row['oracle_mean_abs_diff']:.4f}  {row['oracle_advantage_sign_agreement']:.3f}",
+                  flush=True)
         results[name] = rows
     report: dict[str, object] = {
         "bench": "negatives_scaling",

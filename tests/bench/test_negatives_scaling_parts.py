@@ -10,7 +10,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from negatives_scaling import agreement, main, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
+from negatives_scaling import agreement, main, oracle_rows, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
+
+from bump_pl.metrics.functional import multi_positive_ndcg  # noqa: E402
 
 from bump_pl.judges import CrossJudge, EmbeddingJudge  # noqa: E402
 
@@ -40,6 +42,19 @@ def test_agreement_of_identical_and_of_swapped_rewards():
     assert swapped["mean_abs_diff"] == 1.0 and swapped["advantage_sign_agreement"] == 0.0
 
 
+def test_oracle_keeps_the_ndcg_while_fewer_than_k_negatives_outscore_the_positive():
+    # one query, its positive in column 0; two negatives (0.9, 0.7) score above it
+    full = torch.tensor([[0.5, 0.9, 0.7, 0.1, 0.2, 0.3]])
+    positive = torch.tensor([[True, False, False, False, False, False]])
+    expected = multi_positive_ndcg(full, positive)
+    assert expected.item() == pytest.approx(0.5)  # rank 3: 1 / log2(4)
+    kept = oracle_rows(full, positive, 2)
+    assert kept[0, :3].tolist() == full[0, :3].tolist() and bool((kept[0, 3:] < 0.5).all())
+    torch.testing.assert_close(multi_positive_ndcg(kept, positive), expected)
+    # k=1 drops the 0.7 negative below the positive: rank 2 instead of 3
+    assert multi_positive_ndcg(oracle_rows(full, positive, 1), positive).item() == pytest.approx(1 / torch.log2(torch.tensor(3.0)).item())
+
+
 @pytest.fixture(scope="module")
 def tiny_judges():
     return CrossJudge("tiny-random-llama"), EmbeddingJudge("tiny-random-encoder", pooling="mean")
@@ -50,6 +65,7 @@ def test_rank_zero_hybrid_with_every_negative_is_global(tiny_judges):
     row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=2, group=2, heldout=1, k=16)
     assert row["global_pairs"] == row["hybrid_pairs"] == 2 * 2 * 2 * 4 * 1
     assert (row["spearman"], row["mean_abs_diff"], row["advantage_sign_agreement"]) == (pytest.approx(1.0), 0.0, 1.0)
+    assert (row["oracle_spearman"], row["oracle_mean_abs_diff"]) == (pytest.approx(1.0), 0.0)
     assert row["chance_hybrid"] == row["chance_global"]
 
 
