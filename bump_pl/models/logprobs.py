@@ -44,7 +44,8 @@ def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chu
         logits: ``[N, T, V]`` (or ``[N, V]`` with ``tokens`` ``[N]``).
         tokens: ``[N, T]`` long.
         temperature: > 0.
-        chunk_rows: token positions per chunk (default: 8 MB of float32 logits).
+        chunk_rows: token positions per chunk (default: 8 MB of float32 logits on CPU, see
+            :data:`~bump_pl.models.selected_log_softmax.CHUNK_BYTES`).
 
     Returns:
         ``[N, T]`` float32 log-probs (``[N]`` for 2-D input).

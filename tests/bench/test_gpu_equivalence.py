@@ -16,3 +16,7 @@ def test_gpu_equivalence_checks_pass_on_cpu():
     assert report["float32_greedy"] == {"graphs_eq_eager": True, "eager_eq_generate": True}
     assert report["float32_sample"] == {"graphs_eq_eager": True, "eager_eq_generate": True}
     assert 0 <= report["float32_judge_max_abs_diff"] <= 1e-4
+    assert set(report["float32_log_softmax_max_abs_diff"]) == {"logps", "entropy", "grad"}
+    assert 0 < max(report["float32_log_softmax_max_abs_diff"].values()) <= 1e-5  # float32 arithmetic, not float64
+    low = report["bfloat16_log_softmax_max_abs_diff"]  # bf16 logits, float32 arithmetic, a bf16 gradient
+    assert max(low["logps"], low["entropy"]) <= 1e-5 and 0 < low["grad"] <= 1e-2
