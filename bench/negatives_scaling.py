@@ -18,7 +18,9 @@ advantages (group scaling) with the same sign. The same figures for an **oracle*
 cross judge's own global scores choose the ``k`` negatives; no extra judge call) separate the two
 causes of disagreement: a retriever that finds other negatives hard than the judge does, and the
 NDCG over ``k`` negatives itself (the oracle's, which equals global's whenever fewer than ``k``
-negatives outscore each positive). Models: ``tiny`` (cross judge ``tiny-random-llama``,
+negatives outscore each positive). ``--sweep-k`` adds both agreements for other ``k`` at each W,
+rebuilt from the global scores (the judge scores the same pairs either way; the JSON's
+``hybrid_from_global_max_diff`` checks it at ``--hard-negatives``). Models: ``tiny`` (cross judge ``tiny-random-llama``,
 retriever ``tiny-random-encoder``) and ``demo`` (cross judge SmolLM2-135M-Instruct, retriever
 all-MiniLM-L6-v2, both from their offline wheels). Prints a table; the last line is one JSON object.
 
@@ -80,10 +82,12 @@ def rank_rows(rows: Tensor, first_rows: int, total_rows: int) -> Tensor:
     return torch.cat([rows, rows.new_zeros(total_rows - first_rows, rows.shape[1])])
 
 
-def oracle_rows(full: Tensor, positive: Tensor, k: int) -> Tensor:
-    """``[Q, C]`` hybrid scores had the retriever ranked as the cross judge does: each query's
-    positives and its ``k`` negatives with the highest ``full`` scores, the rest ranked last."""
-    return rank_unscored_last(full, scored_candidates(full, positive.to(full.device), k))
+def chosen_rows(full: Tensor, ranking: Tensor, positive: Tensor, k: int) -> Tensor:
+    """``[Q, C]`` hybrid scores from the cross judge's ``full`` scores: each query's positives and the
+    ``k`` negatives ``ranking`` puts highest, the rest ranked last. ``ranking`` = the retriever's
+    similarities gives hybrid (the judge scores the same pairs, so the same values); ``ranking`` =
+    ``full`` gives the **oracle**, a retriever that finds hard what the judge does."""
+    return rank_unscored_last(full, scored_candidates(ranking.to(full.device), positive.to(full.device), k))
 
 
 def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
@@ -110,14 +114,16 @@ def _timed(function, *args):
 
 
 def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: Population, users: int, world: int,
-                          group: int, heldout: int, k: int) -> dict[str, float | int]:
-    """Rank 0's judge phase under ``global`` and ``hybrid`` for a ranking of ``world`` ranks of ``users``."""
+                          group: int, heldout: int, k: int, sweep: tuple[int, ...] = ()) -> dict[str, object]:
+    """Rank 0's judge phase under ``global`` and ``hybrid`` for a ranking of ``world`` ranks of ``users``;
+    for each ``k`` of ``sweep`` also the agreement hybrid and the oracle would reach with that many
+    negatives, from the global scores (no judge call)."""
     total = users * world
     mine = {"profile_to_item": texts.profiles[: users * group], "item_to_profile": texts.items[: users * heldout]}
     others = {"profile_to_item": texts.items, "item_to_profile": texts.profiles}
     per_user = {"profile_to_item": (group, heldout), "item_to_profile": (heldout, group)}
     hybrid = HybridNegatives(retriever, k)
-    full, cheap, oracle, full_s, cheap_s = {}, {}, {}, 0.0, 0.0
+    full, cheap, retrieval, positive, full_s, cheap_s = {}, {}, {}, {}, 0.0, 0.0
     for direction in ("profile_to_item", "item_to_profile"):
         d: Direction = direction  # type: ignore[assignment]
         full[d], seconds = _timed(judge.score, mine[d], others[d], d)
@@ -127,27 +133,40 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
         start = time.perf_counter()
         query_vectors = retriever.encode(mine[d], d, "query")
         retriever.encode(others[d][: users * per_user[d][1]], d, "candidate")  # rank 0 encodes its own candidates
-        positive = same_user_mask(0, users, per_user[d][0], total, per_user[d][1], query_vectors.device)
-        cheap[d] = hybrid_rows(judge, hybrid, mine[d], query_vectors, candidate_vectors, positive,
+        positive[d] = same_user_mask(0, users, per_user[d][0], total, per_user[d][1], query_vectors.device)
+        cheap[d] = hybrid_rows(judge, hybrid, mine[d], query_vectors, candidate_vectors, positive[d],
                                lambda chosen, texts=others[d]: texts, d)
         _synchronize()
         cheap_s += time.perf_counter() - start
-        oracle[d] = oracle_rows(full[d], positive, k)
+        retrieval[d] = query_vectors @ candidate_vectors.T
     sizes = dict(num_users=total, group_size=group, heldout_per_user=heldout, local_users=slice(0, users))
-    rewards = {}
-    for name, scores, hard in (("global", full, None), ("hybrid", cheap, k), ("oracle", oracle, k)):
-        rewards[name] = bidirectional_reward(
+
+    def reward(scores: dict[str, Tensor], hard: int | None):
+        return bidirectional_reward(
             rank_rows(scores["profile_to_item"], users * group, total * group),
             rank_rows(scores["item_to_profile"], users * heldout, total * heldout),
             **sizes, hard_negatives=hard,
         )
+
+    def agreement_with_k(ranking: dict[str, Tensor], hard: int) -> dict[str, float]:
+        chosen = {d: chosen_rows(full[d], ranking[d], positive[d], hard) for d in full}
+        return agreement(reward(chosen, hard).total.cpu(), rewards["global"].total.cpu(), group)
+
+    rewards = {"global": reward(full, None), "hybrid": reward(cheap, k)}
+    simulated = {d: chosen_rows(full[d], retrieval[d], positive[d], k) for d in full}
     full_pairs = 2 * users * group * total * heldout
     return {"world": world, "users_ranked": total, "global_pairs": full_pairs,
             "hybrid_pairs": scored_pairs(users, world, group, heldout, k),
             "global_s": full_s, "hybrid_s": cheap_s,
             "chance_global": float(rewards["global"].chance), "chance_hybrid": float(rewards["hybrid"].chance),
             **agreement(rewards["hybrid"].total.cpu(), rewards["global"].total.cpu(), group),
-            **{f"oracle_{key}": value for key, value in agreement(rewards["oracle"].total.cpu(), rewards["global"].total.cpu(), group).items()}}
+            **{f"oracle_{key}": value for key, value in agreement_with_k(full, k).items()},
+            # hybrid rebuilt from the global scores; 0 up to float rounding when score_sets scores as score does
+            "hybrid_from_global_max_diff": float((reward(simulated, k).total - rewards["hybrid"].total).abs().max()),
+            "sweep": [{"k": hard, "hybrid_pairs": scored_pairs(users, world, group, heldout, hard),
+                       **agreement_with_k(retrieval, hard),
+                       **{f"oracle_{key}": value for key, value in agreement_with_k(full, hard).items()}}
+                      for hard in sweep]}
 
 
 def scored_pairs(users: int, world: int, group: int, heldout: int, k: int) -> int:
@@ -164,14 +183,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--group-size", type=int, default=4, help="G profiles per user")
     parser.add_argument("--heldout", type=int, default=2, help="K held-out items per user")
     parser.add_argument("--hard-negatives", type=int, default=16, help="k, negatives per query the judge scores")
+    parser.add_argument("--sweep-k", type=int, nargs="*", default=[], help="more k to rebuild hybrid and oracle at from the global scores")
     parser.add_argument("--device", default="cpu", help="where both judges run, e.g. cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if min(args.worlds) < 1 or args.users < 1 or args.users * min(args.worlds) < 2:
         parser.error("--worlds must be >= 1 and --users * W >= 2 (other users are the negatives)")
-    if args.group_size < 2 or args.heldout < 1 or args.hard_negatives < 1:
-        parser.error("--group-size must be >= 2, --heldout and --hard-negatives >= 1")
+    if args.group_size < 2 or args.heldout < 1 or args.hard_negatives < 1 or any(k < 1 for k in args.sweep_k):
+        parser.error("--group-size must be >= 2, --heldout, --hard-negatives and --sweep-k >= 1")
     return args
 
 
@@ -195,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             count = args.users * world
             shown = Population(texts.profiles[: count * args.group_size], texts.items[: count * args.heldout])
             row = rank_zero_judge_phase(judge, retriever, shown, args.users, world, args.group_size, args.heldout,
-                                        args.hard_negatives)
+                                        args.hard_negatives, tuple(args.sweep_k))
             row["hybrid_over_global_w1"] = row["hybrid_s"] / (rows[0]["global_s"] if rows else row["global_s"])
             rows.append(row)
             print(f"{name}  {world}  {row['users_ranked']}  {row['global_pairs']}  {row['hybrid_pairs']}  "
@@ -203,6 +223,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                   f"{row['spearman']:.3f}  {row['mean_abs_diff']:.4f}  {row['advantage_sign_agreement']:.3f}  "
                   f"{row['oracle_spearman']:.3f}  {row['oracle_mean_abs_diff']:.4f}  {row['oracle_advantage_sign_agreement']:.3f}",
                   flush=True)
+            for point in row["sweep"]:
+                print(f"  k={point['k']}: {point['hybrid_pairs']} pairs, Spearman {point['spearman']:.3f}, "
+                      f"mean |diff| {point['mean_abs_diff']:.4f}, adv sign {point['advantage_sign_agreement']:.3f}; "
+                      f"oracle Spearman {point['oracle_spearman']:.3f}, mean |diff| {point['oracle_mean_abs_diff']:.4f}", flush=True)
         results[name] = rows
     report: dict[str, object] = {
         "bench": "negatives_scaling",

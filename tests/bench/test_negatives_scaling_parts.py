@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from negatives_scaling import agreement, main, oracle_rows, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
+from negatives_scaling import agreement, main, chosen_rows, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
 
 from bump_pl.metrics.functional import multi_positive_ndcg  # noqa: E402
 
@@ -48,11 +48,11 @@ def test_oracle_keeps_the_ndcg_while_fewer_than_k_negatives_outscore_the_positiv
     positive = torch.tensor([[True, False, False, False, False, False]])
     expected = multi_positive_ndcg(full, positive)
     assert expected.item() == pytest.approx(0.5)  # rank 3: 1 / log2(4)
-    kept = oracle_rows(full, positive, 2)
+    kept = chosen_rows(full, full, positive, 2)  # the oracle: the judge's own ranking
     assert kept[0, :3].tolist() == full[0, :3].tolist() and bool((kept[0, 3:] < 0.5).all())
     torch.testing.assert_close(multi_positive_ndcg(kept, positive), expected)
     # k=1 drops the 0.7 negative below the positive: rank 2 instead of 3
-    assert multi_positive_ndcg(oracle_rows(full, positive, 1), positive).item() == pytest.approx(1 / torch.log2(torch.tensor(3.0)).item())
+    assert multi_positive_ndcg(chosen_rows(full, full, positive, 1), positive).item() == pytest.approx(1 / torch.log2(torch.tensor(3.0)).item())
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +71,23 @@ def test_rank_zero_hybrid_with_every_negative_is_global(tiny_judges):
 
 def test_rank_zero_hybrid_with_few_negatives_scores_fewer_pairs_at_a_higher_chance(tiny_judges):
     texts = population(8, 2, 1, random.Random(1))
-    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=4, group=2, heldout=1, k=1)
+    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=4, group=2, heldout=1, k=1, sweep=(1, 16))
     assert row["hybrid_pairs"] == 4 * (1 + 1) + 2 * (2 + 1) < row["global_pairs"] == 2 * 2 * 2 * 8
     assert row["chance_hybrid"] > row["chance_global"]
+    # hybrid rebuilt from the global scores is the hybrid the judge scored, so the sweep at k reproduces it
+    assert row["hybrid_from_global_max_diff"] < 1e-5
+    at_k, every = row["sweep"]
+    assert at_k["k"] == 1 and at_k["hybrid_pairs"] == row["hybrid_pairs"]
+    assert at_k["spearman"] == pytest.approx(row["spearman"]) and at_k["mean_abs_diff"] == pytest.approx(row["mean_abs_diff"], abs=1e-6)
+    assert at_k["oracle_mean_abs_diff"] == pytest.approx(row["oracle_mean_abs_diff"])
+    # k = 16 covers every negative (7 items, 14 profiles): both are global
+    assert (every["mean_abs_diff"], every["oracle_mean_abs_diff"], every["hybrid_pairs"]) == (0.0, 0.0, row["global_pairs"])
     assert -1.0 <= row["spearman"] <= 1.0 and 0.0 <= row["advantage_sign_agreement"] <= 1.0
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--worlds", "1", "--users", "1"], "--users * W >= 2"),
-                                                (["--group-size", "1"], "--group-size must be >= 2")])
+                                                (["--group-size", "1"], "--group-size must be >= 2"),
+                                                (["--sweep-k", "8", "0"], "--sweep-k >= 1")])
 def test_bad_flags_exit_with_one_clear_message(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)
