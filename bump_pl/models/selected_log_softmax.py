@@ -46,8 +46,10 @@ def selected_log_softmax(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if logits.dim() != 2 or tokens.shape != logits.shape[:1]:
         raise ValueError(f"logits must be [M, V] and tokens [M]; got {tuple(logits.shape)} and {tuple(tokens.shape)}")
+    if chunk_rows is not None and chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1 (or None for the device's default), got {chunk_rows}")
     chunk_bytes = CHUNK_BYTES["cpu" if logits.device.type == "cpu" else "other"]
-    rows = chunk_rows or max(1, chunk_bytes // (4 * logits.shape[1]))
+    rows = chunk_rows if chunk_rows is not None else max(1, chunk_bytes // (4 * logits.shape[1]))
     out = _SelectedLogSoftmax.apply(logits, tokens, float(temperature), rows, with_entropy)
     return (out[0], out[1]) if with_entropy else (out, None)
 

@@ -78,3 +78,5 @@ def test_bad_inputs_are_refused():
         selected_log_softmax(logits[None], tokens)
     with pytest.raises(ValueError, match=r"logits must be \[M, V\] and tokens \[M\]"):
         selected_log_softmax(logits, tokens[:-1])
+    with pytest.raises(ValueError, match="chunk_rows must be >= 1"):
+        selected_log_softmax(logits, tokens, chunk_rows=0)
