@@ -20,7 +20,7 @@ import time
 from contextlib import nullcontext
 
 import torch
-from rollout_prefill import user_history_prompts
+from rollout_prefill import add_rollout_shape_arguments, user_history_prompts
 
 from bump_pl.models.loading import load_causal_lm, load_tokenizer
 from bump_pl.models.lora import LoraSettings
@@ -31,11 +31,7 @@ from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--users", type=int, default=8, help="prompts U")
-    parser.add_argument("--prompt-tokens", type=int, default=252)
-    parser.add_argument("--group-size", type=int, default=4, help="samples G per prompt")
-    parser.add_argument("--new-tokens", type=int, default=32)
+    add_rollout_shape_arguments(parser)
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank (all linear layers, alpha = 2 x rank)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

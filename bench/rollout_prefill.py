@@ -33,13 +33,19 @@ def user_history_prompts(tokenizer, users: int, prompt_tokens: int) -> tuple[tor
     return ids, torch.ones_like(ids)
 
 
+def add_rollout_shape_arguments(parser: argparse.ArgumentParser, *, users: int = 8, prompt_tokens: int = 252,
+                                group_size: int = 4, new_tokens: int = 32) -> None:
+    """``--model --users --prompt-tokens --group-size --new-tokens``; the defaults are MovieLens' shape."""
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--users", type=int, default=users, help="prompts U")
+    parser.add_argument("--prompt-tokens", type=int, default=prompt_tokens)
+    parser.add_argument("--group-size", type=int, default=group_size, help="samples G per prompt")
+    parser.add_argument("--new-tokens", type=int, default=new_tokens)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--users", type=int, default=1, help="prompts U")
-    parser.add_argument("--prompt-tokens", type=int, default=1024)
-    parser.add_argument("--group-size", type=int, default=8, help="samples G per prompt")
-    parser.add_argument("--new-tokens", type=int, default=64)
+    add_rollout_shape_arguments(parser, users=1, prompt_tokens=1024, group_size=8, new_tokens=64)
     args = parser.parse_args()
 
     model = load_causal_lm(args.model).eval()

@@ -73,7 +73,7 @@ def kernel_peak_mb(path: str, rows: int, vocab: int) -> float:
 
 def main() -> None:
     # the models' imports (transformers, peft) stay here: kernel_peak_mb's process imports this file
-    from rollout_prefill import user_history_prompts
+    from rollout_prefill import add_rollout_shape_arguments, user_history_prompts
 
     import bump_pl.models.logprobs as logprobs
     from bump_pl.core.grpo import GRPOSettings
@@ -85,11 +85,7 @@ def main() -> None:
     from bump_pl.models.rollout import SamplingSettings, generate_rollouts
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--users", type=int, default=8, help="prompts U")
-    parser.add_argument("--prompt-tokens", type=int, default=252)
-    parser.add_argument("--group-size", type=int, default=4, help="samples G per prompt")
-    parser.add_argument("--new-tokens", type=int, default=32)
+    add_rollout_shape_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
