@@ -92,9 +92,10 @@ def chosen_rows(full: Tensor, ranking: Tensor, positive: Tensor, k: int) -> Tens
 
 def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
     """Spearman and mean |difference| of two ``[N]`` rewards, and the share of their group advantages
-    with the same sign (0 counts as a sign)."""
+    with the same sign (0 counts as a sign). Spearman is NaN when either reward is constant (undefined)."""
     same_sign = group_advantages(hybrid, group).sign() == group_advantages(full, group).sign()
-    rho = spearmanr(hybrid.numpy(), full.numpy()).statistic if float(full.std()) > 0 else float("nan")
+    varies = all(bool((reward != reward[0]).any()) for reward in (hybrid, full))
+    rho = spearmanr(hybrid.numpy(), full.numpy()).statistic if varies else float("nan")
     return {"spearman": float(rho), "mean_abs_diff": float((hybrid - full).abs().mean()),
             "advantage_sign_agreement": float(same_sign.float().mean())}
 
@@ -148,24 +149,26 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
             **sizes, hard_negatives=hard,
         )
 
-    def agreement_with_k(ranking: dict[str, Tensor], hard: int) -> dict[str, float]:
-        chosen = {d: chosen_rows(full[d], ranking[d], positive[d], hard) for d in full}
-        return agreement(reward(chosen, hard).total.cpu(), rewards["global"].total.cpu(), group)
+    global_reward, hybrid_reward = reward(full, None), reward(cheap, k)
+    global_total = global_reward.total.cpu()
 
-    rewards = {"global": reward(full, None), "hybrid": reward(cheap, k)}
-    simulated = {d: chosen_rows(full[d], retrieval[d], positive[d], k) for d in full}
+    def rebuilt(ranking: dict[str, Tensor], hard: int) -> Tensor:
+        """``[U*G]`` total reward of hybrid rebuilt from the global scores, ``ranking`` choosing ``hard`` negatives."""
+        return reward({d: chosen_rows(full[d], ranking[d], positive[d], hard) for d in full}, hard).total.cpu()
+
+    def oracle(hard: int) -> dict[str, float]:
+        return {f"oracle_{key}": value for key, value in agreement(rebuilt(full, hard), global_total, group).items()}
+
     full_pairs = 2 * users * group * total * heldout
     return {"world": world, "users_ranked": total, "global_pairs": full_pairs,
             "hybrid_pairs": scored_pairs(users, world, group, heldout, k),
             "global_s": full_s, "hybrid_s": cheap_s,
-            "chance_global": float(rewards["global"].chance), "chance_hybrid": float(rewards["hybrid"].chance),
-            **agreement(rewards["hybrid"].total.cpu(), rewards["global"].total.cpu(), group),
-            **{f"oracle_{key}": value for key, value in agreement_with_k(full, k).items()},
+            "chance_global": float(global_reward.chance), "chance_hybrid": float(hybrid_reward.chance),
+            **agreement(hybrid_reward.total.cpu(), global_total, group), **oracle(k),
             # hybrid rebuilt from the global scores; 0 up to float rounding when score_sets scores as score does
-            "hybrid_from_global_max_diff": float((reward(simulated, k).total - rewards["hybrid"].total).abs().max()),
+            "hybrid_from_global_max_diff": float((rebuilt(retrieval, k) - hybrid_reward.total.cpu()).abs().max()),
             "sweep": [{"k": hard, "hybrid_pairs": scored_pairs(users, world, group, heldout, hard),
-                       **agreement_with_k(retrieval, hard),
-                       **{f"oracle_{key}": value for key, value in agreement_with_k(full, hard).items()}}
+                       **agreement(rebuilt(retrieval, hard), global_total, group), **oracle(hard)}
                       for hard in sweep]}
 
 

@@ -40,6 +40,7 @@ def test_agreement_of_identical_and_of_swapped_rewards():
     swapped = agreement(torch.tensor([2.0, 1.0, 4.0, 3.0]), full, 2)
     assert swapped["spearman"] == pytest.approx(1 - 6 * 4 / (4 * 15))  # each rank off by one
     assert swapped["mean_abs_diff"] == 1.0 and swapped["advantage_sign_agreement"] == 0.0
+    assert torch.isnan(torch.tensor(agreement(torch.full((4,), 0.5), full, 2)["spearman"]))  # a constant reward: undefined
 
 
 def test_oracle_keeps_the_ndcg_while_fewer_than_k_negatives_outscore_the_positive():
