@@ -44,7 +44,7 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from bump_pl.core.grpo import group_advantages
-from bump_pl.core.negatives import rank_unscored_last, scored_candidates
+from bump_pl.core.negatives import impute_from_sample, rank_unscored_last, sampled_negatives, scored_candidates
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
 from bump_pl.judges import CrossJudge, Direction, EmbeddingJudge
 from bump_pl.judges.in_batch import HybridNegatives, hybrid_rows
@@ -90,6 +90,20 @@ def chosen_rows(full: Tensor, ranking: Tensor, positive: Tensor, k: int) -> Tens
     return rank_unscored_last(full, scored_candidates(ranking.to(full.device), positive.to(full.device), k))
 
 
+def sampled_rows(full: Tensor, ranking: Tensor, positive: Tensor, k: int, m: int, keys: Tensor) -> Tensor:
+    """``[Q, C]`` hybrid scores with a sampled tail, from the cross judge's ``full`` scores: each query's
+    positives, the ``k`` negatives ``ranking`` puts highest and ``m`` of the others drawn by ``keys``;
+    every other entry imputed from the drawn ones (:func:`bump_pl.core.negatives.impute_from_sample`)."""
+    scored = scored_candidates(ranking.to(full.device), positive.to(full.device), k)
+    sampled = sampled_negatives(scored, keys, m)
+    return impute_from_sample(full, scored, sampled, keys)
+
+
+def mean_agreement(draws: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each figure over several draws of the sampled tail."""
+    return {key: sum(draw[key] for draw in draws) / len(draws) for key in draws[0]}
+
+
 def agreement(hybrid: Tensor, full: Tensor, group: int) -> dict[str, float]:
     """Spearman and mean |difference| of two ``[N]`` rewards, and the share of their group advantages
     with the same sign (0 counts as a sign). Spearman is NaN when either reward is constant (undefined)."""
@@ -115,10 +129,12 @@ def _timed(function, *args):
 
 
 def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: Population, users: int, world: int,
-                          group: int, heldout: int, k: int, sweep: tuple[int, ...] = ()) -> dict[str, object]:
+                          group: int, heldout: int, k: int, sweep: tuple[int, ...] = (),
+                          tails: tuple[tuple[int, int], ...] = (), draws: int = 8) -> dict[str, object]:
     """Rank 0's judge phase under ``global`` and ``hybrid`` for a ranking of ``world`` ranks of ``users``;
     for each ``k`` of ``sweep`` also the agreement hybrid and the oracle would reach with that many
-    negatives, from the global scores (no judge call)."""
+    negatives, and for each ``(k, m)`` of ``tails`` the agreement of hybrid with ``m`` sampled
+    negatives (mean over ``draws`` draws), all from the global scores (no judge call)."""
     total = users * world
     mine = {"profile_to_item": texts.profiles[: users * group], "item_to_profile": texts.items[: users * heldout]}
     others = {"profile_to_item": texts.items, "item_to_profile": texts.profiles}
@@ -156,6 +172,13 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
         """``[U*G]`` total reward of hybrid rebuilt from the global scores, ``ranking`` choosing ``hard`` negatives."""
         return reward({d: chosen_rows(full[d], ranking[d], positive[d], hard) for d in full}, hard).total.cpu()
 
+    def tailed(hard: int, m: int, draw: int) -> Tensor:
+        """``[U*G]`` total reward of hybrid with ``m`` sampled negatives (draw number ``draw``), from the global scores."""
+        generator = torch.Generator().manual_seed(draw)
+        keys = {d: torch.rand(full[d].shape, generator=generator).to(full[d].device) for d in full}
+        rows = {d: sampled_rows(full[d], retrieval[d], positive[d], hard, m, keys[d]) for d in full}
+        return reward(rows, None).total.cpu()
+
     def oracle(hard: int) -> dict[str, float]:
         return {f"oracle_{key}": value for key, value in agreement(rebuilt(full, hard), global_total, group).items()}
 
@@ -169,7 +192,10 @@ def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: P
             "hybrid_from_global_max_diff": float((rebuilt(retrieval, k) - hybrid_reward.total.cpu()).abs().max()),
             "sweep": [{"k": hard, "hybrid_pairs": scored_pairs(users, world, group, heldout, hard),
                        **agreement(rebuilt(retrieval, hard), global_total, group), **oracle(hard)}
-                      for hard in sweep]}
+                      for hard in sweep],
+            "sampled": [{"k": hard, "m": m, "hybrid_pairs": scored_pairs(users, world, group, heldout, hard + m),
+                         **mean_agreement([agreement(tailed(hard, m, draw), global_total, group) for draw in range(draws)])}
+                        for hard, m in tails]}
 
 
 def scored_pairs(users: int, world: int, group: int, heldout: int, k: int) -> int:
@@ -187,6 +213,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--heldout", type=int, default=2, help="K held-out items per user")
     parser.add_argument("--hard-negatives", type=int, default=16, help="k, negatives per query the judge scores")
     parser.add_argument("--sweep-k", type=int, nargs="*", default=[], help="more k to rebuild hybrid and oracle at from the global scores")
+    parser.add_argument("--sweep-sampled", nargs="*", default=[], metavar="K+M",
+                        help="hybrid with M sampled negatives besides K hard ones, rebuilt from the global scores, e.g. 8+8")
+    parser.add_argument("--draws", type=int, default=8, help="draws of the sampled negatives to average over")
     parser.add_argument("--device", default="cpu", help="where both judges run, e.g. cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -195,6 +224,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--worlds must be >= 1 and --users * W >= 2 (other users are the negatives)")
     if args.group_size < 2 or args.heldout < 1 or args.hard_negatives < 1 or any(k < 1 for k in args.sweep_k):
         parser.error("--group-size must be >= 2, --heldout, --hard-negatives and --sweep-k >= 1")
+    try:
+        args.tails = tuple(tuple(int(part) for part in pair.split("+")) for pair in args.sweep_sampled)
+    except ValueError:
+        parser.error(f"--sweep-sampled takes K+M pairs of ints, got {args.sweep_sampled}")
+    if any(len(pair) != 2 or pair[0] < 0 or pair[1] < 1 for pair in args.tails):
+        parser.error(f"--sweep-sampled takes K+M pairs with K >= 0 and M >= 1, got {args.sweep_sampled}")
     return args
 
 
@@ -218,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             count = args.users * world
             shown = Population(texts.profiles[: count * args.group_size], texts.items[: count * args.heldout])
             row = rank_zero_judge_phase(judge, retriever, shown, args.users, world, args.group_size, args.heldout,
-                                        args.hard_negatives, tuple(args.sweep_k))
+                                        args.hard_negatives, tuple(args.sweep_k), args.tails, args.draws)
             row["hybrid_over_global_w1"] = row["hybrid_s"] / (rows[0]["global_s"] if rows else row["global_s"])
             rows.append(row)
             print(f"{name}  {world}  {row['users_ranked']}  {row['global_pairs']}  {row['hybrid_pairs']}  "
@@ -230,6 +265,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 print(f"  k={point['k']}: {point['hybrid_pairs']} pairs, Spearman {point['spearman']:.3f}, "
                       f"mean |diff| {point['mean_abs_diff']:.4f}, adv sign {point['advantage_sign_agreement']:.3f}; "
                       f"oracle Spearman {point['oracle_spearman']:.3f}, mean |diff| {point['oracle_mean_abs_diff']:.4f}", flush=True)
+            for point in row["sampled"]:
+                print(f"  k={point['k']} + m={point['m']} sampled: {point['hybrid_pairs']} pairs, Spearman "
+                      f"{point['spearman']:.3f}, mean |diff| {point['mean_abs_diff']:.4f}, "
+                      f"adv sign {point['advantage_sign_agreement']:.3f} (mean of {args.draws} draws)", flush=True)
         results[name] = rows
     report: dict[str, object] = {
         "bench": "negatives_scaling",

@@ -28,6 +28,10 @@ def test_hybrid_negatives_reach_the_scores_and_with_every_negative_equal_global(
     assert global_scores.hard_negatives is None and (every_scores.hard_negatives, few_scores.hard_negatives) == (100, 1)
     torch.testing.assert_close(every.total, global_reward.total)
     assert float(few.chance) > float(global_reward.chance)  # a shorter scored list: a higher chance level
+    sampled_scores, sampled = _reward(RewardSettings(**hybrid, hard_negatives=0, sampled_negatives=100))
+    assert sampled_scores.hard_negatives is None  # every negative drawn: global's scores and chance level
+    torch.testing.assert_close(sampled.total, global_reward.total)
+    assert float(sampled.chance) == float(global_reward.chance)
 
 
 def test_local_negatives_on_one_process_equal_global():

@@ -13,6 +13,14 @@ NDCG over the dense row equals NDCG over the scored set, and
 :func:`bump_pl.core.reward.bidirectional_reward` runs unchanged. With ``k`` at or above the
 number of negatives nothing is unscored and the matrices are those of the full ranking.
 
+Sampled tail (``reward.sampled_negatives: m``): the judge also scores ``m`` of each query's other
+negatives, drawn uniformly (:func:`sampled_negatives`), and every still-unscored entry copies one
+of their scores (:func:`impute_from_sample`). The dense row is then an estimate of the full row, not
+a shorter list: a positive's expected count of candidates above it is the true count, so the reward
+estimates ``global``'s NDCG over every candidate even when the retriever and the judge disagree on
+which negatives are hard (where scoring the ``k`` hardest alone ignores every negative the judge
+ranks high and the retriever low).
+
 Pure tensor functions: no judge, no Lightning, no ``torch.distributed``.
 """
 
@@ -72,3 +80,78 @@ def rank_unscored_last(scores: Tensor, scored: Tensor) -> Tensor:
 def scored_size(num_positives: int, num_negatives: int, k: int | None) -> int:
     """Candidates in one query's scored list: its positives plus ``k`` of its negatives (all when ``k`` is None)."""
     return num_positives + (num_negatives if k is None else min(k, num_negatives))
+
+
+def sampled_negatives(scored: Tensor, keys: Tensor, m: int) -> Tensor:
+    """``m`` of each row's unscored candidates, drawn uniformly: those with the lowest ``keys``.
+
+    Args:
+        scored: ``[Q, C]`` bool, what the judge scores anyway (positives and hard negatives).
+        keys: ``[Q, C]`` i.i.d. uniform random keys (e.g. ``torch.rand``); the ``m`` lowest of a
+            row's unscored entries are a uniform sample without replacement.
+        m: sample size per row (``>= 0``); every unscored entry when a row has ``<= m``.
+
+    Returns:
+        ``[Q, C]`` bool, disjoint from ``scored``.
+    """
+    _check_keys("sampled_negatives", scored, keys)
+    if not isinstance(m, int) or m < 0:
+        raise ValueError(f"sampled_negatives: m must be an int >= 0, got {m!r}")
+    return (_tail_position(_tail_order(scored, keys), scored) < m) & ~scored
+
+
+def impute_from_sample(scores: Tensor, scored: Tensor, sampled: Tensor, keys: Tensor) -> Tensor:
+    """``[Q, C]`` scores where every entry neither scored nor sampled takes a sampled entry's score.
+
+    With ``n`` unscored candidates in a row of which ``m`` were sampled (:func:`sampled_negatives`,
+    same ``keys``), the ``n - m`` others take the sampled scores in turns (the unsampled entry of
+    tail position ``t`` copies the sampled one of position ``(t - m) mod m``), so each sampled score
+    stands for ``n / m`` candidates on average. A positive's count of unscored candidates above it
+    is then ``n/m`` times its sampled count, an unbiased estimate of the count among all ``n``: the
+    keys' order is uniformly random, so every candidate is equally likely to hold any position.
+    NDCG over the imputed row estimates NDCG over the full ranking (a plug-in estimate; NDCG is
+    not linear in the rank). Every unscored entry sampled: the full scores, exactly.
+
+    Args:
+        scores: ``[Q, C]``; entries where ``scored | sampled`` are read.
+        scored: ``[Q, C]`` bool, the positives and hard negatives.
+        sampled: ``[Q, C]`` bool, :func:`sampled_negatives` of ``scored`` and ``keys``.
+        keys: ``[Q, C]`` the keys that drew ``sampled``.
+
+    Raises:
+        ValueError: when a row has unscored candidates but no sampled one to stand for them.
+    """
+    _check_keys("impute_from_sample", scored, keys)
+    if scores.shape != scored.shape or sampled.shape != scored.shape:
+        raise ValueError(f"impute_from_sample: scores, scored and sampled must all be [Q, C], got "
+                         f"{tuple(scores.shape)}, {tuple(scored.shape)} and {tuple(sampled.shape)}")
+    missing = ~(scored | sampled)
+    if not bool(missing.any()):
+        return scores
+    per_row = sampled.sum(dim=1, keepdim=True)  # [Q, 1]
+    if bool((missing.any(dim=1, keepdim=True) & (per_row == 0)).any()):
+        raise ValueError("impute_from_sample: a row has unscored candidates but no sampled one (m must be >= 1)")
+    order = _tail_order(scored, keys)  # [Q, C]: the column at each tail position
+    position = _tail_position(order, scored)
+    source = torch.where(missing, (position - per_row) % per_row.clamp_min(1), 0)  # the donor's tail position
+    donor = order.gather(1, source)
+    return torch.where(missing, scores.gather(1, donor.to(scores.device)), scores)
+
+
+def _tail_order(scored: Tensor, keys: Tensor) -> Tensor:
+    """``[Q, C]`` int64: each row's columns, unscored ones first in ascending key order (ties: lower
+    column first), scored ones after."""
+    return keys.float().masked_fill(scored, float("inf")).argsort(dim=1, stable=True)
+
+
+def _tail_position(order: Tensor, scored: Tensor) -> Tensor:
+    """``[Q, C]`` int64: each unscored entry's 0-based position in ``order`` (:func:`_tail_order`);
+    ``C`` for scored entries."""
+    position = torch.empty_like(order).scatter_(1, order, torch.arange(scored.shape[1], device=order.device).expand_as(order))
+    return position.masked_fill(scored, scored.shape[1])
+
+
+def _check_keys(name: str, scored: Tensor, keys: Tensor) -> None:
+    if scored.ndim != 2 or keys.shape != scored.shape:
+        raise ValueError(f"{name}: scored and keys must both be [Q, C], got {tuple(scored.shape)} and {tuple(keys.shape)}")
+    check_finite(f"{name}: keys", keys)

@@ -46,6 +46,9 @@ Hybrid negatives (:mod:`bump_pl.core.negatives`): the matrices hold the cross ju
 each query's positives and ``hard_negatives`` hardest negatives, every other entry ranked last;
 the NDCG is then the one over that scored list, and ``hard_negatives`` makes the chance levels
 those of the scored list: ``C = K + min(k, (U-1)*K)`` and ``C = 1 + min(k, (U-1)*G)``.
+With ``sampled_negatives`` the other entries are imputed from a uniform sample of them instead
+(:func:`bump_pl.core.negatives.impute_from_sample`): the rows are then estimates of the full
+ones, and the chance levels are those of the full ranking (``hard_negatives=None``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ class RewardSettings:
             ``hybrid`` ranks against every rank's users with the ``retriever`` and has the judge
             score only each query's positives and ``hard_negatives`` hardest negatives.
         hard_negatives: ``k``, negatives per query the judge scores with ``hybrid``.
+        sampled_negatives: ``m``, with ``hybrid`` the judge also scores ``m`` negatives per query
+            drawn uniformly from those the retriever did not choose, and each stands for its share
+            of the unscored ones (:func:`bump_pl.core.negatives.impute_from_sample`): the reward
+            then estimates ``global``'s NDCG over every candidate instead of the NDCG over the
+            scored list. 0: the unscored rank last.
         retriever: embedding model (name, folder or alias, mean pooling) that ranks every
             candidate with ``hybrid``.
         history_baselines: also validate the user's raw history as the profile, cut to
@@ -85,6 +93,7 @@ class RewardSettings:
     ndcg_k: int | None = None
     negatives: Literal["global", "local", "hybrid"] = "global"
     hard_negatives: int = 16
+    sampled_negatives: int = 0
     retriever: str = "all-minilm-l6-v2"
     history_baselines: bool = True
     copy_penalty: float = 0.0
@@ -96,8 +105,15 @@ class RewardSettings:
             raise ValueError(f"model.reward.ndcg_k must be >= 1 or null, got {self.ndcg_k}")
         if self.negatives not in ("global", "local", "hybrid"):
             raise ValueError(f"model.reward.negatives must be 'global', 'local' or 'hybrid', got {self.negatives!r}")
-        if not isinstance(self.hard_negatives, int) or self.hard_negatives < 1:
-            raise ValueError(f"model.reward.hard_negatives must be an int >= 1, got {self.hard_negatives!r}")
+        for name in ("hard_negatives", "sampled_negatives"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"model.reward.{name} must be an int >= 0, got {getattr(self, name)!r}")
+        if self.negatives == "hybrid" and self.hard_negatives + self.sampled_negatives < 1:
+            raise ValueError("model.reward.hard_negatives + model.reward.sampled_negatives must be >= 1: "
+                             "with neither, hybrid would score no negative at all")
+        if self.sampled_negatives and self.negatives != "hybrid":
+            raise ValueError(f"model.reward.sampled_negatives={self.sampled_negatives} needs model.reward.negatives: "
+                             f"hybrid, got {self.negatives!r} (which scores every negative already)")
 
 
 class BidirectionalReward(NamedTuple):

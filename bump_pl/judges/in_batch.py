@@ -13,7 +13,9 @@ every candidate of every rank, and the judge scores only the query's positives a
 hardest negatives. Only the vectors and the texts of candidates some rank chose cross ranks (plus
 the score rows, gathered as in ``global``). Queries that chose the same candidates share one
 ``judge.score`` call; with ``k`` at or above the number of negatives that is the single call of
-``global``, so the scores are those of ``global``.
+``global``, so the scores are those of ``global``. With ``m`` sampled negatives the judge also
+scores ``m`` of each query's other negatives, drawn with keys seeded by the query's text (so a
+query draws the same candidates on one process or many), and they stand in for the rest.
 
 No Lightning here; plain ``torch.distributed`` (a no-op when it is not initialised).
 """
@@ -21,6 +23,7 @@ No Lightning here; plain ``torch.distributed`` (a no-op when it is not initialis
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from bump_pl.core.negatives import rank_unscored_last, scored_candidates
+from bump_pl.core.negatives import impute_from_sample, rank_unscored_last, sampled_negatives, scored_candidates
 from bump_pl.core.reward import RewardSettings, check_ranking_size, same_user_mask
 from bump_pl.judges.base import Direction, Judge, Retriever
 
@@ -43,7 +46,7 @@ class InBatchScores:
         num_users: ``W*U``, users over all ``W`` ranks that take part in the ranking.
         first_user: index of this rank's first user in the global order (rank * U).
         hard_negatives: ``k`` of hybrid scores (pass it to ``bidirectional_reward``), None when
-            every pair was scored.
+            every pair was scored or the unscored ones were imputed from sampled ones.
     """
 
     profile_to_item: Tensor
@@ -56,10 +59,12 @@ class InBatchScores:
 @dataclass(frozen=True)
 class HybridNegatives:
     """``reward.negatives: hybrid``: ``retriever`` ranks every candidate, the judge scores each
-    query's positives and ``hard_negatives`` hardest negatives."""
+    query's positives, its ``hard_negatives`` hardest negatives and ``sampled_negatives`` drawn
+    from the others (which then stand in for the rest)."""
 
     retriever: Retriever
     hard_negatives: int
+    sampled_negatives: int = 0
 
 
 @functools.lru_cache(maxsize=2)
@@ -74,7 +79,7 @@ def hybrid_negatives(settings: RewardSettings) -> HybridNegatives | None:
     """What :func:`in_batch_scores` needs for ``settings.negatives == "hybrid"`` (None otherwise)."""
     if settings.negatives != "hybrid":
         return None
-    return HybridNegatives(_load_retriever(settings.retriever), settings.hard_negatives)
+    return HybridNegatives(_load_retriever(settings.retriever), settings.hard_negatives, settings.sampled_negatives)
 
 
 def _world() -> tuple[int, int]:
@@ -145,6 +150,16 @@ def score_chosen(judge: Judge, queries: list[str], candidates: list[str | None],
     return out
 
 
+def text_keys(queries: list[str], num_candidates: int) -> Tensor:
+    """``[Q, C]`` uniform random keys, each row from a generator seeded by its query's text (BLAKE2b),
+    so the draw depends on the query and the candidate's global index, not on process or rank."""
+    rows = []
+    for query in queries:
+        seed = int.from_bytes(hashlib.blake2b(query.encode(), digest_size=8).digest(), "little") >> 1
+        rows.append(torch.rand(num_candidates, generator=torch.Generator().manual_seed(seed)))
+    return torch.stack(rows) if rows else torch.zeros(0, num_candidates)
+
+
 def hybrid_rows(judge: Judge, hybrid: HybridNegatives, queries: list[str], query_vectors: Tensor,
                 candidate_vectors: Tensor, positive: Tensor, candidate_texts: Callable[[Tensor], list[str | None]],
                 direction: Direction) -> Tensor:
@@ -158,11 +173,20 @@ def hybrid_rows(judge: Judge, hybrid: HybridNegatives, queries: list[str], query
             where not chosen); under DDP :func:`gather_chosen_texts`.
 
     The retriever ranks every candidate; the judge scores each query's positives and ``k`` hardest
-    negatives; the rest rank last (:func:`bump_pl.core.negatives.rank_unscored_last`).
+    negatives; the rest rank last (:func:`bump_pl.core.negatives.rank_unscored_last`), or, with
+    ``m`` sampled negatives, the judge also scores ``m`` of the rest and they stand in for the others
+    (:func:`bump_pl.core.negatives.impute_from_sample`, keys from :func:`text_keys`).
     """
     scored = scored_candidates(query_vectors @ candidate_vectors.T, positive, hybrid.hard_negatives)
-    scores = score_chosen(judge, queries, candidate_texts(scored.any(dim=0)), scored, direction)
-    return rank_unscored_last(scores, scored.to(scores.device))
+    if not hybrid.sampled_negatives:
+        scores = score_chosen(judge, queries, candidate_texts(scored.any(dim=0)), scored, direction)
+        return rank_unscored_last(scores, scored.to(scores.device))
+    keys = text_keys(queries, scored.shape[1]).to(scored.device)
+    sampled = sampled_negatives(scored, keys, hybrid.sampled_negatives)
+    judged = scored | sampled
+    scores = score_chosen(judge, queries, candidate_texts(judged.any(dim=0)), judged, direction)
+    device = scores.device
+    return impute_from_sample(scores, scored.to(device), sampled.to(device), keys.to(device))
 
 
 def _hybrid_direction(judge: Judge, hybrid: HybridNegatives, queries: list[str], candidates: list[str],
@@ -211,7 +235,8 @@ def in_batch_scores(
         first = rank * num_users
         profile_to_item = gather(_hybrid_direction(judge, hybrid, profiles, items, "profile_to_item", first, num_users, world))
         item_to_profile = gather(_hybrid_direction(judge, hybrid, items, profiles, "item_to_profile", first, num_users, world))
-        return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives)
+        hard = None if hybrid.sampled_negatives else hybrid.hard_negatives  # imputed rows are full-size estimates
+        return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hard)
     all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
     profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
     if judge.symmetric:

@@ -1,5 +1,6 @@
 """bench/negatives_scaling.py: its synthetic population, pair counts, agreement figures, and rank 0's
-judge phase on the tiny models (hybrid with every negative equals global; fewer pairs otherwise)."""
+judge phase on the tiny models (hybrid with every negative equals global; fewer pairs otherwise;
+the sampled tail's sweep)."""
 
 import random
 import sys
@@ -10,7 +11,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from negatives_scaling import agreement, main, chosen_rows, population, rank_zero_judge_phase, scored_pairs  # noqa: E402
+from negatives_scaling import (  # noqa: E402
+    agreement,
+    chosen_rows,
+    main,
+    population,
+    rank_zero_judge_phase,
+    sampled_rows,
+    scored_pairs,
+)
 
 from bump_pl.metrics.functional import multi_positive_ndcg  # noqa: E402
 
@@ -72,7 +81,8 @@ def test_rank_zero_hybrid_with_every_negative_is_global(tiny_judges):
 
 def test_rank_zero_hybrid_with_few_negatives_scores_fewer_pairs_at_a_higher_chance(tiny_judges):
     texts = population(8, 2, 1, random.Random(1))
-    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=4, group=2, heldout=1, k=1, sweep=(1, 16))
+    row = rank_zero_judge_phase(*tiny_judges, texts, users=2, world=4, group=2, heldout=1, k=1, sweep=(1, 16),
+                                tails=((1, 1), (0, 16)), draws=3)
     assert row["hybrid_pairs"] == 4 * (1 + 1) + 2 * (2 + 1) < row["global_pairs"] == 2 * 2 * 2 * 8
     assert row["chance_hybrid"] > row["chance_global"]
     # hybrid rebuilt from the global scores is the hybrid the judge scored, so the sweep at k reproduces it
@@ -84,11 +94,25 @@ def test_rank_zero_hybrid_with_few_negatives_scores_fewer_pairs_at_a_higher_chan
     # k = 16 covers every negative (7 items, 14 profiles): both are global
     assert (every["mean_abs_diff"], every["oracle_mean_abs_diff"], every["hybrid_pairs"]) == (0.0, 0.0, row["global_pairs"])
     assert -1.0 <= row["spearman"] <= 1.0 and 0.0 <= row["advantage_sign_agreement"] <= 1.0
+    tail, drawn_all = row["sampled"]
+    assert (tail["k"], tail["m"], tail["hybrid_pairs"]) == (1, 1, 4 * (1 + 2) + 2 * (2 + 2))
+    assert (drawn_all["mean_abs_diff"], drawn_all["hybrid_pairs"]) == (0.0, row["global_pairs"])  # every negative drawn
+
+
+def test_sampled_rows_keep_the_scored_and_drawn_and_copy_drawn_scores_elsewhere():
+    full = torch.tensor([[0.5, 0.9, 0.7, 0.1, 0.2, 0.3]])
+    positive = torch.tensor([[True, False, False, False, False, False]])
+    ranking = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])  # the retriever's hardest: column 5
+    keys = torch.tensor([[0.0, 0.3, 0.9, 0.1, 0.5, 0.0]])  # the draw's order: columns 3, 1, 4, 2
+    assert torch.equal(sampled_rows(full, ranking, positive, 1, 2, keys), full[:, [0, 1, 1, 3, 3, 5]])
+    assert torch.equal(sampled_rows(full, ranking, positive, 1, 4, keys), full)
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--worlds", "1", "--users", "1"], "--users * W >= 2"),
                                                 (["--group-size", "1"], "--group-size must be >= 2"),
-                                                (["--sweep-k", "8", "0"], "--sweep-k >= 1")])
+                                                (["--sweep-k", "8", "0"], "--sweep-k >= 1"),
+                                                (["--sweep-sampled", "8"], "K+M pairs with K >= 0 and M >= 1"),
+                                                (["--sweep-sampled", "a+b"], "--sweep-sampled takes K+M pairs of ints")])
 def test_bad_flags_exit_with_one_clear_message(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)

@@ -1,9 +1,18 @@
-"""Hybrid negatives as pure tensor functions: hand-worked selections, the rank-last fill, and NDCG over the scored set."""
+"""Hybrid negatives as pure tensor functions: hand-worked selections, the rank-last fill, NDCG over the
+scored set, and the sampled tail (uniform draws, imputation whose expected rank is the true one)."""
+
+import itertools
 
 import pytest
 import torch
 
-from bump_pl.core.negatives import rank_unscored_last, scored_candidates, scored_size
+from bump_pl.core.negatives import (
+    impute_from_sample,
+    rank_unscored_last,
+    sampled_negatives,
+    scored_candidates,
+    scored_size,
+)
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
 from bump_pl.metrics.functional import multi_positive_ndcg
 
@@ -81,3 +90,60 @@ def test_dense_filled_ndcg_equals_ndcg_over_the_scored_list_alone():
     reward = bidirectional_reward(rank_unscored_last(scores, scored), i2p, num_users=num_users, group_size=group,
                                   heldout_per_user=heldout, hard_negatives=k)
     torch.testing.assert_close(reward.profile_to_item, dense)
+
+
+SCORED = torch.tensor([[True, False, False, True, False, False]])  # a positive (col 0) and a hard negative (col 3)
+KEYS = torch.tensor([[0.0, 0.4, 0.9, 0.0, 0.1, 0.6]])  # tail order by key: col 4, 1, 5, 2
+
+
+@pytest.mark.parametrize(("m", "expected"), [(0, []), (1, [4]), (2, [1, 4]), (3, [1, 4, 5]), (4, [1, 2, 4, 5]), (9, [1, 2, 4, 5])])
+def test_the_sample_is_the_m_lowest_keys_among_the_unscored(m, expected):
+    sampled = sampled_negatives(SCORED, KEYS, m)
+    assert sampled[0].nonzero().flatten().tolist() == expected
+    assert not bool((sampled & SCORED).any())
+
+
+def test_unsampled_entries_copy_the_sampled_ones_in_turns():
+    scores = torch.tensor([[5.0, 10.0, 20.0, 4.0, 30.0, 40.0]])
+    sampled = sampled_negatives(SCORED, KEYS, 1)  # col 4 (30.0) stands for cols 1, 5 and 2
+    assert impute_from_sample(scores, SCORED, sampled, KEYS).tolist() == [[5.0, 30.0, 30.0, 4.0, 30.0, 30.0]]
+    sampled = sampled_negatives(SCORED, KEYS, 2)  # tail order 4, 1 | 5, 2: col 5 copies col 4, col 2 copies col 1
+    assert impute_from_sample(scores, SCORED, sampled, KEYS).tolist() == [[5.0, 10.0, 10.0, 4.0, 30.0, 30.0]]
+
+
+def test_every_unscored_entry_sampled_gives_the_full_scores_exactly():
+    scores = torch.randn(3, 7, generator=torch.Generator().manual_seed(0))
+    scored = scored_candidates(torch.randn(3, 7), torch.eye(3, 7, dtype=torch.bool), 2)
+    keys = torch.rand(3, 7)
+    sampled = sampled_negatives(scored, keys, 4)
+    assert torch.equal(impute_from_sample(scores, scored, sampled, keys), scores)
+
+
+def test_the_imputed_count_above_a_positive_is_the_true_count_in_expectation():
+    """Over every ordering of the 5 unscored candidates (all equally likely under i.i.d. keys), the
+    mean number of imputed entries above each positive equals the true number above it."""
+    scores = torch.tensor([[0.5, 0.9, 0.2, 0.7, 0.1, 0.8, 0.3]])
+    positive = torch.tensor([[True, False, False, False, False, False, True]])
+    scored = scored_candidates(torch.tensor([[0.0, 9.0, 0, 0, 0, 0, 0]]), positive, 1)  # col 1 is the hard negative
+    unscored = (~scored[0]).nonzero().flatten()
+    true_above = [int((scores[0] > scores[0, p]).sum()) for p in (0, 6)]
+    for m in (1, 2, 3):
+        totals = torch.zeros(2, dtype=torch.float64)
+        orders = list(itertools.permutations(range(len(unscored))))
+        for order in orders:
+            keys = torch.zeros(1, 7)
+            keys[0, unscored] = torch.tensor(order, dtype=torch.float32)
+            imputed = impute_from_sample(scores, scored, sampled_negatives(scored, keys, m), keys)[0]
+            totals += torch.tensor([float((imputed > imputed[p]).sum()) for p in (0, 6)], dtype=torch.float64)
+        assert (totals / len(orders)).tolist() == pytest.approx(true_above), m
+
+
+def test_imputation_needs_a_sample_where_something_is_unscored():
+    with pytest.raises(ValueError, match="no sampled one"):
+        impute_from_sample(torch.zeros(1, 6), SCORED, sampled_negatives(SCORED, KEYS, 0), KEYS)
+    with pytest.raises(ValueError, match="m must be an int >= 0"):
+        sampled_negatives(SCORED, KEYS, -1)
+    with pytest.raises(ValueError, match=r"keys must both be \[Q, C\]"):
+        sampled_negatives(SCORED, KEYS[:, :3], 1)
+    with pytest.raises(ValueError, match="keys has 1 non-finite"):
+        sampled_negatives(SCORED, KEYS.clone().fill_(0.5).index_fill_(1, torch.tensor([2]), float("nan")), 1)

@@ -198,7 +198,10 @@ def test_hybrid_scores_rank_over_the_scored_list_with_its_chance_level():
     ("kwargs", "message"),
     [
         ({"negatives": "remote"}, "model.reward.negatives must be 'global', 'local' or 'hybrid'"),
-        ({"hard_negatives": 0}, "model.reward.hard_negatives must be an int >= 1"),
+        ({"hard_negatives": -1}, "model.reward.hard_negatives must be an int >= 0"),
+        ({"negatives": "hybrid", "hard_negatives": 0}, "hard_negatives \\+ model.reward.sampled_negatives must be >= 1"),
+        ({"sampled_negatives": 1.5}, "model.reward.sampled_negatives must be an int >= 0"),
+        ({"sampled_negatives": 4}, "sampled_negatives=4 needs model.reward.negatives: hybrid, got 'global'"),
     ],
 )
 def test_bad_reward_settings_name_the_option(kwargs, message):

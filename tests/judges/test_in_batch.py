@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
 from bump_pl.judges.base import Retriever
-from bump_pl.judges.in_batch import HybridNegatives, gather_chosen_texts, in_batch_scores
+from bump_pl.judges.in_batch import HybridNegatives, gather_chosen_texts, in_batch_scores, text_keys
 from bump_pl.metrics.functional import multi_positive_ndcg
 
 G, K, U = 3, 2, 2  # rollouts per user, held-out items per user, users per rank
@@ -55,14 +55,14 @@ def _texts(first_user: int, num_users: int):
     return profiles, items
 
 
-def _worker(rank: int, port: int, symmetric: bool, out: dict, hard_negatives: int | None = None) -> None:
+def _worker(rank: int, port: int, symmetric: bool, out: dict, hard_negatives: int | None = None, sampled: int = 0) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     profiles, items = _texts(rank * U, U)
-    hybrid = None if hard_negatives is None else HybridNegatives(CharRetriever(), hard_negatives)
+    hybrid = None if hard_negatives is None else HybridNegatives(CharRetriever(), hard_negatives, sampled)
     scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U, hybrid=hybrid)
     out[rank] = (scores.profile_to_item, scores.item_to_profile, scores.num_users, scores.first_user)
-    if hybrid is not None:  # only the texts some rank chose cross ranks
+    if hybrid is not None and not sampled:  # only the texts some rank chose cross ranks
         chosen = torch.zeros(2 * U * K, dtype=torch.bool)
         chosen[rank * U * K] = True  # rank 0 wants item 0, rank 1 wants item U*K (the other's first)
         out[f"texts{rank}"] = gather_chosen_texts(items, chosen)
@@ -95,16 +95,17 @@ def test_local_negatives_use_only_this_ranks_users():
     assert (scores.num_users, scores.first_user) == (U, 0)
 
 
-def _hybrid(k: int) -> HybridNegatives:
+def _hybrid(k: int, m: int = 0) -> HybridNegatives:
     assert isinstance(CharRetriever(), Retriever)
-    return HybridNegatives(CharRetriever(), k)
+    return HybridNegatives(CharRetriever(), k, m)
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
-def test_hybrid_with_every_negative_equals_global_exactly(symmetric):
+@pytest.mark.parametrize(("k", "m"), [(2 * G * K, 0), (1, 2 * G * K), (0, 2 * G * K)])
+def test_hybrid_with_every_negative_equals_global_exactly(symmetric, k, m):
     profiles, items = _texts(0, 3)
     full = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=3)
-    hybrid = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=3, hybrid=_hybrid(2 * G * K))
+    hybrid = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=3, hybrid=_hybrid(k, m))
     assert torch.equal(hybrid.profile_to_item, full.profile_to_item)
     assert torch.equal(hybrid.item_to_profile, full.item_to_profile)
     sizes = dict(num_users=3, group_size=G, heldout_per_user=K)
@@ -141,17 +142,49 @@ def test_hybrid_scores_positives_and_the_retrievers_hardest_negatives_only():
             )
 
 
-def test_hybrid_under_two_ranks_equals_one_process():
+@pytest.mark.parametrize(("k", "m"), [(2, 0), (1, 1)])
+def test_hybrid_under_two_ranks_equals_one_process(k, m):
     out = mp.Manager().dict()
-    mp.spawn(_worker, args=(_free_port(), False, out, 2), nprocs=2, join=True)
+    mp.spawn(_worker, args=(_free_port(), False, out, k, m), nprocs=2, join=True)
     profiles, items = _texts(0, 2 * U)
-    single = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U, hybrid=_hybrid(2))
+    single = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U, hybrid=_hybrid(k, m))
+    full = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U)
+    assert not torch.equal(single.item_to_profile, full.item_to_profile)  # some negatives were not scored
     for rank in (0, 1):
         p2i, i2p, num_users, first_user = out[rank]
         assert torch.equal(p2i, single.profile_to_item) and torch.equal(i2p, single.item_to_profile)
         assert (num_users, first_user) == (2 * U, rank * U)
-        # both ranks receive the union of what they chose, and nothing else
-        assert out[f"texts{rank}"] == [items[0]] + [None] * (U * K - 1) + [items[U * K]] + [None] * (U * K - 1)
+        if not m:  # both ranks receive the union of what they chose, and nothing else
+            assert out[f"texts{rank}"] == [items[0]] + [None] * (U * K - 1) + [items[U * K]] + [None] * (U * K - 1)
+
+
+def test_sampled_hybrid_keeps_the_scored_pairs_and_imputes_the_rest_from_the_judges_sampled_scores():
+    num_users, k, m = 4, 1, 2  # a profile has 6 negative items: 1 hard, 2 drawn, 3 imputed
+    profiles, items = _texts(0, num_users)
+    judge = CharJudge(False)
+    scores = in_batch_scores(judge, profiles, items, num_users=num_users, hybrid=_hybrid(k, m))
+    assert scores.hard_negatives is None  # full-size rows: the chance level is global's
+    plain = in_batch_scores(judge, profiles, items, num_users=num_users, hybrid=_hybrid(k))
+    full = judge.score(profiles, items, "profile_to_item")
+    keys = text_keys(profiles, len(items))
+    for q in range(len(profiles)):
+        hard = plain.profile_to_item[q] > plain.profile_to_item[q].min()  # positives and the k hardest
+        assert int(hard.sum()) == K + k
+        row = scores.profile_to_item[q]
+        assert torch.equal(row[hard], full[q, hard])
+        tail = (~hard).nonzero().flatten()
+        drawn = tail[keys[q, tail].argsort()[:m]]  # the m lowest keys of the unscored
+        assert torch.equal(row[drawn], full[q, drawn])
+        assert set(row[tail].tolist()) == set(full[q, drawn].tolist())  # the rest copy the drawn scores
+
+
+def test_text_keys_depend_on_the_query_text_only():
+    alone = text_keys(["bb"], 5)
+    together = text_keys(["a", "bb", "a"], 5)
+    assert torch.equal(together[1], alone[0]) and torch.equal(together[0], together[2])
+    assert not torch.equal(together[0], together[1])
+    assert torch.equal(text_keys(["bb"], 8)[0, :5], alone[0])  # a longer ranking extends the same draw
+    assert bool(((alone >= 0) & (alone < 1)).all())
 
 
 def test_a_ranking_of_one_user_is_refused_where_it_is_built():
@@ -168,7 +201,7 @@ def test_hybrid_negatives_come_from_the_reward_settings_and_load_the_retriever_o
     from bump_pl.judges.in_batch import hybrid_negatives
 
     assert hybrid_negatives(RewardSettings()) is None and hybrid_negatives(RewardSettings(negatives="local")) is None
-    settings = RewardSettings(negatives="hybrid", hard_negatives=3, retriever="tiny-random-encoder")
+    settings = RewardSettings(negatives="hybrid", hard_negatives=3, sampled_negatives=5, retriever="tiny-random-encoder")
     hybrid = hybrid_negatives(settings)
-    assert isinstance(hybrid.retriever, EmbeddingJudge) and hybrid.hard_negatives == 3
+    assert isinstance(hybrid.retriever, EmbeddingJudge) and (hybrid.hard_negatives, hybrid.sampled_negatives) == (3, 5)
     assert hybrid_negatives(settings).retriever is hybrid.retriever
