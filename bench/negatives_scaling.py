@@ -21,8 +21,11 @@ NDCG over ``k`` negatives itself (the oracle's, which equals global's whenever f
 negatives outscore each positive). ``--sweep-k`` adds both agreements for other ``k`` at each W,
 rebuilt from the global scores (the judge scores the same pairs either way; the JSON's
 ``hybrid_from_global_max_diff`` checks it at ``--hard-negatives``). Models: ``tiny`` (cross judge ``tiny-random-llama``,
-retriever ``tiny-random-encoder``) and ``demo`` (cross judge SmolLM2-135M-Instruct, retriever
-all-MiniLM-L6-v2, both from their offline wheels). Prints a table; the last line is one JSON object.
+retriever ``tiny-random-encoder``), ``demo`` (cross judge SmolLM2-135M-Instruct, retriever
+all-MiniLM-L6-v2, both from their offline wheels) and ``competent`` (all-MiniLM-L6-v2 as the judge,
+which ranks these users well, and :class:`WordRetriever`, a bag of words, as the retriever: a judge
+that knows relevance and a cheap retriever that finds hard negatives its own way; its times mean
+nothing, an embedding judge is cheap at any W). Prints a table; the last line is one JSON object.
 
     python bench/negatives_scaling.py --threads 1                      # tiny and demo, W = 1 4 16 64
     python bench/negatives_scaling.py --models tiny --worlds 1 4 --users 2   # smoke run
@@ -35,7 +38,10 @@ import argparse
 import json
 import platform
 import random
+import re
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -46,10 +52,42 @@ from torch import Tensor
 from bump_pl.core.grpo import group_advantages
 from bump_pl.core.negatives import impute_from_sample, rank_unscored_last, sampled_negatives, scored_candidates
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
-from bump_pl.judges import CrossJudge, Direction, EmbeddingJudge
+from bump_pl.judges import CrossJudge, Direction, EmbeddingJudge, Judge
+from bump_pl.judges.base import Retriever, Side
 from bump_pl.judges.in_batch import HybridNegatives, hybrid_rows
 
-MODELS = {"tiny": ("tiny-random-llama", "tiny-random-encoder"), "demo": ("smollm2-135m-instruct", "all-minilm-l6-v2")}
+
+class WordRetriever:
+    """A lexical retriever: L2-normalised counts of the text's lower-cased words hashed into ``dim``
+    buckets (CRC-32). Cheap, and it finds hard negatives by shared words, not as a neural judge does."""
+
+    symmetric = True
+
+    def __init__(self, dim: int = 1024):
+        self.dim, self.device = dim, torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> "WordRetriever":
+        self.device = torch.device(device)
+        return self
+
+    def encode(self, texts: list[str], direction: Direction, side: Side) -> Tensor:
+        vectors = torch.zeros(len(texts), self.dim)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z]+", text.lower()):
+                vectors[row, zlib.crc32(word.encode()) % self.dim] += 1.0
+        return torch.nn.functional.normalize(vectors, dim=1).to(self.device)
+
+
+def _embedding(name: str) -> Callable[[str], EmbeddingJudge]:
+    return lambda device: EmbeddingJudge(name, pooling="mean", device=device)
+
+
+# name -> (judge, retriever), each built on a device
+MODELS: dict[str, tuple[Callable[[str], Judge], Callable[[str], Retriever]]] = {
+    "tiny": (lambda device: CrossJudge("tiny-random-llama", device=device), _embedding("tiny-random-encoder")),
+    "demo": (lambda device: CrossJudge("smollm2-135m-instruct", device=device), _embedding("all-minilm-l6-v2")),
+    "competent": (_embedding("all-minilm-l6-v2"), lambda device: WordRetriever().to(device)),
+}
 VOCABULARY = (
     "jazz rock opera hiking coffee mountains ocean city novels poetry history science cooking travel films "
     "horror comedy romance thriller cycling chess gardening painting photography tea football tennis "
@@ -128,7 +166,7 @@ def _timed(function, *args):
     return out, time.perf_counter() - start
 
 
-def rank_zero_judge_phase(judge: CrossJudge, retriever: EmbeddingJudge, texts: Population, users: int, world: int,
+def rank_zero_judge_phase(judge: Judge, retriever: Retriever, texts: Population, users: int, world: int,
                           group: int, heldout: int, k: int, sweep: tuple[int, ...] = (),
                           tails: tuple[tuple[int, int], ...] = (), draws: int = 8) -> dict[str, object]:
     """Rank 0's judge phase under ``global`` and ``hybrid`` for a ranking of ``world`` ranks of ``users``;
@@ -244,9 +282,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
               "spearman", "mean |diff|", "adv sign", "oracle spearman", "oracle |diff|", "oracle adv sign")
     print("  ".join(header))
     for name in args.models:
-        cross, embedder = MODELS[name]
-        judge = CrossJudge(cross, device=args.device)
-        retriever = EmbeddingJudge(embedder, pooling="mean", device=args.device)
+        build_judge, build_retriever = MODELS[name]
+        judge, retriever = build_judge(args.device), build_retriever(args.device)
         judge.score(texts.profiles[:1], texts.items[:1], "profile_to_item")  # warm-up (allocator, kernels)
         rows = []
         for world in worlds:

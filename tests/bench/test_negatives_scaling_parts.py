@@ -12,6 +12,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from negatives_scaling import (  # noqa: E402
+    MODELS,
+    WordRetriever,
     agreement,
     chosen_rows,
     main,
@@ -24,6 +26,7 @@ from negatives_scaling import (  # noqa: E402
 from bump_pl.metrics.functional import multi_positive_ndcg  # noqa: E402
 
 from bump_pl.judges import CrossJudge, EmbeddingJudge  # noqa: E402
+from bump_pl.judges.base import Retriever  # noqa: E402
 
 
 def test_population_is_seeded_and_in_rollout_order():
@@ -106,6 +109,16 @@ def test_sampled_rows_keep_the_scored_and_drawn_and_copy_drawn_scores_elsewhere(
     keys = torch.tensor([[0.0, 0.3, 0.9, 0.1, 0.5, 0.0]])  # the draw's order: columns 3, 1, 4, 2
     assert torch.equal(sampled_rows(full, ranking, positive, 1, 2, keys), full[:, [0, 1, 1, 3, 3, 5]])
     assert torch.equal(sampled_rows(full, ranking, positive, 1, 4, keys), full)
+
+
+def test_word_retriever_is_a_retriever_of_shared_words():
+    retriever = WordRetriever()
+    assert isinstance(retriever, Retriever) and "competent" in MODELS
+    vectors = retriever.encode(["Enjoys jazz, rock", "jazz rock", "chess tea", "JAZZ"], "profile_to_item", "query")
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1].item() == pytest.approx(2 / (3**0.5 * 2**0.5))  # 2 shared words of 3 and 2
+    assert similarity[1, 2].item() == 0.0 and similarity[3, 1].item() == pytest.approx(1 / 2**0.5)  # case-blind
+    torch.testing.assert_close(vectors.norm(dim=1), torch.ones(4))
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--worlds", "1", "--users", "1"], "--users * W >= 2"),
