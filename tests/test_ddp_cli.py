@@ -1,7 +1,8 @@
-"""`bump` under DDP: two gloo processes on CPU, the shipped tiny config as users run it.
+"""`bump` under DDP: two gloo processes on CPU, the shipped configs as users run them.
 
-The shipped config is used unchanged (validation before fit and every 2 steps, profile cache,
-downstream report, profile writer): a collective reached by one rank only would hang here.
+The shipped configs are used unchanged but for their size (tiny: validation before fit and every 2
+steps, profile cache, downstream report, profile writer; MovieLens: real users, the demo models,
+history baselines and the copy penalty): a collective reached by one rank only would hang here.
 """
 
 import json
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from bump_pl.callbacks import load_profiles
 from bump_pl.data import read_lamp
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+MOVIELENS = TINY.with_name("movielens.yaml")
 DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
 pytestmark = pytest.mark.slow
 
@@ -83,3 +86,31 @@ def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(tmp_path
     single = run / "predictions.jsonl"
     assert {**by_rank[0], **by_rank[1]} == _predictions(single)  # the same greedy profiles as one process
     assert len(_predictions(single)) == len({example.user_id for example in read_lamp(dev, task="LaMP_3")})
+
+
+def _scalar_events(run: Path) -> dict[str, list[float]]:
+    """Every scalar a run logged, per tag, in the order written (event files in name order)."""
+    values: dict[str, list[float]] = {}
+    for path in sorted(run.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":  # the loader stores them as tensors
+                    values.setdefault(value.tag, []).append(value.tensor.float_val[0])
+    return values
+
+
+def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movielens_dir):
+    """A step between two validations of the real dev users, as `configs/movielens.yaml` runs them."""
+    size = ["--trainer.max_steps", "1", "--trainer.val_check_interval", "1", "--trainer.limit_val_batches", "1"]
+    done = _bump(tmp_path, "fit", "--config", str(MOVIELENS), "--data.data_dir", str(movielens_dir), *DDP, *size)
+    assert "Starting with 2 processes" in done.stdout + done.stderr
+    (run,) = (tmp_path / "runs" / "movielens").iterdir()
+    assert _global_step(run / "checkpoints" / "last.ckpt") == 1
+    logged = _scalar_events(run)
+    for tag in ("val/ndcg", "val/ndcg_history_budget", "val/ndcg_history_full"):
+        assert len(logged[tag]) == 2, tag  # before the fit and after its step
+        assert all(0.0 < value <= 1.0 for value in logged[tag]), tag
+    # the raw history does not depend on the policy: both validations ranked the same users alike
+    for tag in ("val/ndcg_history_budget", "val/ndcg_history_full"):
+        assert logged[tag][0] == pytest.approx(logged[tag][1], abs=1e-6), tag
+    assert len(logged["train/reward"]) == len(logged["train/copy_rate"]) == 1
