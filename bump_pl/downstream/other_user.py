@@ -7,6 +7,8 @@ person: ``profile - other_user_profile`` is what the profile adds about *this* u
 
 Who gets whose profile is a fixed derangement (no user keeps their own): the split's users, sorted,
 are shuffled by ``seed`` into one cycle, and each user gets the profile of the next user of the cycle.
+In ``sft`` mode the control's adapter learns from the train users' deranged profiles likewise, so it
+is a model that learned to use a profile that is not the asker's.
 """
 
 from __future__ import annotations
