@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from bump_pl.data.sampler import order_change_note
 
@@ -19,8 +20,8 @@ KEY = "bump_world_size"
 
 
 class WorldSizeChange(Callback):
-    """Record ``trainer.world_size`` in each checkpoint; on loading one of another world size, print
-    the note (global rank 0) and keep it in ``note``."""
+    """Record ``trainer.world_size`` in each checkpoint; on resuming a fit from one of another world
+    size, print the note (global rank 0) and keep it in ``note`` (validate/test/predict train nothing: silent)."""
 
     def __init__(self) -> None:
         self.note: str | None = None
@@ -30,7 +31,7 @@ class WorldSizeChange(Callback):
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get(KEY)
-        if saved is None or int(saved) == trainer.world_size:
+        if trainer.state.fn != TrainerFn.FITTING or saved is None or int(saved) == trainer.world_size:
             return
         self.note = order_change_note(int(saved), trainer.world_size)
         if trainer.is_global_zero:
