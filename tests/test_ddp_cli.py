@@ -3,12 +3,18 @@
 The shipped configs are used unchanged but for their size (tiny: validation before fit and every 2
 steps, profile cache, downstream report, profile writer; MovieLens: real users, the demo models,
 history baselines and the copy penalty): a collective reached by one rank only would hang here.
+
+Two "nodes" of one process each, started as a cluster starts them (two ``torchrun --nnodes 2``
+processes; two processes with the variables ``srun`` sets, read by Lightning's ``SLURMEnvironment``),
+train the shipped tiny config into one run folder with the same figures as 2-process DDP.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,15 +30,73 @@ DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
 pytestmark = pytest.mark.slow
 
 
-def _bump(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", BUMP_PL_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", BUMP_PL_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1", **extra)
     env.pop("BUMP_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "bump_pl.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode == 0, f"bump {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return env
+
+
+def _check_clean(done: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
+    assert done.returncode == 0, f"{what} exited {done.returncode}:\n{done.stderr[-3000:]}"
     assert "terminate called" not in done.stderr  # a process group torn down at exit aborts a clean run
     return done
+
+
+def _bump(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "bump_pl.cli", *args], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout
+    )
+    return _check_clean(done, f"bump {' '.join(args)}")
+
+
+def _together(tmp_path: Path, commands: list[list[str]], envs: list[dict[str, str]], timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    """Run ``commands`` at once in ``tmp_path`` (the "nodes" of one job), each with its environment; all must succeed."""
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command, env in zip(commands, envs)
+    ]
+    try:
+        outputs = [process.communicate(timeout=timeout) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    return [
+        _check_clean(subprocess.CompletedProcess(command, process.returncode, out, err), f"node {node}")
+        for node, (command, process, (out, err)) in enumerate(zip(commands, processes, outputs))
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class TinyRun:
+    """A finished run of the shipped tiny config: its folder, every ``val/ndcg`` it logged, its cached profiles."""
+
+    folder: Path
+    val_ndcg: list[float]
+    profiles: dict
+
+
+def _tiny_run(folder: Path) -> TinyRun:
+    """The one run folder under ``folder`` (``runs/tiny/version_0``) and its figures, with a downstream report."""
+    (run,) = (folder / "runs" / "tiny").iterdir()
+    assert run.name == "version_0" and _global_step(run / "checkpoints" / "last.ckpt") == 4
+    assert (run / "downstream" / "step-000004" / "report.json").is_file()
+    return TinyRun(run, _scalar_events(run)["val/ndcg"], load_profiles(run / "profiles" / "step-000004"))
+
+
+@pytest.fixture(scope="module")
+def ddp_tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    """The shipped tiny config under 2-process DDP (Lightning launches the second process): the
+    reference of the multi-node runs; its figures are read before any test continues the run."""
+    folder = tmp_path_factory.mktemp("ddp_tiny")
+    done = _bump(folder, "fit", "--config", str(TINY), *DDP)
+    assert "Starting with 2 processes" in done.stdout + done.stderr
+    return _tiny_run(folder)
 
 
 def _global_step(checkpoint: Path) -> int:
@@ -53,11 +117,10 @@ def test_two_process_ddp_fit_reaches_max_steps(tmp_path):
     assert (checkpoint["global_step"], batches) == (2, 1)  # max_steps counts optimizer steps: 1 batch x mu 2
 
 
-def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(tmp_path):
+def test_shipped_tiny_config_fit_resume_validate_test_predict_under_ddp(ddp_tiny):
     config = ["--config", str(TINY)]
-    _bump(tmp_path, "fit", *config, *DDP)
-    (run,) = (tmp_path / "runs" / "tiny").iterdir()
-    assert run.name == "version_0" and _global_step(run / "checkpoints" / "last.ckpt") == 4
+    run = ddp_tiny.folder
+    tmp_path = run.parents[2]
     # validations at steps 0 (before fit), 2 and 4; a cache every 2nd validation of the fit: step 4 only
     assert sorted(p.name for p in (run / "profiles").iterdir()) == ["step-000004"]
     assert sorted(p.name for p in (run / "downstream").iterdir()) == ["step-000004"]
@@ -114,3 +177,33 @@ def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movie
     for tag in ("val/ndcg_history_budget", "val/ndcg_history_full"):
         assert logged[tag][0] == pytest.approx(logged[tag][1], abs=1e-6), tag
     assert len(logged["train/reward"]) == len(logged["train/copy_rate"]) == 1
+
+
+def test_two_torchrun_nodes_train_the_tiny_config_as_two_process_ddp(ddp_tiny, tmp_path):
+    """Two ``torchrun --nnodes 2 --nproc_per_node 1`` agents (c10d rendezvous) stand in for two nodes."""
+    endpoint = f"localhost:{_free_port()}"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+                "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "bump-test"]
+    command = [*torchrun, "-m", "bump_pl.cli", "fit", "--config", str(TINY), "--trainer.num_nodes", "2"]
+    nodes = _together(tmp_path, [command, command], [_env(tmp_path), _env(tmp_path)])
+    assert sum(done.stdout.count("bump: fit: last checkpoint:") for done in nodes) == 1  # global rank 0 reports
+    run = _tiny_run(tmp_path)
+    assert run.val_ndcg == pytest.approx(ddp_tiny.val_ndcg, abs=1e-6) and len(run.val_ndcg) == 3  # steps 0, 2, 4
+    assert run.profiles == ddp_tiny.profiles
+
+
+def test_two_slurm_tasks_train_the_tiny_config_as_two_process_ddp(ddp_tiny, tmp_path):
+    """The variables ``srun --nodes 2 --ntasks-per-node 1`` gives each task: Lightning's
+    ``SLURMEnvironment`` reads the ranks from them (without it both processes would be rank 0)."""
+    slurm = dict(SLURM_JOB_ID="4242", SLURM_JOB_NAME="bump", SLURM_NTASKS="2", SLURM_NTASKS_PER_NODE="1", SLURM_NNODES="2",
+                 SLURM_NODELIST="localhost", SLURM_LOCALID="0", MASTER_PORT=str(_free_port()))
+    envs = [_env(tmp_path, **slurm, SLURM_PROCID=str(rank), SLURM_NODEID=str(rank)) for rank in (0, 1)]
+    for env in envs:
+        for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK"):
+            env.pop(name, None)
+    command = [sys.executable, "-m", "bump_pl.cli", "fit", "--config", str(TINY), "--trainer.num_nodes", "2"]
+    nodes = _together(tmp_path, [command, command], envs)
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in nodes[1].stdout + nodes[1].stderr
+    run = _tiny_run(tmp_path)
+    assert run.val_ndcg == pytest.approx(ddp_tiny.val_ndcg, abs=1e-6)
+    assert run.profiles == ddp_tiny.profiles

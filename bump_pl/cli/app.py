@@ -19,11 +19,15 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
+from bump_pl.callbacks.preemption import Preemption
 from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
+from bump_pl.callbacks.world_size import WorldSizeChange
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
+from bump_pl.cli.failure import Terminated
 from bump_pl.core.reward import check_ranking_size
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
@@ -102,20 +106,25 @@ class BumpCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it; a failure before the first step removes the run folder it created, and Ctrl-C
-        (Lightning turns it into exit 1) says what was saved and how to resume, then re-raises
-        ``KeyboardInterrupt`` (exit 130 under :mod:`bump_pl.cli.failure`)."""
+        (Lightning turns it into exit 1) or SIGTERM says what was saved and how to resume, then
+        raises ``KeyboardInterrupt`` or ``Terminated`` (exit 130 or 143 under :mod:`bump_pl.cli.failure`).
+        A rank that SIGTERM reached may fail with a collective's error (a peer stopped first): still SIGTERM."""
         created = new_run_folder(self.trainer) if self.trainer.is_global_zero else None
         try:
             super()._run_subcommand(subcommand)
         except BaseException as error:
+            terminated = isinstance(error, SIGTERMException) or any(
+                c.received for c in self.trainer.callbacks if isinstance(c, Preemption)
+            )
             interrupted = isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and self.trainer.interrupted)
             if created is not None and self.trainer.global_step == 0:
                 remove_unused_run(created)
-            if not interrupted:
+            if not (interrupted or terminated):
                 raise
             if subcommand == "fit" and self.trainer.is_global_zero:
-                print(interrupted_fit_report(self.trainer, self.given_args), file=sys.stderr, flush=True)
-            raise KeyboardInterrupt from None
+                how = "stopped by SIGTERM" if terminated else "interrupted"
+                print(interrupted_fit_report(self.trainer, self.given_args, how), file=sys.stderr, flush=True)
+            raise (Terminated() if terminated else KeyboardInterrupt()) from None
 
     def before_instantiate_classes(self) -> None:
         """Check the names before anything is built (:func:`check_names`); use
@@ -232,13 +241,15 @@ def logging_step(checkpoint: dict) -> int:
     return int(epoch_loop.get("_batches_that_stepped", checkpoint.get("global_step", 0)))
 
 
-def interrupted_fit_report(trainer, args: list[str]) -> str:  # noqa: ANN001 - a Lightning Trainer
-    """What an interrupted fit left: the checkpoint of its last completed step and the exact command
-    that resumes it (``args`` with ``--ckpt_path`` set to that file), or that no checkpoint exists."""
-    saved = next((c.interrupted_checkpoint for c in trainer.callbacks if isinstance(c, FitEndCheckpoint)), None)
+def interrupted_fit_report(trainer, args: list[str], how: str = "interrupted") -> str:  # noqa: ANN001 - a Lightning Trainer
+    """What an interrupted fit left (``how``: "interrupted", "stopped by SIGTERM"): the checkpoint of
+    its last completed step and the exact command that resumes it (``args`` with ``--ckpt_path`` set
+    to that file), or that no checkpoint exists."""
+    stoppers = (FitEndCheckpoint, Preemption)
+    saved = next((c.interrupted_checkpoint for c in trainer.callbacks if isinstance(c, stoppers) and c.interrupted_checkpoint), None)
     newest = saved or next((Path(c.last_model_path) for c in trainer.checkpoint_callbacks if getattr(c, "last_model_path", "")), None)
     if newest is None or not newest.is_file():
-        return f"bump: fit interrupted at step {trainer.global_step}: no checkpoint exists yet, so a new fit starts over"
+        return f"bump: fit {how} at step {trainer.global_step}: no checkpoint exists yet, so a new fit starts over"
     kept = []
     skip = False
     for arg in args:
@@ -250,7 +261,7 @@ def interrupted_fit_report(trainer, args: list[str]) -> str:  # noqa: ANN001 - a
             kept.append(arg)
     command = shlex.join(["bump", *kept, "--ckpt_path", str(newest)])
     what = f"saved step {trainer.global_step}" if saved else f"step {trainer.global_step} was not saved; the newest checkpoint is"
-    return f"bump: fit interrupted: {what} {newest}; resume with: {command}"
+    return f"bump: fit {how}: {what} {newest}; resume with: {command}"
 
 
 def written_outputs(trainer) -> list[tuple[str, Path]]:  # noqa: ANN001 - a Lightning Trainer
@@ -279,7 +290,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
     return BumpCLI(
         BumpModule,
         BumpDataModule,
-        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint(), RankFailure()]},
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": [FitEndCheckpoint(), Preemption(), RankFailure(), WorldSizeChange()]},
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"exit_on_error": False},
         args=args,

@@ -3,7 +3,8 @@
 * a usage error (an unknown option or config key, a value of the wrong type, a missing argument)
   exits 2;
 * bad input (a file, a model, a checkpoint, a setting that cannot work) and run-time errors exit 1;
-* Ctrl-C exits 130.
+* Ctrl-C exits 130, SIGTERM (a preemption, :class:`Terminated`) 143, as a shell reports a process
+  ended by those signals.
 
 Each failure prints one line on stderr, ``<command>: error: <what> (<file or option>): <what to do>``
 (the raising code words the message; this module only keeps it on one line); ``BUMP_DEBUG=1``
@@ -23,11 +24,16 @@ DEBUG_ENV = "BUMP_DEBUG"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 _LIMIT = 500  # characters of a message kept on the line
 
 
 class UsageError(Exception):
     """The command line (or a config it reads) is wrong: exit 2. The message says what to change."""
+
+
+class Terminated(Exception):
+    """SIGTERM stopped the command (a cluster's preemption or time limit): exit 143."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -39,9 +45,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def exit_code(error: BaseException) -> int:
-    """2 for a usage error, 130 for Ctrl-C, 1 for anything else."""
+    """2 for a usage error, 130 for Ctrl-C, 143 for SIGTERM, 1 for anything else."""
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED
     if isinstance(error, (UsageError, argparse.ArgumentError)):
         return EXIT_USAGE
     return EXIT_FAILURE
@@ -56,6 +64,8 @@ def error_line(command: str, error: BaseException) -> str:
     """
     if isinstance(error, KeyboardInterrupt):
         return f"{command}: interrupted (Ctrl-C)"
+    if isinstance(error, Terminated):
+        return f"{command}: stopped by SIGTERM"
     lines = [line.strip() for line in str(error).splitlines()]
     message = " ".join(line for line in lines if line and not line.startswith(("Given value", "Subtypes:")))
     if len(message) > _LIMIT:
@@ -89,7 +99,7 @@ def run_command(command: str, body: Callable[[], int | None]) -> int:
     try:
         return body() or 0
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - one readable line instead of a traceback
-        if os.environ.get(DEBUG_ENV) and not isinstance(error, KeyboardInterrupt):
+        if os.environ.get(DEBUG_ENV) and not isinstance(error, (KeyboardInterrupt, Terminated)):
             raise
         print(error_line(command, error), file=sys.stderr, flush=True)
         return exit_code(error)

@@ -82,3 +82,16 @@ class UserGroupBatchSampler(Sampler[list[tuple[int, int]]]):
             group = indices[number * self.users_per_batch : (number + 1) * self.users_per_batch]
             self.batches_yielded = number + 1
             yield group
+
+
+def order_change_note(saved_world_size: int, world_size: int) -> str:
+    """The line a fit resumed on another number of processes prints: the step counter, run folder and
+    profile cache continue, but the users each step sees do not match the uninterrupted run's."""
+    def processes(count: int) -> str:
+        return f"{count} process{'es' if count != 1 else ''}"
+
+    return (
+        f"bump: resuming a run of {processes(saved_world_size)} on {processes(world_size)}: the order of users"
+        " changes (it is a function of seed, epoch, rank and world size), and the rest of this epoch may"
+        " repeat or skip some users; the step counter, run folder and profile cache continue"
+    )

@@ -1,4 +1,4 @@
-"""The failure policy of every command: usage 2, bad input 1, Ctrl-C 130, one stderr line, BUMP_DEBUG re-raises."""
+"""The failure policy of every command: usage 2, bad input 1, Ctrl-C 130, SIGTERM 143, one stderr line, BUMP_DEBUG re-raises."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import bump_pl.cli.bump as bump_cli
 import bump_pl.cli.data as data_cli
 import bump_pl.cli.eval as eval_cli
-from bump_pl.cli.failure import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error_line, run_command
+from bump_pl.cli.failure import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, UsageError, error_line, run_command
 
 
 def _interrupt(*args: object, **kwargs: object) -> None:
@@ -37,6 +37,12 @@ def test_error_line_formats_each_class() -> None:
     error.__notes__ = ["rank 1, step 2"]
     assert error_line("x", error) == "x: error: rank 1, step 2: RuntimeError: boom second line (set BUMP_DEBUG=1 for the traceback)"
     assert error_line("x", KeyboardInterrupt()) == "x: interrupted (Ctrl-C)"
+
+
+def test_sigterm_exits_143_with_one_line_even_under_bump_debug(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BUMP_DEBUG", "1")  # a preemption is no bug: no traceback
+    assert run_command("x", lambda: (_ for _ in ()).throw(Terminated())) == 143
+    assert _stderr_line(capsys) == "x: stopped by SIGTERM"
 
 
 def test_bump_debug_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatch) -> None:
