@@ -41,7 +41,7 @@ from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.modes import disable_dropout
 from bump_pl.models.lora import LoraSettings
 from bump_pl.models.policy import ReferencePolicy, export_policy
-from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts
+from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts, tokens_all_ranks
 from bump_pl.models.rollout import Rollouts, SamplingSettings
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
@@ -194,14 +194,16 @@ class BumpModule(LightningModule):
         """``num_iterations`` passes of ``steps_per_generation`` optimizer steps (mini-batches of users)
         on one batch of scored rollouts, the LR scheduler stepping with each optimizer step."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        steps = self.grpo.steps_per_generation
+        dapo = tokens_all_ranks(rollouts, steps) if self.grpo.loss_type == "dapo" else None
         results = []
-        for mini_batch in rollouts.mini_batches(self.grpo.steps_per_generation) * self.grpo.num_iterations:
+        for mini_batch in rollouts.mini_batches(steps) * self.grpo.num_iterations:
             optimizer.zero_grad()
             results.append(
                 policy_update(
                     self.policy, mini_batch, self.grpo, max_new_tokens=self.sampling.max_new_tokens,
                     budget_tokens=self.grad_budget_tokens, backward=self.manual_backward,
-                    prompt_gradients=self.prompt_gradients,
+                    prompt_gradients=self.prompt_gradients, dapo_normaliser=dapo,
                 )
             )
             clip_policy_gradients(self, optimizer, self.hparams.max_grad_norm)
