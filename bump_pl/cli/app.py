@@ -26,6 +26,7 @@ from bump_pl.callbacks.rank_failure import RankFailure
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
 from bump_pl.core.reward import check_ranking_size
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
+from bump_pl.runs.fit_ranking import LAYOUT_KEY, match_fit_ranking
 from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
 
 
@@ -38,6 +39,7 @@ class BumpCLI(LightningCLI):
     resumed_step: int | None = None
     given_args: list[str] = []  # the command line as parsed (config names resolved)
     logging_step: int | None = None  # validate/test in a run's folder: its metrics' step, the checkpoint's
+    fit_layout: dict[str, int] | None = None  # validate/test: the checkpoint's ranks and users per rank
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
@@ -86,6 +88,7 @@ class BumpCLI(LightningCLI):
         check_weight_settings(path, checkpoint, config.model.as_dict())
         config.ckpt_path = str(path)
         step, log_step = int(checkpoint.get("global_step", 0)), logging_step(checkpoint)
+        self.fit_layout = checkpoint.get(LAYOUT_KEY)
         del checkpoint  # memory-mapped; Lightning loads it again
         if subcommand == "fit":
             self.resumed_step = step
@@ -131,6 +134,10 @@ class BumpCLI(LightningCLI):
         super().after_instantiate_classes()
         config = self.config[self.subcommand] if self.subcommand else self.config
         set_collective_timeout(self.trainer.strategy, config.collective_timeout)
+        if self.subcommand in ("validate", "test") and self.config[self.subcommand].get("ckpt_path"):
+            line = match_fit_ranking(self.fit_layout, self.datamodule, self.model, self.trainer.world_size, self.subcommand)
+            if line:
+                _say(line)
         if self.subcommand in ("fit", "validate", "test"):
             check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, self.model.reward.negatives)
 

@@ -25,7 +25,7 @@ from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.item_template import ItemTemplate
 from bump_pl.data.lamp import read_lamp, resolve_task
 from bump_pl.data.sizing import Carve, batch_error
-from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
+from bump_pl.data.sampler import MergedRankBatches, ShardedUserSampler, UserGroupBatchSampler
 from bump_pl.data.tasks import TaskSpec, get_task
 from bump_pl.cache import cache_dir
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
@@ -119,6 +119,8 @@ class BumpDataModule(LightningDataModule):
         self.val_fraction, self.num_workers = val_fraction, num_workers
         self.predict_file = Path(predict_file) if predict_file is not None else None
         self.rank, self.world_size = rank, world_size
+        # val/test as a fit on this many ranks batched them (set by `bump validate`/`test` from the checkpoint)
+        self.fit_world_size = 1
         self.task: TaskSpec | None = None
         self.datasets: dict[str, UserHeldoutDataset] = {}
         self.users: dict[str, list[UserHistory]] = {}  # per split: items and LaMP questions (with golds)
@@ -268,6 +270,13 @@ class BumpDataModule(LightningDataModule):
         batches = UserGroupBatchSampler(
             ShardedUserSampler(len(dataset), self.seed, rank, world, shuffle=shuffle), self.users_per_batch
         )
+        if split != "train" and self.fit_world_size > world:  # this process stands for several of the fit's ranks
+            per = self.fit_world_size // world
+            batches = MergedRankBatches([
+                UserGroupBatchSampler(ShardedUserSampler(len(dataset), self.seed, v, self.fit_world_size, shuffle=False),
+                                      self.users_per_batch)
+                for v in range(rank * per, (rank + 1) * per)
+            ])
         if len(batches) == 0:
             raise ValueError(batch_error(split, len(dataset), world, self.users_per_batch, self._carve))
         if split == "train":
