@@ -27,7 +27,7 @@ from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, so
 from bump_pl.core.reward import check_ranking_size
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.fit_ranking import LAYOUT_KEY, match_fit_ranking
-from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
+from bump_pl.runs.folders import continue_run, new_run_folder, place_runs_under, remove_unused_run, run_folders
 
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 1800.0  # torch's default for gloo, Lightning's for every backend
@@ -61,7 +61,8 @@ class BumpCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: list[str] | None) -> None:
         """Parse as LightningCLI does; a refused key or value becomes one line naming the file (or
-        the command line), the key and the nearest valid key (:mod:`bump_pl.cli.config_errors`)."""
+        the command line), the key and the nearest valid key (:mod:`bump_pl.cli.config_errors`).
+        ``--trainer.default_root_dir`` on the command line places the run (:func:`place_runs_under`)."""
         self.given_args = list(args or [])
         try:
             super().parse_arguments(parser, args)
@@ -72,6 +73,11 @@ class BumpCLI(LightningCLI):
             known = [action.dest for action in (subparser or parser)._actions if not action.dest.endswith("help")]
             prog = f"bump {given[0]}" if subparser is not None else "bump"
             raise explain_parse_error(error, given, known, prog) from None
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        given = lambda key: any(arg.startswith(f"--{key}") for arg in self.given_args)  # noqa: E731
+        if given("trainer.default_root_dir") and not given("trainer.logger") and config.trainer.get("default_root_dir"):
+            place_runs_under(config.trainer, config.trainer.default_root_dir)  # a logger set there keeps its own
 
     def _parse_ckpt_path(self) -> None:
         """Resolve and check ``--ckpt_path``; unlike LightningCLI, never apply the checkpoint's hyperparameters.
