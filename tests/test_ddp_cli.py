@@ -114,3 +114,17 @@ def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movie
     for tag in ("val/ndcg_history_budget", "val/ndcg_history_full"):
         assert logged[tag][0] == pytest.approx(logged[tag][1], abs=1e-6), tag
     assert len(logged["train/reward"]) == len(logged["train/copy_rate"]) == 1
+
+
+def test_validate_on_one_process_reproduces_a_two_process_fits_val_ndcg(tmp_path):
+    """A 2-process fit ranks both ranks' users together; `bump validate` of its checkpoint on one
+    process does too (it says so), so the point it adds to the run's curve is the fit's own figure."""
+    config = ["--config", str(TINY), "--trainer.max_steps", "2"]
+    _bump(tmp_path, "fit", *config, *DDP)
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    done = _bump(tmp_path, "validate", *config, "--ckpt_path", "last")
+    assert done.stdout.count("ranks the users of 2 of the fit's 2 ranks together") == 1
+    scalars = _scalar_events(run)
+    *_, fitted, validated = scalars["val/ndcg"]
+    assert validated == pytest.approx(fitted, abs=1e-4)
+    assert scalars["val/ranking_users"][-1] == scalars["val/ranking_users"][-2] > 0
