@@ -9,7 +9,6 @@ continues the data order exactly. Val/test users come from ``dev``/``test`` file
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Collection
 from pathlib import Path
@@ -19,6 +18,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from bump_pl.data.collate import UserGroupCollator
+from bump_pl.data.notices import data_logger
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
 from bump_pl.data.interactions import InteractionsSource, read_interactions
@@ -31,7 +31,7 @@ from bump_pl.cache import cache_dir
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
 from bump_pl.data.users import UserHistory, group_users
 
-log = logging.getLogger(__name__)
+log = data_logger(__name__)
 
 _SPLIT_FILES = {"train": "train", "val": "dev", "test": "test"}
 #: The task of ``interactions`` data when ``--data.task`` is not set: the generic spec (every mapped field).
@@ -208,8 +208,9 @@ class BumpDataModule(LightningDataModule):
         if self.interactions is not None:
             if stage == "predict":
                 raise ValueError("predict reads a LaMP questions file (predict_file) with data_dir, not interactions")
-            self.task = get_task(self.task_name or INTERACTIONS_TASK)
-            self._setup_splits()
+            if not self.datasets:  # read once per command
+                self.task = get_task(self.task_name or INTERACTIONS_TASK)
+                self._setup_splits()
             return
         if stage != "predict" and not self.data_dir.is_dir():
             if self.synthetic is None:
@@ -223,6 +224,8 @@ class BumpDataModule(LightningDataModule):
                 raise ValueError("predict needs predict_file (a LaMP questions file)")
             self.task = self._resolve_task(list(_SPLIT_FILES.values()))
             self.users["predict"] = self._read_users(self.predict_file)
+            return
+        if self.datasets:  # read once per command: `validate` before `fit` sets up twice
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))
         self._setup_splits()
