@@ -40,6 +40,7 @@ class BumpCLI(LightningCLI):
     given_args: list[str] = []  # the command line as parsed (config names resolved)
     logging_step: int | None = None  # validate/test in a run's folder: its metrics' step, the checkpoint's
     fit_layout: dict[str, int] | None = None  # validate/test: the checkpoint's ranks and users per rank
+    other_judge: bool = False  # validate/test score with another judge than the checkpoint's fit
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
@@ -91,7 +92,7 @@ class BumpCLI(LightningCLI):
             return
         path = resolve_checkpoint(config.ckpt_path, run_folders(config.trainer))
         checkpoint = read_checkpoint(path)
-        check_weight_settings(path, checkpoint, config.model.as_dict())
+        other_judge = check_weight_settings(path, checkpoint, config.model.as_dict(), other_judge=subcommand != "fit")
         config.ckpt_path = str(path)
         step, log_step = int(checkpoint.get("global_step", 0)), logging_step(checkpoint)
         self.fit_layout = checkpoint.get(LAYOUT_KEY)
@@ -108,6 +109,11 @@ class BumpCLI(LightningCLI):
             self.logging_step = log_step
         where = f", logging to {continued}" if continued else ""
         _say(f"bump: {subcommand}: checkpoint {path} (step {step}){where}")
+        if other_judge and subcommand in ("validate", "test"):  # predict does not score
+            self.other_judge = True
+            stage = "val" if subcommand == "validate" else "test"
+            _say(f"bump {subcommand}: another judge than the fit's ({other_judge}): the NDCG is not comparable with"
+                 f" training's, so it is logged as {stage}_other_judge/ndcg")
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it; a failure before the first step removes the run folder it created, and Ctrl-C
@@ -144,6 +150,8 @@ class BumpCLI(LightningCLI):
             line = match_fit_ranking(self.fit_layout, self.datamodule, self.model, self.trainer.world_size, self.subcommand)
             if line:
                 _say(line)
+            if self.other_judge:
+                self.model.ndcg_log_suffix += "_other_judge"
         if self.subcommand in ("fit", "validate", "test"):
             check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, self.model.reward.negatives)
 
