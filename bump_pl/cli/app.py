@@ -200,18 +200,27 @@ class BumpCLI(LightningCLI):
 
 def check_names(config, args: list[str]) -> None:  # noqa: ANN001 - a jsonargparse Namespace
     """Refuse, before any model, data or trainer is built, an unknown judge or judge argument
-    (:func:`check_judge_entry`), a policy or judge model name that cannot load
-    (:func:`~bump_pl.models.loading.check_model_name`) and an unknown LaMP task name; each error
-    names the key and where it was set (a config file or the command line)."""
+    (:func:`check_judge_entry`), a model name that cannot load (the policy, the judge's, the hybrid
+    retriever and the downstream callbacks' backbone: :func:`~bump_pl.models.loading.check_model_reachable`,
+    which also finds a Hub id missing from the cache offline) and an unknown LaMP task name; each
+    error names the key and where it was set (a config file or the command line)."""
     from bump_pl.data.tasks import get_task
-    from bump_pl.models.loading import check_model_name
+    from bump_pl.models.loading import check_model_reachable
 
     judge = config.model.get("judge")
     check_judge_entry(judge, args)
     judge_args = judge.get("init_args") if hasattr(judge, "get") else None
-    names = [("model.model", config.model.model, check_model_name)]
+    names = [("model.model", config.model.model, check_model_reachable)]
     if judge_args is not None and isinstance(judge_args.get("model"), str):
-        names.append(("model.judge.init_args.model", judge_args.get("model"), check_model_name))
+        names.append(("model.judge.init_args.model", judge_args.get("model"), check_model_reachable))
+    reward = config.model.get("reward")
+    if reward is not None and reward.get("negatives") == "hybrid":
+        names.append(("model.reward.retriever", reward.get("retriever"), check_model_reachable))
+    for callback in config.trainer.get("callbacks") or []:
+        settings = (callback.get("init_args") or {}).get("settings") if hasattr(callback, "get") else None
+        if settings is not None and isinstance(settings.get("backbone"), str):
+            names.append(("trainer.callbacks: DownstreamEvalCallback settings.backbone", settings.get("backbone"),
+                          check_model_reachable))
     if config.data.get("task"):
         names.append(("data.task", config.data.task, get_task))
     for key, value, check in names:
