@@ -25,6 +25,7 @@ from bump_pl.callbacks.progress import BumpProgressBar
 from bump_pl.callbacks.rank_failure import RankFailure
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
 from bump_pl.core.reward import check_ranking_size
+from bump_pl.data.check import check_data
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
 from bump_pl.runs.fit_ranking import LAYOUT_KEY, match_fit_ranking
 from bump_pl.runs.folders import continue_run, new_run_folder, place_runs_under, remove_unused_run, run_folders
@@ -133,10 +134,13 @@ class BumpCLI(LightningCLI):
             raise KeyboardInterrupt from None
 
     def before_instantiate_classes(self) -> None:
-        """Check the names before anything is built (:func:`check_names`); use
+        """Check the names and read the data before anything is built (:func:`check_names`,
+        :func:`~bump_pl.data.check.check_data`); use
         :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         check_names(config, self.given_args)
+        if self.subcommand:  # `bump`, not a Python build_cli(run=False), which sets its data up itself
+            check_data(config.data.as_dict(), self.subcommand)
         trainer = config.trainer
         named = [str(getattr(c, "class_path", c)) for c in trainer.get("callbacks") or []]
         if trainer.get("enable_progress_bar") is not False and not any("ProgressBar" in name for name in named):

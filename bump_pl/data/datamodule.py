@@ -203,8 +203,13 @@ class BumpDataModule(LightningDataModule):
             ensure_synthetic_lamp(self.synthetic, self.data_dir.parent)
 
     def setup(self, stage: str | None = None) -> None:
-        """Read, merge, filter and split users; resolve the tokenizer."""
+        """Resolve the tokenizer; read, merge, filter and split users (:meth:`read`)."""
         self._resolve_tokenizer()
+        self.read(stage)
+
+    def read(self, stage: str | None = None) -> None:
+        """Read, merge, filter and split the users ``stage`` needs; no tokenizer, no model (``bump``
+        runs it before any model loads, so a bad file stops the command at once)."""
         if self.interactions is not None:
             if stage == "predict":
                 raise ValueError("predict reads a LaMP questions file (predict_file) with data_dir, not interactions")

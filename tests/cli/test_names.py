@@ -146,3 +146,33 @@ def test_a_hub_id_that_cannot_load_is_refused_before_anything_is_built(
         check_model_reachable("Qwen/Qwen2.5-0.5B-Instruct")
     (tmp_path / "hub" / "models--Qwen--Qwen2.5-0.5B-Instruct").mkdir(parents=True)
     check_model_reachable("Qwen/Qwen2.5-0.5B-Instruct")  # in the cache: no request
+
+
+def test_bad_data_stops_bump_before_any_model_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A time value that cannot be read: one line naming the file and its line, no rank prefix, before
+    the models load (it came after ~9 s of model loading, as "rank 0, step 0: ... row 13")."""
+    import sys
+
+    from bump_pl.cli import main
+    from bump_pl.cli.app import BumpCLI
+
+    def built(*args: object, **kwargs: object) -> None:
+        raise AssertionError("instantiated before the data was read")
+
+    rows = [{"user": f"u{u}", "text": f"item {i} of {u}", "t": f"2020-01-{i + 1:02d}"} for u in range(6) for i in range(10)]
+    rows[13]["t"] = "yesterday"
+    (tmp_path / "inter.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BUMP_PL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BUMP_DEBUG", raising=False)
+    monkeypatch.setattr(BumpCLI, "instantiate_classes", built)
+    monkeypatch.setattr(sys, "argv", ["bump"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "tiny", "--data.synthetic", "null", "--data.interactions.path", "json",
+              "--data.interactions.data_files", "{train: inter.jsonl}", "--data.interactions.user_id", "user",
+              "--data.interactions.time", "t"])
+    assert exit_info.value.code == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bump: error:")]
+    assert line.startswith("bump: error: LampFormatError: inter.jsonl: line 14: user 'u1': column 't' is 'yesterday'"), line
