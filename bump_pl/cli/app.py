@@ -223,8 +223,7 @@ def check_names(config, args: list[str]) -> None:  # noqa: ANN001 - a jsonargpar
     for callback in config.trainer.get("callbacks") or []:
         settings = (callback.get("init_args") or {}).get("settings") if hasattr(callback, "get") else None
         if settings is not None and isinstance(settings.get("backbone"), str):
-            names.append(("trainer.callbacks: DownstreamEvalCallback settings.backbone", settings.get("backbone"),
-                          check_model_reachable))
+            names.append(("trainer.callbacks", settings.get("backbone"), check_model_reachable))  # a downstream backbone
     if config.data.get("task"):
         names.append(("data.task", config.data.task, get_task))
     for key, value, check in names:
