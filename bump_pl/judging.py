@@ -49,4 +49,5 @@ def rollout_reward(
         k=settings.ndcg_k,
         local_users=slice(scores.first_user, scores.first_user + num_users),
         hard_negatives=scores.hard_negatives,
+        sampled_negatives=scores.sampled_negatives,
     )

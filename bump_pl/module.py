@@ -41,8 +41,9 @@ from bump_pl.models.memory import auto_grad_budget_tokens
 from bump_pl.models.modes import disable_dropout
 from bump_pl.models.lora import LoraSettings
 from bump_pl.models.policy import ReferencePolicy, export_policy
-from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts
+from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts, tokens_all_ranks
 from bump_pl.models.rollout import Rollouts, SamplingSettings
+from bump_pl.runs.fit_ranking import LAYOUT_KEY, fit_ranking_layout
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
 from bump_pl.validation import ValidationNDCG, history_baselines
@@ -142,6 +143,7 @@ class BumpModule(LightningModule):
         # With LoRA, checkpoints hold only the trainable (adapter) weights.
         self.strict_loading = lora is None
         self.val_ndcg, self.test_ndcg = ValidationNDCG(reward), ValidationNDCG(reward)
+        self.ndcg_log_suffix = ""
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: UserGroupBatch, batch_idx: int) -> Tensor:
@@ -194,14 +196,16 @@ class BumpModule(LightningModule):
         """``num_iterations`` passes of ``steps_per_generation`` optimizer steps (mini-batches of users)
         on one batch of scored rollouts, the LR scheduler stepping with each optimizer step."""
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        steps = self.grpo.steps_per_generation
+        dapo = tokens_all_ranks(rollouts, steps) if self.grpo.loss_type == "dapo" else None
         results = []
-        for mini_batch in rollouts.mini_batches(self.grpo.steps_per_generation) * self.grpo.num_iterations:
+        for mini_batch in rollouts.mini_batches(steps) * self.grpo.num_iterations:
             optimizer.zero_grad()
             results.append(
                 policy_update(
                     self.policy, mini_batch, self.grpo, max_new_tokens=self.sampling.max_new_tokens,
                     budget_tokens=self.grad_budget_tokens, backward=self.manual_backward,
-                    prompt_gradients=self.prompt_gradients,
+                    prompt_gradients=self.prompt_gradients, dapo_normaliser=dapo,
                 )
             )
             clip_policy_gradients(self, optimizer, self.hparams.max_grad_norm)
@@ -295,10 +299,12 @@ class BumpModule(LightningModule):
         self._log_ndcg(self.test_ndcg, "test")
 
     def _log_ndcg(self, ndcg: ValidationNDCG, stage: str) -> None:
-        """``<stage>/ndcg...`` per source and direction; ``compute()`` already reduced over ranks, so
-        ``sync_dist`` only averages equal values."""
+        """``<stage>/ndcg...`` per source and direction, with ``<stage>/ranking_users``; ``compute()``
+        already reduced over ranks, so ``sync_dist`` only averages equal values. ``ndcg_log_suffix``
+        (set by ``bump validate``/``test`` when the ranking size differs from the fit's) gives
+        incomparable figures their own curve."""
         for name, value in ndcg.compute().items():
-            self.log(f"{stage}/{name}", value, prog_bar=name == "ndcg", sync_dist=True)
+            self.log(f"{stage}{self.ndcg_log_suffix}/{name}", value, prog_bar=name == "ndcg", sync_dist=True)
 
     # ------------------------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
@@ -342,7 +348,11 @@ class BumpModule(LightningModule):
         return self
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """With LoRA, keep only trainable weights: the frozen base is reloaded from ``model``."""
+        """With LoRA, keep only trainable weights: the frozen base is reloaded from ``model``. Record how
+        many users a ranking held (:mod:`bump_pl.runs.fit_ranking`), for validate/test to match it."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "users_per_batch"):
+            checkpoint[LAYOUT_KEY] = fit_ranking_layout(self.trainer.world_size, datamodule.users_per_batch)
         if self.hparams.lora is not None:
             trainable = {name for name, p in self.named_parameters() if p.requires_grad}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}

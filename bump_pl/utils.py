@@ -32,11 +32,19 @@ def write_text_atomic(path: Path, text: str) -> Path:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temp, umask_mode(0o666))  # mkstemp's file is owner-only; the final file is an ordinary one
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` less the process umask: what ``open``/``mkdir`` would give a new file (0o666) or folder (0o777)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
@@ -77,7 +85,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     temp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-{os.getpid()}-", dir=final.parent))
     try:
         yield temp
-        temp.chmod(0o755)  # mkdtemp makes it owner-only; the final folder is an ordinary one
+        temp.chmod(umask_mode(0o777))  # mkdtemp makes it owner-only; the final folder is an ordinary one
         os.rename(temp, final)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)

@@ -48,6 +48,7 @@ class ValidationNDCG(torch.nn.ModuleDict):
             {s: torch.nn.ModuleDict({d: MultiPositiveNDCG(k=settings.ndcg_k) for d in DIRECTIONS}) for s in sources}
         )
         self.settings = settings
+        self.ranking_users = 0  # users in the largest in-batch ranking seen since the last reset
 
     def score_batch(self, judge: Judge, texts: dict[str, list[str]], heldout: list[list[str]]) -> None:
         """Add this rank's users (one text each per source in ``texts``, ``K`` held-out items each)."""
@@ -55,6 +56,7 @@ class ValidationNDCG(torch.nn.ModuleDict):
         for source, profiles in texts.items():
             scores = judge_scores(judge, profiles, heldout, self.settings)
             first, total, device = scores.first_user, scores.num_users, scores.profile_to_item.device
+            self.ranking_users = max(self.ranking_users, total)
             own_items = slice(first * heldout_per_user, (first + num_users) * heldout_per_user)
             # this rank's profiles (one per user) vs every item: the user's K items are relevant
             self[source]["profile_to_item"].update(
@@ -71,12 +73,14 @@ class ValidationNDCG(torch.nn.ModuleDict):
         for per_direction in self.values():
             for metric in per_direction.values():
                 metric.reset()
+        self.ranking_users = 0
 
     def compute(self) -> dict[str, Tensor]:
         """``{name: 0-dim NDCG}`` over every rank: per source (``ndcg``, ``ndcg_history_budget``,
         ``ndcg_history_full``) both directions (``<name>_profile_to_item``, ``<name>_item_to_profile``)
-        and their ``alpha``-weighted mean (``<name>``)."""
-        alpha, out = self.settings.alpha, {}
+        and their ``alpha``-weighted mean (``<name>``); and ``ranking_users``, the users one in-batch
+        ranking holds (the NDCG grows as it shrinks: figures of other sizes are not comparable)."""
+        alpha, out = self.settings.alpha, {"ranking_users": torch.tensor(float(self.ranking_users))}
         for source, per_direction in self.items():
             name = "ndcg" if source == PROFILE else f"ndcg_{source}"
             p2i, i2p = per_direction["profile_to_item"].compute(), per_direction["item_to_profile"].compute()

@@ -27,11 +27,12 @@ def add_note(error: BaseException, note: str) -> None:
 
 
 class RankFailure(Callback):
-    """Note ``rank R, step S`` on any exception a Trainer hook or step raises, and end the launched
-    ranks (``bump`` installs it)."""
+    """Note ``rank R, step S`` (one process: ``step S``) on any exception a Trainer hook or step raises,
+    and end the launched ranks (``bump`` installs it)."""
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        add_note(exception, f"rank {trainer.global_rank}, step {trainer.global_step}")
+        where = f"rank {trainer.global_rank}, step {trainer.global_step}" if trainer.world_size > 1 else f"step {trainer.global_step}"
+        add_note(exception, where)  # one process: no rank to name
         launcher = trainer.strategy.launcher
         if launcher is not None and not isinstance(exception, KeyboardInterrupt):  # Lightning ends them on Ctrl-C
             launcher.kill(getattr(signal, "SIGKILL", signal.SIGTERM))  # no-op on ranks that launched none

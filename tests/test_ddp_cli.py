@@ -207,3 +207,17 @@ def test_two_slurm_tasks_train_the_tiny_config_as_two_process_ddp(ddp_tiny, tmp_
     run = _tiny_run(tmp_path)
     assert run.val_ndcg == pytest.approx(ddp_tiny.val_ndcg, abs=1e-6)
     assert run.profiles == ddp_tiny.profiles
+
+
+def test_validate_on_one_process_reproduces_a_two_process_fits_val_ndcg(tmp_path):
+    """A 2-process fit ranks both ranks' users together; `bump validate` of its checkpoint on one
+    process does too (it says so), so the point it adds to the run's curve is the fit's own figure."""
+    config = ["--config", str(TINY), "--trainer.max_steps", "2"]
+    _bump(tmp_path, "fit", *config, *DDP)
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    done = _bump(tmp_path, "validate", *config, "--ckpt_path", "last")
+    assert done.stdout.count("ranks the users of 2 of the fit's 2 ranks together") == 1
+    scalars = _scalar_events(run)
+    *_, fitted, validated = scalars["val/ndcg"]
+    assert validated == pytest.approx(fitted, abs=1e-4)
+    assert scalars["val/ranking_users"][-1] == scalars["val/ranking_users"][-2] > 0

@@ -94,3 +94,22 @@ def test_a_judge_config_dict_builds_the_judge_from_python():
     assert isinstance(module.judge, EmbeddingJudge) and module.hparams.judge["init_args"]["model"] == "tiny-random-encoder"
     with pytest.raises(ValueError, match="is not a judge"):
         BumpModule(judge={"class_path": "collections.OrderedDict", "init_args": {}})
+
+
+def test_validate_with_another_frozen_judge_runs_and_says_its_figures_are_not_trainings(cross_judge_fit, capsys, monkeypatch):
+    """The judge is frozen and not in the checkpoint's weights: validating with a stronger one is allowed,
+    with one line (in full, the fix-free CrossJudge settings included) and a curve of its own."""
+    _, last = cross_judge_fit
+    monkeypatch.chdir(last.parent.parent)
+    monkeypatch.setenv("BUMP_PL_CACHE", str(last.parent.parent / "cache"))
+    args = ["--config", str(TINY), "--config", "overlay.yaml", "--model.judge.init_args.yes_word", "Y", "--ckpt_path", str(last)]
+    validated = build_cli(["validate", *args])
+    out = capsys.readouterr().out
+    assert out.count("bump validate: another judge than the fit's (--model.judge.init_args.yes_word Y (checkpoint: T)):"
+                     " the NDCG is not comparable with training's, so it is logged as val_other_judge/ndcg\n") == 1
+    assert validated.model.ndcg_log_suffix == "_other_judge"
+    with pytest.raises(CheckpointError, match=r"yes_word Y \(checkpoint: T\)"):  # a resumed fit trains on its judge
+        check_weight_settings(last, read_checkpoint(last), {**validated.config.validate.model.as_dict()})
+    with pytest.raises(CheckpointError, match=r"--model\.model other"):  # the policy must still be the checkpoint's
+        check_weight_settings(last, read_checkpoint(last), {**validated.config.validate.model.as_dict(), "model": "other"},
+                              other_judge=True)

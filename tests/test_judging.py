@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bump_pl.core.reward import RewardSettings
@@ -29,9 +30,9 @@ def test_hybrid_negatives_reach_the_scores_and_with_every_negative_equal_global(
     torch.testing.assert_close(every.total, global_reward.total)
     assert float(few.chance) > float(global_reward.chance)  # a shorter scored list: a higher chance level
     sampled_scores, sampled = _reward(RewardSettings(**hybrid, hard_negatives=0, sampled_negatives=100))
-    assert sampled_scores.hard_negatives is None  # every negative drawn: global's scores and chance level
-    torch.testing.assert_close(sampled.total, global_reward.total)
-    assert float(sampled.chance) == float(global_reward.chance)
+    assert (sampled_scores.hard_negatives, sampled_scores.sampled_negatives) == (0, 100)
+    torch.testing.assert_close(sampled.total, global_reward.total)  # every negative drawn: global's scores
+    assert float(sampled.chance) == pytest.approx(float(global_reward.chance))  # and chance level
 
 
 def test_local_negatives_on_one_process_equal_global():

@@ -30,7 +30,7 @@ VAL_SCALARS = {
     f"val/ndcg{source}{direction}"
     for source in ("", "_history_budget", "_history_full")
     for direction in ("", "_profile_to_item", "_item_to_profile")
-}
+} | {"val/ranking_users"}
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,10 @@ def test_tensorboard_holds_every_documented_scalar(tiny_fit):
 def test_checkpoint_keeps_only_adapter_weights(tiny_fit):
     cli, _, root = tiny_fit
     last = root / cli.trainer.checkpoint_callback.last_model_path
-    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    state = checkpoint["state_dict"]
     assert state and all("lora_" in name for name in state)
+    assert checkpoint["bump_ranking_layout"] == {"world_size": 1, "users_per_batch": cli.datamodule.users_per_batch}
 
 
 # ------------------------------------------------------------------------------ cross-rank negatives

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from bump_pl.utils import (
     pad_id_of,
     pad_token_ids,
     write_folder_once,
+    write_text_atomic,
 )
 
 
@@ -97,3 +99,22 @@ def test_numbered_jsonl_skips_blank_lines_and_names_bad_ones(tmp_path: Path) -> 
     path.write_text('{"a": 1}\n[1]\n')
     with pytest.raises(ValueError, match=r"rows.jsonl: line 2 is not a JSON object"):
         list(numbered_jsonl(path))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_give_the_modes_the_umask_gives(tmp_path: Path, umask: int) -> None:
+    """Files and folders written atomically (predictions, profiles, reports) get what ``open`` and
+    ``mkdir`` would give, not mkstemp's owner-only 0600 (or a fixed 0755 for folders)."""
+    old = os.umask(umask)
+    try:
+        (tmp_path / "plain").write_text("x")
+        (tmp_path / "plain_dir").mkdir()
+        write_text_atomic(tmp_path / "atomic.jsonl", "{}\n")
+        with atomic_dir(tmp_path / "folder") as temp:
+            write_text_atomic(temp / "report.json", "{}")
+    finally:
+        os.umask(old)
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "atomic.jsonl") == mode(tmp_path / "plain") == 0o666 & ~umask
+    assert mode(tmp_path / "folder" / "report.json") == 0o666 & ~umask
+    assert mode(tmp_path / "folder") == mode(tmp_path / "plain_dir") == 0o777 & ~umask

@@ -35,7 +35,7 @@ def test_right_profiles_score_one_and_swapped_ones_the_hand_computed_ndcg():
     assert set(ndcg) == {"profile"}
     ndcg.score_batch(FirstLetterJudge(), {"profile": ["a likes", "b likes"]}, HELDOUT)
     assert {k: float(v) for k, v in ndcg.compute().items()} == {
-        "ndcg": 1.0, "ndcg_profile_to_item": 1.0, "ndcg_item_to_profile": 1.0,
+        "ndcg": 1.0, "ndcg_profile_to_item": 1.0, "ndcg_item_to_profile": 1.0, "ranking_users": 2.0,
     }
     ndcg.reset()
     ndcg.score_batch(FirstLetterJudge(), {"profile": ["b likes", "a likes"]}, HELDOUT)  # each user got the other's

@@ -29,8 +29,10 @@ from bump_pl.callbacks.world_size import WorldSizeChange
 from bump_pl.cli.config_errors import check_judge_entry, explain_parse_error, source_of
 from bump_pl.cli.failure import Terminated
 from bump_pl.core.reward import check_ranking_size
+from bump_pl.data.check import check_data
 from bump_pl.runs.checkpoints import check_weight_settings, read_checkpoint, resolve_checkpoint
-from bump_pl.runs.folders import continue_run, new_run_folder, remove_unused_run, run_folders
+from bump_pl.runs.fit_ranking import LAYOUT_KEY, match_fit_ranking
+from bump_pl.runs.folders import continue_run, new_run_folder, place_runs_under, remove_unused_run, run_folders
 
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 1800.0  # torch's default for gloo, Lightning's for every backend
@@ -42,6 +44,8 @@ class BumpCLI(LightningCLI):
     resumed_step: int | None = None
     given_args: list[str] = []  # the command line as parsed (config names resolved)
     logging_step: int | None = None  # validate/test in a run's folder: its metrics' step, the checkpoint's
+    fit_layout: dict[str, int] | None = None  # validate/test: the checkpoint's ranks and users per rank
+    other_judge: bool = False  # validate/test score with another judge than the checkpoint's fit
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
@@ -63,7 +67,8 @@ class BumpCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: list[str] | None) -> None:
         """Parse as LightningCLI does; a refused key or value becomes one line naming the file (or
-        the command line), the key and the nearest valid key (:mod:`bump_pl.cli.config_errors`)."""
+        the command line), the key and the nearest valid key (:mod:`bump_pl.cli.config_errors`).
+        ``--trainer.default_root_dir`` on the command line places the run (:func:`place_runs_under`)."""
         self.given_args = list(args or [])
         try:
             super().parse_arguments(parser, args)
@@ -74,6 +79,11 @@ class BumpCLI(LightningCLI):
             known = [action.dest for action in (subparser or parser)._actions if not action.dest.endswith("help")]
             prog = f"bump {given[0]}" if subparser is not None else "bump"
             raise explain_parse_error(error, given, known, prog) from None
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        given = lambda key: any(arg.startswith(f"--{key}") for arg in self.given_args)  # noqa: E731
+        if given("trainer.default_root_dir") and not given("trainer.logger") and config.trainer.get("default_root_dir"):
+            place_runs_under(config.trainer, config.trainer.default_root_dir)  # a logger set there keeps its own
 
     def _parse_ckpt_path(self) -> None:
         """Resolve and check ``--ckpt_path``; unlike LightningCLI, never apply the checkpoint's hyperparameters.
@@ -87,9 +97,10 @@ class BumpCLI(LightningCLI):
             return
         path = resolve_checkpoint(config.ckpt_path, run_folders(config.trainer))
         checkpoint = read_checkpoint(path)
-        check_weight_settings(path, checkpoint, config.model.as_dict())
+        other_judge = check_weight_settings(path, checkpoint, config.model.as_dict(), other_judge=subcommand != "fit")
         config.ckpt_path = str(path)
         step, log_step = int(checkpoint.get("global_step", 0)), logging_step(checkpoint)
+        self.fit_layout = checkpoint.get(LAYOUT_KEY)
         del checkpoint  # memory-mapped; Lightning loads it again
         if subcommand == "fit":
             self.resumed_step = step
@@ -103,6 +114,11 @@ class BumpCLI(LightningCLI):
             self.logging_step = log_step
         where = f", logging to {continued}" if continued else ""
         _say(f"bump: {subcommand}: checkpoint {path} (step {step}){where}")
+        if other_judge and subcommand in ("validate", "test"):  # predict does not score
+            self.other_judge = True
+            stage = "val" if subcommand == "validate" else "test"
+            _say(f"bump {subcommand}: another judge than the fit's ({other_judge}): the NDCG is not comparable with"
+                 f" training's, so it is logged as {stage}_other_judge/ndcg")
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it; a failure before the first step removes the run folder it created, and Ctrl-C
@@ -127,10 +143,13 @@ class BumpCLI(LightningCLI):
             raise (Terminated() if terminated else KeyboardInterrupt()) from None
 
     def before_instantiate_classes(self) -> None:
-        """Check the names before anything is built (:func:`check_names`); use
+        """Check the names and read the data before anything is built (:func:`check_names`,
+        :func:`~bump_pl.data.check.check_data`); use
         :class:`BumpProgressBar` unless the bar is off or the config names a progress bar itself."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         check_names(config, self.given_args)
+        if self.subcommand:  # `bump`, not a Python build_cli(run=False), which sets its data up itself
+            check_data(config.data.as_dict(), self.subcommand)
         trainer = config.trainer
         named = [str(getattr(c, "class_path", c)) for c in trainer.get("callbacks") or []]
         if trainer.get("enable_progress_bar") is not False and not any("ProgressBar" in name for name in named):
@@ -140,6 +159,12 @@ class BumpCLI(LightningCLI):
         super().after_instantiate_classes()
         config = self.config[self.subcommand] if self.subcommand else self.config
         set_collective_timeout(self.trainer.strategy, config.collective_timeout)
+        if self.subcommand in ("validate", "test") and self.config[self.subcommand].get("ckpt_path"):
+            line = match_fit_ranking(self.fit_layout, self.datamodule, self.model, self.trainer.world_size, self.subcommand)
+            if line:
+                _say(line)
+            if self.other_judge:
+                self.model.ndcg_log_suffix += "_other_judge"
         if self.subcommand in ("fit", "validate", "test"):
             check_ranking_size(self.datamodule.users_per_batch, self.trainer.world_size, self.model.reward.negatives)
 
@@ -188,18 +213,26 @@ class BumpCLI(LightningCLI):
 
 def check_names(config, args: list[str]) -> None:  # noqa: ANN001 - a jsonargparse Namespace
     """Refuse, before any model, data or trainer is built, an unknown judge or judge argument
-    (:func:`check_judge_entry`), a policy or judge model name that cannot load
-    (:func:`~bump_pl.models.loading.check_model_name`) and an unknown LaMP task name; each error
-    names the key and where it was set (a config file or the command line)."""
+    (:func:`check_judge_entry`), a model name that cannot load (the policy, the judge's, the hybrid
+    retriever and the downstream callbacks' backbone: :func:`~bump_pl.models.loading.check_model_reachable`,
+    which also finds a Hub id missing from the cache offline) and an unknown LaMP task name; each
+    error names the key and where it was set (a config file or the command line)."""
     from bump_pl.data.tasks import get_task
-    from bump_pl.models.loading import check_model_name
+    from bump_pl.models.loading import check_model_reachable
 
     judge = config.model.get("judge")
     check_judge_entry(judge, args)
     judge_args = judge.get("init_args") if hasattr(judge, "get") else None
-    names = [("model.model", config.model.model, check_model_name)]
+    names = [("model.model", config.model.model, check_model_reachable)]
     if judge_args is not None and isinstance(judge_args.get("model"), str):
-        names.append(("model.judge.init_args.model", judge_args.get("model"), check_model_name))
+        names.append(("model.judge.init_args.model", judge_args.get("model"), check_model_reachable))
+    reward = config.model.get("reward")
+    if reward is not None and reward.get("negatives") == "hybrid":
+        names.append(("model.reward.retriever", reward.get("retriever"), check_model_reachable))
+    for callback in config.trainer.get("callbacks") or []:
+        settings = (callback.get("init_args") or {}).get("settings") if hasattr(callback, "get") else None
+        if settings is not None and isinstance(settings.get("backbone"), str):
+            names.append(("trainer.callbacks", settings.get("backbone"), check_model_reachable))  # a downstream backbone
     if config.data.get("task"):
         names.append(("data.task", config.data.task, get_task))
     for key, value, check in names:

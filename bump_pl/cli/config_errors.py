@@ -168,8 +168,17 @@ def check_judge_entry(judge: Any, args: Sequence[str]) -> None:
     Raises:
         UsageError: ``model.judge.init_args: EmbeddingJudge takes no 'poolng': did you mean 'pooling'? ... (FILE)``.
     """
-    if not isinstance(judge, dict) or not isinstance(judge.get("class_path"), str):
+    if not isinstance(judge, dict):
         return
+    if not isinstance(judge.get("class_path"), str):  # jsonargparse drops the class of arguments it refused
+        init_args = judge.get("init_args") if "init_args" in judge else judge
+        class_path = _given_judge_class(args)
+        if class_path is None:
+            raise UsageError(
+                f"model.judge sets init_args {sorted(init_args or {})} without a class_path ({source_of('model.judge', args)}):"
+                " add model.judge.class_path (e.g. bump_pl.judges.EmbeddingJudge)"
+            )
+        judge = {"class_path": class_path, "init_args": init_args}
     from bump_pl.judges.config import build_judge_class, check_judge_init_args
 
     try:
@@ -178,3 +187,28 @@ def check_judge_entry(judge: Any, args: Sequence[str]) -> None:
         keys = [f"model.judge.init_args.{key}" for key in judge.get("init_args") or {}] + ["model.judge"]
         sources = [source for key in keys if (source := source_of(key, args)) != "the command line"]
         raise UsageError(f"{error} ({sources[0] if sources else 'the command line'})") from None
+
+
+def _given_judge_class(args: Sequence[str]) -> str | None:
+    """The judge class a command line names (``--model.judge X``, ``--model.judge.class_path X``),
+    else the last ``--config`` file's ``model.judge.class_path``; None when none names one."""
+    for index, arg in enumerate(args):
+        for option in ("--model.judge", "--model.judge.class_path"):
+            if arg == option and index + 1 < len(args):
+                found = args[index + 1]
+            elif arg.startswith(option + "="):
+                found = arg.split("=", 1)[1]
+            else:
+                continue
+            return found
+    for path in reversed(config_files(args)):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        judge = ((data or {}).get("model") or {}).get("judge") if isinstance(data, dict) else None
+        if isinstance(judge, str):
+            return judge
+        if isinstance(judge, dict) and isinstance(judge.get("class_path"), str):
+            return judge["class_path"]
+    return None

@@ -11,8 +11,8 @@ tokens per sequence; ``mask`` marks real completion tokens.
   1-eps_low, 1+eps_high)*A)``, plus ``beta`` times the k3 KL estimate to a reference policy,
   weighted by :func:`loss_weights`: ``grpo`` (per-sequence token mean, then mean over
   sequences), ``bnpo`` (sum over all tokens / token count), ``dr_grpo`` (sum / (sequences *
-  max_new_tokens)) or ``dapo`` (sum / completion tokens of all ranks, times the number of
-  ranks since DDP averages gradients). Dropped sequences (``keep`` False) contribute nothing; as
+  max_new_tokens)) or ``dapo`` (sum / (completion tokens of the generation batch on all ranks /
+  ``steps_per_generation``), times the number of ranks since DDP averages gradients; TRL's). Dropped sequences (``keep`` False) contribute nothing; as
   in TRL they still count as sequences in ``grpo`` and ``dr_grpo`` (whose normaliser stays the
   batch's, so dropping never raises the others' weight), and their tokens do not count in
   ``bnpo``/``dapo``. The ratio is per token, or, with
@@ -209,7 +209,9 @@ def loss_weights(
     ``grpo``: ``1 / (tokens of the sequence * N)``; ``bnpo``: ``1 / kept tokens``; ``dr_grpo``:
     ``1 / (N * max_new_tokens)`` (``T`` when None; TRL's ``max_completion_length``), a constant; ``dapo``:
     ``world_size / tokens_all_ranks``, the kept completion tokens of every rank (this rank's when
-    None): once DDP averages the ranks' gradients, every token of the global batch weighs the same.
+    None), of the whole generation batch divided by ``steps_per_generation`` when it is split into
+    mini-batches (as TRL): once DDP averages the ranks' gradients, every token of the global batch
+    weighs the same, in every mini-batch.
     They depend on ``mask``, ``keep`` and counts only, never on log-probs: this is what makes the
     loss row-separable. ``N`` counts every sequence of the batch, dropped ones too, as TRL's
     ``grpo`` (mean over the batch) and ``dr_grpo`` (``batch size * max_completion_length``, our ``max_new_tokens``) do.

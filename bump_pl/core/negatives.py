@@ -21,15 +21,28 @@ estimates ``global``'s NDCG over every candidate even when the retriever and the
 which negatives are hard (where scoring the ``k`` hardest alone ignores every negative the judge
 ranks high and the retriever low).
 
+The count is unbiased, the NDCG is not: the discount is convex in the rank, so the plug-in NDCG
+is too high (measured on random ``[64, 128]`` score matrices, ``k = 0``, ``m = 8``: +0.10 with a
+judge at chance level, +0.11 with an informative one; ``k = m = 8``: +0.03). No statistic of a
+sample of fixed size ``m < n`` is unbiased for every score matrix: its expectation is a polynomial
+of degree ``<= m`` in the ``n`` indicators "this unscored negative is above the positive", and the
+discount of their sum has degree ``n``. Posterior-mean discounts trade the bias for one that
+depends on the judge (a uniform prior: about -0.004 at chance, -0.20 informative). So the
+estimate stays the plug-in one, and its chance level is its own
+(:func:`sampled_chance_ndcg`, exact): the reward a judge that ranks at random gets from this
+estimator, which is what ``train/reward_chance`` must be compared with, not ``global``'s.
+
 Pure tensor functions: no judge, no Lightning, no ``torch.distributed``.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from bump_pl.metrics.functional import check_finite
+from bump_pl.metrics.functional import check_finite, discounts
 
 
 def scored_candidates(retrieval: Tensor, positive: Tensor, k: int) -> Tensor:
@@ -77,9 +90,40 @@ def rank_unscored_last(scores: Tensor, scored: Tensor) -> Tensor:
     return torch.where(scored, scores, lowest - lowest.abs().clamp_min(1.0))
 
 
-def scored_size(num_positives: int, num_negatives: int, k: int | None) -> int:
-    """Candidates in one query's scored list: its positives plus ``k`` of its negatives (all when ``k`` is None)."""
-    return num_positives + (num_negatives if k is None else min(k, num_negatives))
+def sampled_chance_ndcg(num_relevant: int, num_negatives: int, hard: int | None, sampled: int, k: int | None = None) -> float:
+    """Exact expected NDCG of one query's hybrid estimate when the judge ranks at random.
+
+    The judge scores the query's ``P = num_relevant`` positives, ``h = min(hard, N)`` of its
+    ``N = num_negatives`` negatives (all when ``hard`` is None) and ``s = min(sampled, n)`` of the
+    other ``n = N - h``; the unscored rest copy the sampled scores (:func:`impute_from_sample`: ``r =
+    (n - s) mod s`` sampled entries stand for ``q + 1`` others, the rest for ``q = (n - s) // s``),
+    or rank last when ``s = 0``. At random all orders of the ``T = P + h + s`` scored entries are
+    equally likely, independent of which sampled entry stands for how many. A positive with ``j``
+    of the other ``T - 1`` above it has ``a ~ Hypergeometric(T - 1, s, j)`` sampled ones among them,
+    ``c ~ Hypergeometric(s, r, a)`` of those stand for ``q + 1`` others, and its position is
+    ``1 + j + a*q + c``; every positive alike, so ``E[NDCG] = P * E[d(position)] / IDCG``.
+
+    Equals :func:`bump_pl.core.reward.chance_ndcg` of the full list when ``s = n`` and of the scored
+    list when ``s = 0``; above the full list's chance otherwise (the plug-in NDCG's upward bias).
+    """
+    if not 1 <= num_relevant or num_negatives < 0 or (hard is not None and hard < 0) or sampled < 0:
+        raise ValueError(f"sampled_chance_ndcg: need num_relevant >= 1 and counts >= 0, got "
+                         f"{num_relevant}, {num_negatives}, {hard}, {sampled}")
+    h = num_negatives if hard is None else min(hard, num_negatives)
+    n = num_negatives - h
+    s = min(sampled, n)
+    total = num_relevant + h + s
+    d = discounts(num_relevant + num_negatives, k).tolist()
+    ideal = sum(d[:num_relevant])
+    q, r = ((n - s) // s, (n - s) % s) if s else (0, 0)
+    expected = 0.0
+    for j in range(total):  # the positive's 0-based place among the T scored entries: uniform
+        for a in range(max(0, j - (total - 1 - s)), min(j, s) + 1):
+            p_a = math.comb(s, a) * math.comb(total - 1 - s, j - a) / math.comb(total - 1, j)
+            for c in range(max(0, a - (s - r)), min(a, r) + 1):
+                p_c = math.comb(r, c) * math.comb(s - r, a - c) / math.comb(s, a)
+                expected += p_a * p_c * d[j + a * q + c]
+    return num_relevant * expected / total / ideal
 
 
 def sampled_negatives(scored: Tensor, keys: Tensor, m: int) -> Tensor:

@@ -47,8 +47,10 @@ each query's positives and ``hard_negatives`` hardest negatives, every other ent
 the NDCG is then the one over that scored list, and ``hard_negatives`` makes the chance levels
 those of the scored list: ``C = K + min(k, (U-1)*K)`` and ``C = 1 + min(k, (U-1)*G)``.
 With ``sampled_negatives`` the other entries are imputed from a uniform sample of them instead
-(:func:`bump_pl.core.negatives.impute_from_sample`): the rows are then estimates of the full
-ones, and the chance levels are those of the full ranking (``hard_negatives=None``).
+(:func:`bump_pl.core.negatives.impute_from_sample`): the rows are then plug-in estimates of the
+full ones, biased upward, and the chance levels are the estimator's own
+(:func:`bump_pl.core.negatives.sampled_chance_ndcg`): what a judge ranking at random scores through
+it, above the full ranking's chance.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from bump_pl.core.negatives import scored_size
+from bump_pl.core.negatives import sampled_chance_ndcg
 from bump_pl.metrics.functional import check_finite, discounts, multi_positive_ndcg, tie_averaged_discount
 
 
@@ -78,7 +80,8 @@ class RewardSettings:
         sampled_negatives: ``m``, with ``hybrid`` the judge also scores ``m`` negatives per query
             drawn uniformly from those the retriever did not choose, and each stands for its share
             of the unscored ones (:func:`bump_pl.core.negatives.impute_from_sample`): the reward
-            then estimates ``global``'s NDCG over every candidate instead of the NDCG over the
+            then estimates ``global``'s NDCG over every candidate (a plug-in estimate, biased
+            upward; ``train/reward_chance`` is its own chance level) instead of the NDCG over the
             scored list. 0: the unscored rank last.
         retriever: embedding model (name, folder or alias, mean pooling) that ranks every
             candidate with ``hybrid``.
@@ -123,8 +126,9 @@ class BidirectionalReward(NamedTuple):
         total: ``[R]`` ``alpha * profile_to_item + (1 - alpha) * item_to_profile``.
         profile_to_item: ``[R]`` direction (i), profile ranks its user's interactions.
         item_to_profile: ``[R]`` direction (ii), interactions rank their user's profile.
-        chance_profile_to_item: 0-dim, expected ``profile_to_item`` under a uniformly random ranking.
-        chance_item_to_profile: 0-dim, expected ``item_to_profile`` under a uniformly random ranking.
+        chance_profile_to_item: 0-dim, expected ``profile_to_item`` of a judge that ranks at random
+            (through the same estimator: with sampled negatives above the full ranking's chance).
+        chance_item_to_profile: 0-dim, the same for ``item_to_profile``.
         chance: 0-dim, ``alpha * chance_profile_to_item + (1 - alpha) * chance_item_to_profile``.
     """
 
@@ -249,6 +253,7 @@ def bidirectional_reward(
     k: int | None = None,
     local_users: slice | None = None,
     hard_negatives: int | None = None,
+    sampled_negatives: int = 0,
 ) -> BidirectionalReward:
     """Score every rollout of ``local_users`` (all users by default) in both directions.
 
@@ -264,6 +269,9 @@ def bidirectional_reward(
         hard_negatives: the scores are hybrid ones, each query's positives and this many hardest
             negatives scored, the rest ranked last (:mod:`bump_pl.core.negatives`); sets the chance
             levels to those of the scored lists. None: every candidate was scored.
+        sampled_negatives: ``m``, the hybrid rows' other entries were imputed from ``m`` sampled
+            ones per query (:func:`bump_pl.core.negatives.impute_from_sample`); sets the chance
+            levels to the estimator's own (:func:`bump_pl.core.negatives.sampled_chance_ndcg`).
 
     Returns:
         :class:`BidirectionalReward` with ``[u*G]`` rewards (``u`` scored users) in rollout order
@@ -281,9 +289,15 @@ def bidirectional_reward(
 
     if hard_negatives is not None and (not isinstance(hard_negatives, int) or hard_negatives < 0):
         raise ValueError(f"bidirectional_reward: hard_negatives must be an int >= 0 or None, got {hard_negatives!r}")
+    if not isinstance(sampled_negatives, int) or sampled_negatives < 0:
+        raise ValueError(f"bidirectional_reward: sampled_negatives must be an int >= 0, got {sampled_negatives!r}")
     others = num_users - 1
-    chance_p2i = chance_ndcg(heldout_per_user, scored_size(heldout_per_user, others * heldout_per_user, hard_negatives), k)
-    chance_i2p = chance_ndcg(1, scored_size(1, others * group_size, hard_negatives), k)
+    if hard_negatives is None:
+        chance_p2i = chance_ndcg(heldout_per_user, num_users * heldout_per_user, k)
+        chance_i2p = chance_ndcg(1, 1 + others * group_size, k)
+    else:
+        chance_p2i = sampled_chance_ndcg(heldout_per_user, others * heldout_per_user, hard_negatives, sampled_negatives, k)
+        chance_i2p = sampled_chance_ndcg(1, others * group_size, hard_negatives, sampled_negatives, k)
     return BidirectionalReward(
         total=alpha * p2i + (1.0 - alpha) * i2p,
         profile_to_item=p2i,

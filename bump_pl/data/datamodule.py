@@ -9,7 +9,6 @@ continues the data order exactly. Val/test users come from ``dev``/``test`` file
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Collection
 from pathlib import Path
@@ -19,19 +18,20 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from bump_pl.data.collate import UserGroupCollator
+from bump_pl.data.notices import data_logger
 from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
 from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.item_template import ItemTemplate
 from bump_pl.data.lamp import read_lamp, resolve_task
 from bump_pl.data.sizing import Carve, batch_error
-from bump_pl.data.sampler import ShardedUserSampler, UserGroupBatchSampler
+from bump_pl.data.sampler import MergedRankBatches, ShardedUserSampler, UserGroupBatchSampler
 from bump_pl.data.tasks import TaskSpec, get_task
 from bump_pl.cache import cache_dir
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
 from bump_pl.data.users import UserHistory, group_users
 
-log = logging.getLogger(__name__)
+log = data_logger(__name__)
 
 _SPLIT_FILES = {"train": "train", "val": "dev", "test": "test"}
 #: The task of ``interactions`` data when ``--data.task`` is not set: the generic spec (every mapped field).
@@ -119,6 +119,8 @@ class BumpDataModule(LightningDataModule):
         self.val_fraction, self.num_workers = val_fraction, num_workers
         self.predict_file = Path(predict_file) if predict_file is not None else None
         self.rank, self.world_size = rank, world_size
+        # val/test as a fit on this many ranks batched them (set by `bump validate`/`test` from the checkpoint)
+        self.fit_world_size = 1
         self.task: TaskSpec | None = None
         self.datasets: dict[str, UserHeldoutDataset] = {}
         self.users: dict[str, list[UserHistory]] = {}  # per split: items and LaMP questions (with golds)
@@ -201,13 +203,19 @@ class BumpDataModule(LightningDataModule):
             ensure_synthetic_lamp(self.synthetic, self.data_dir.parent)
 
     def setup(self, stage: str | None = None) -> None:
-        """Read, merge, filter and split users; resolve the tokenizer."""
+        """Resolve the tokenizer; read, merge, filter and split users (:meth:`read`)."""
         self._resolve_tokenizer()
+        self.read(stage)
+
+    def read(self, stage: str | None = None) -> None:
+        """Read, merge, filter and split the users ``stage`` needs; no tokenizer, no model (``bump``
+        runs it before any model loads, so a bad file stops the command at once)."""
         if self.interactions is not None:
             if stage == "predict":
                 raise ValueError("predict reads a LaMP questions file (predict_file) with data_dir, not interactions")
-            self.task = get_task(self.task_name or INTERACTIONS_TASK)
-            self._setup_splits()
+            if not self.datasets:  # read once per command
+                self.task = get_task(self.task_name or INTERACTIONS_TASK)
+                self._setup_splits()
             return
         if stage != "predict" and not self.data_dir.is_dir():
             if self.synthetic is None:
@@ -221,6 +229,8 @@ class BumpDataModule(LightningDataModule):
                 raise ValueError("predict needs predict_file (a LaMP questions file)")
             self.task = self._resolve_task(list(_SPLIT_FILES.values()))
             self.users["predict"] = self._read_users(self.predict_file)
+            return
+        if self.datasets:  # read once per command: `validate` before `fit` sets up twice
             return
         self.task = self._resolve_task(list(_SPLIT_FILES.values()))
         self._setup_splits()
@@ -268,6 +278,13 @@ class BumpDataModule(LightningDataModule):
         batches = UserGroupBatchSampler(
             ShardedUserSampler(len(dataset), self.seed, rank, world, shuffle=shuffle), self.users_per_batch
         )
+        if split != "train" and self.fit_world_size > world:  # this process stands for several of the fit's ranks
+            per = self.fit_world_size // world
+            batches = MergedRankBatches([
+                UserGroupBatchSampler(ShardedUserSampler(len(dataset), self.seed, v, self.fit_world_size, shuffle=False),
+                                      self.users_per_batch)
+                for v in range(rank * per, (rank + 1) * per)
+            ])
         if len(batches) == 0:
             raise ValueError(batch_error(split, len(dataset), world, self.users_per_batch, self._carve))
         if split == "train":

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from bump_pl.data.tasks import canonical_task_name
 from bump_pl.names import unknown_name
+from bump_pl.utils import umask_mode
 
 OFFICIAL_BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 Setting = Literal["user", "time"]
@@ -101,6 +102,7 @@ def fetch(url: str, dest: Path, timeout: float = 60.0, progress: bool = True) ->
         temp.unlink(missing_ok=True)
         reason = getattr(err, "reason", None) or err
         raise DownloadError(f"{url}: download failed after {received} bytes ({reason})") from None
+    temp.chmod(umask_mode(0o666))  # mkstemp's file is owner-only; the download is an ordinary file
     os.replace(temp, dest)
     dest.with_name(dest.name + ".sha256").write_text(f"{digest.hexdigest()}  {dest.name}\n", encoding="utf-8")
     return dest

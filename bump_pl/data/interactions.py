@@ -59,6 +59,17 @@ class InteractionsSource:
         if not self.item_fields:
             raise ValueError("interactions.item_fields must name at least one column (e.g. {text: review})")
 
+    def place(self, split: str, index: int) -> str:
+        """Where the 0-based data row ``index`` of ``split`` is, as the user's editor shows it: ``line N``
+        of a single JSON-lines or CSV/TSV file (after the header), else ``row N`` counted from 1."""
+        files = (self.data_files or {}).get(self.splits[split])
+        single = files[0] if isinstance(files, list) and len(files) == 1 else files
+        if isinstance(single, str) and single.endswith((".jsonl", ".ndjson")):
+            return f"line {index + 1}"
+        if isinstance(single, str) and single.endswith((".csv", ".tsv")):
+            return f"line {index + 2}"
+        return f"row {index + 1}"
+
     def label(self, split: str) -> str:
         """How messages name the source of ``split``: its file(s) when ``data_files`` names them,
         else ``"<path>[<dataset split>]"``."""
@@ -101,7 +112,7 @@ def read_interactions(source: InteractionsSource, split: str, task: TaskSpec) ->
     for number, row in enumerate(load_rows(source, split)):
         user = row[source.user_id]
         if user is None or isinstance(user, bool) or str(user).strip() == "":
-            raise LampFormatError(label, f"row {number}: column {source.user_id!r} has no user id ({user!r})")
+            raise LampFormatError(label, f"{source.place(split, number)}: column {source.user_id!r} has no user id ({user!r})")
         item = {name: row[column] for name, column in source.item_fields.items()}
         item["id"] = str(row[source.item_id]) if source.item_id else str(number)
         if source.time:
@@ -109,7 +120,7 @@ def read_interactions(source: InteractionsSource, split: str, task: TaskSpec) ->
             if not isinstance(when, (date, datetime)) and parse_date(when) is None:
                 raise LampFormatError(
                     label,
-                    f"row {number}: user {str(user)!r}: column {source.time!r} is {when!r}, not a time (an ISO date,"
+                    f"{source.place(split, number)}: user {str(user)!r}: column {source.time!r} is {when!r}, not a time (an ISO date,"
                     " epoch seconds or a year); fix the value, or unset --data.interactions.time to keep row order",
                 )
             item["date"] = when.isoformat() if isinstance(when, (date, datetime)) else when

@@ -9,16 +9,16 @@ are dropped (counted in a warning); a file where every item is blank is an error
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from pathlib import Path
 from typing import Any
 
 from bump_pl.data.errors import LampFormatError
+from bump_pl.data.notices import data_logger
 from bump_pl.data.tasks import META_FIELDS, TaskSpec
 
-log = logging.getLogger(__name__)
+log = data_logger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

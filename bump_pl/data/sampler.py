@@ -95,3 +95,24 @@ def order_change_note(saved_world_size: int, world_size: int) -> str:
         " changes (it is a function of seed, epoch, rank and world size), and the rest of this epoch may"
         " repeat or skip some users; the step counter, run folder and profile cache continue"
     )
+
+
+class MergedRankBatches(Sampler[list[tuple[int, int]]]):
+    """The groups several ranks' samplers yield at the same step, concatenated in rank order.
+
+    ``bump validate`` of a checkpoint fitted on ``W`` ranks runs on fewer processes: each process
+    stands for ``W / w`` of the fit's ranks (one :class:`UserGroupBatchSampler` each), so every
+    in-batch ranking holds the same users the fit's did and ``val/ndcg`` is the fit's figure.
+    """
+
+    def __init__(self, parts: list[UserGroupBatchSampler]) -> None:
+        if not parts:
+            raise ValueError("MergedRankBatches needs at least one rank's sampler")
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return min(len(part) for part in self.parts)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for groups in zip(*self.parts):
+            yield [pair for group in groups for pair in group]

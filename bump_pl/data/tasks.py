@@ -122,6 +122,18 @@ def get_task(name: str) -> TaskSpec:
     return _REGISTRY.get(canonical) or TaskSpec(canonical, None, None, "generation", known=False)
 
 
+#: Tasks that are not LaMP's but are scored with a LaMP task's official metric (MovieLens: 1-5 ratings);
+#: every command (``bump-eval``, ``bump-downstream``, the downstream callback) reads it here.
+METRIC_TASKS = {"MovieLens_rating": "LaMP_3"}
+
+
+def metric_task_of(task: str) -> str:
+    """The task whose official metric scores ``task``'s answers (canonical name; itself unless in
+    :data:`METRIC_TASKS`). Raises ``ValueError`` as :func:`get_task` does (``LaMP_9``: did you mean)."""
+    name = get_task(task).name
+    return METRIC_TASKS.get(name, name)
+
+
 def known_tasks() -> list[str]:
     """Canonical names of the registered LaMP tasks."""
     return list(_REGISTRY)

@@ -11,23 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bump_pl.data.tasks import canonical_task_name
+from bump_pl.data.tasks import metric_task_of  # the one task registry (re-exported by bump_pl.downstream)
 from bump_pl.models.lora import LoraSettings
 
 Architecture = Literal["causal", "seq2seq"]
 Mode = Literal["sft", "zero_shot"]
 
-#: Tasks that are not LaMP's but are scored with a LaMP task's official metric (MovieLens: 1-5 ratings).
-METRIC_TASKS = {"MovieLens_rating": "LaMP_3"}
 #: Answer length per metric task, in tokens (``max_answer_tokens: null``): a label for LaMP-1/2/3,
 #: a headline, title, subject or tweet for LaMP-4..7.
 ANSWER_TOKENS = {"LaMP_1": 4, "LaMP_2": 8, "LaMP_3": 4, "LaMP_4": 64, "LaMP_5": 64, "LaMP_6": 64, "LaMP_7": 64}
-
-
-def metric_task_of(task: str) -> str:
-    """The task whose official metric scores ``task``'s answers (canonical name; itself unless in ``METRIC_TASKS``)."""
-    name = canonical_task_name(task)
-    return METRIC_TASKS.get(name, name)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ class InBatchScores:
         num_users: ``W*U``, users over all ``W`` ranks that take part in the ranking.
         first_user: index of this rank's first user in the global order (rank * U).
         hard_negatives: ``k`` of hybrid scores (pass it to ``bidirectional_reward``), None when
-            every pair was scored or the unscored ones were imputed from sampled ones.
+            every pair was scored.
+        sampled_negatives: ``m`` of hybrid scores whose unscored entries were imputed from ``m``
+            sampled ones per query (pass it to ``bidirectional_reward``: it sets the chance levels).
     """
 
     profile_to_item: Tensor
@@ -54,6 +56,7 @@ class InBatchScores:
     num_users: int
     first_user: int
     hard_negatives: int | None = None
+    sampled_negatives: int = 0
 
 
 @dataclass(frozen=True)
@@ -235,8 +238,8 @@ def in_batch_scores(
         first = rank * num_users
         profile_to_item = gather(_hybrid_direction(judge, hybrid, profiles, items, "profile_to_item", first, num_users, world))
         item_to_profile = gather(_hybrid_direction(judge, hybrid, items, profiles, "item_to_profile", first, num_users, world))
-        hard = None if hybrid.sampled_negatives else hybrid.hard_negatives  # imputed rows are full-size estimates
-        return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hard)
+        return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives,
+                             hybrid.sampled_negatives)
     all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
     profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
     if judge.symmetric:

@@ -8,7 +8,7 @@ Users compare against LaMP's published numbers, so every rule below is the offic
   prediction. ``accuracy`` is the fraction of exact matches; ``f1`` is sklearn's macro F1 with
   ``labels=range(len(labels))`` and its default ``zero_division`` (0.0): every label is averaged,
   including labels that never occur, and a label with no true positive scores 0.
-* LaMP-3 (rating regression): ``float()`` of the stripped text; a prediction ``float()`` cannot parse
+* LaMP-3 (rating regression; also ``MovieLens_rating``, as every command scores it): ``float()`` of the stripped text; a prediction ``float()`` cannot parse
   becomes 1 or 5, whichever is farther from the gold (5 on a tie, i.e. gold 3). ``MAE`` and ``RMSE``.
   Anything ``float()`` accepts is taken as is (so ``"nan"`` or ``"1e3"`` count), as in the official script.
 * LaMP-4..7 and any task name we do not know (generation): ``rouge-1`` and ``rouge-L`` F-measure of
@@ -33,7 +33,7 @@ from types import MappingProxyType
 
 from rouge_score import rouge_scorer
 
-from bump_pl.data.tasks import canonical_task_name, get_task
+from bump_pl.data.tasks import get_task, metric_task_of
 
 #: The closed label lists of the official evaluation, in its order (index = class id for macro F1);
 #: one copy, kept with the task registry.
@@ -47,14 +47,15 @@ _MAX_LISTED_IDS = 5
 def evaluate_lamp(task: str, predictions: Mapping[str, str], golds: Mapping[str, str]) -> dict[str, float]:
     """Score ``predictions`` against ``golds`` (both ``id -> output text``) with LaMP's official metric.
 
-    Returns ``{"accuracy", "f1"}`` for LaMP-1/2, ``{"MAE", "RMSE"}`` for LaMP-3 and
+    Returns ``{"accuracy", "f1"}`` for LaMP-1/2, ``{"MAE", "RMSE"}`` for LaMP-3 (and the tasks the
+    registry scores as LaMP-3: ``MovieLens_rating``, :data:`bump_pl.data.tasks.METRIC_TASKS`) and
     ``{"rouge-1", "rouge-L"}`` for every other task name (LaMP-4..7 and unknown generation tasks).
-    Raises ``ValueError`` when the id sets differ (naming a few missing/extra ids), when there is
+    Raises ``ValueError`` for a LaMP task that does not exist (``LaMP_9``, with did-you-mean), when the id sets differ (naming a few missing/extra ids), when there is
     nothing to score, when an output is not a string, or when a gold does not belong to the task
     (see the module docstring).
     """
+    name = metric_task_of(task)
     preds, gold_texts = _aligned(predictions, golds)
-    name = canonical_task_name(task)
     if name in ("LaMP_1", "LaMP_2"):
         return classification_metrics(preds, gold_texts, LAMP_LABELS[name])
     if name == "LaMP_3":

@@ -156,6 +156,41 @@ def check_model_name(name_or_path: str) -> None:
         raise ModelNotFoundError(f"model {name_or_path!r} is not an alias, an existing path, or a Hub id ({known})")
 
 
+def check_model_reachable(name_or_path: str, timeout_s: float = 10.0) -> None:
+    """:func:`check_model_name`, then, for a Hub id, that it can load before anything is built: in the
+    Hugging Face cache, or (online) known to the Hub after one request of at most ``timeout_s``
+    seconds, where the loader would fail only after the models before it loaded (and, without
+    network, after about a minute of transformers' retries).
+
+    Raises:
+        ModelNotFoundError: the one line the loader gives (``could not load 'X' from the Hugging Face Hub: ...``).
+    """
+    check_model_name(name_or_path)
+    if name_or_path in ALIASES or Path(name_or_path).expanduser().exists():
+        return
+    from huggingface_hub import constants, model_info
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if (Path(constants.HF_HUB_CACHE) / f"models--{name_or_path.replace('/', '--')}").is_dir():
+        return
+    where = f"could not load {name_or_path!r} from the Hugging Face Hub"
+    if _offline():
+        raise ModelNotFoundError(f"{where}: offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache")
+    try:
+        model_info(name_or_path, timeout=timeout_s)
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(f"{where}: no such model (or a private one: log in with `hf auth login`)") from None
+    except Exception as error:  # noqa: BLE001 - any failure to reach the Hub (requests or httpx, DNS, timeout)
+        raise ModelNotFoundError(
+            f"{where}: the Hub cannot be reached ({type(error).__name__}); set HF_HUB_OFFLINE=1 to use the cache only"
+        ) from None
+
+
+def _offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set (to anything but 0/false)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")
+
+
 def _resolve(name_or_path: str, gguf_file: str | None) -> tuple[str, str | None]:
     """Map an alias / GGUF path / folder / Hub id to ``(from_pretrained location, gguf_file)``."""
     check_model_name(name_or_path)
@@ -180,8 +215,7 @@ def _from_pretrained(loader: Callable[..., Any], name_or_path: str, location: st
     except OSError as error:
         if Path(location).exists():
             raise
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-        why = "offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache" if offline else str(error).splitlines()[0]
+        why = "offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache" if _offline() else str(error).splitlines()[0]
         raise ModelNotFoundError(f"could not load {name_or_path!r} from the Hugging Face Hub: {why}") from None
 
 

@@ -100,14 +100,17 @@ class UpdateResult(NamedTuple):
     entropy: Tensor
 
 
-def tokens_all_ranks(batch: Rollouts) -> tuple[Tensor, int]:
-    """Kept completion tokens summed over every rank (``dapo``'s normaliser), and the number of ranks."""
+def tokens_all_ranks(batch: Rollouts, steps_per_generation: int = 1) -> tuple[Tensor, int]:
+    """``dapo``'s normaliser and the number of ranks: the kept completion tokens of ``batch`` (the
+    generation batch) summed over every rank, divided by ``steps_per_generation``, the mini-batches
+    it is split into. As TRL: every mini-batch's tokens weigh ``world / normaliser``, the same for
+    all (mini-batches of 48 and 8 tokens: 1/28 each, not 1/48 and 1/8)."""
     kept = batch.completion_mask.bool() if batch.keep is None else batch.completion_mask.bool() & batch.keep[:, None]
     count = kept.sum().float()
-    if not (dist.is_available() and dist.is_initialized()):
-        return count, 1
-    dist.all_reduce(count)
-    return count, dist.get_world_size()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(count)
+        return count / steps_per_generation, dist.get_world_size()
+    return count / steps_per_generation, 1
 
 
 def policy_update(
@@ -119,6 +122,7 @@ def policy_update(
     budget_tokens: int,
     backward=Tensor.backward,
     prompt_gradients: bool = True,
+    dapo_normaliser: tuple[Tensor, int] | None = None,
 ) -> UpdateResult:
     """Backpropagate the GRPO loss of the scored rollouts ``batch`` into ``policy``'s gradients (no optimizer step).
 
@@ -131,10 +135,15 @@ def policy_update(
         prompt_gradients: False treats the prompts' keys and values as constants (an approximation
             that skips their backward; see :mod:`~bump_pl.models.chunked_backward`), so it always
             takes the chunked path, in one chunk when ``budget_tokens`` is 0.
+        dapo_normaliser: :func:`tokens_all_ranks` of the generation batch ``batch`` was split from;
+            None: ``batch``'s own (one mini-batch per generation).
     """
     if batch.advantages is None:
         raise ValueError("policy_update: the rollouts have no advantages; score them first (score_rollouts)")
-    count, world = tokens_all_ranks(batch) if settings.loss_type == "dapo" else (None, 1)
+    if settings.loss_type == "dapo":
+        count, world = tokens_all_ranks(batch) if dapo_normaliser is None else dapo_normaliser
+    else:
+        count, world = None, 1
     objective = GRPOObjective(batch, settings, max_new_tokens, count, world)
     total_tokens = batch.prompt_ids.numel() + batch.completion_ids.numel()
     if prompt_gradients and (budget_tokens == 0 or total_tokens <= budget_tokens):

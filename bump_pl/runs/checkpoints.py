@@ -139,13 +139,21 @@ def saved_weight_settings(checkpoint: Mapping[str, Any], path: Path) -> dict[str
     return settings
 
 
-def check_weight_settings(path: Path, checkpoint: Mapping[str, Any], command: Mapping[str, Any]) -> None:
+def check_weight_settings(
+    path: Path, checkpoint: Mapping[str, Any], command: Mapping[str, Any], *, other_judge: bool = False
+) -> str | None:
     """Stop when the command's model/LoRA/judge settings differ from the checkpoint's.
 
     Args:
         path: the checkpoint file (for the message and its run's ``config.yaml``).
         checkpoint: the loaded checkpoint.
         command: the module's settings as given (``config.model`` as a dict).
+        other_judge: the command only scores the policy (validate/test/predict): the judge is frozen
+            and never in the checkpoint's weights, so another one is allowed.
+
+    Returns:
+        With ``other_judge``, the differing judge settings (``--model.judge... X (checkpoint: Y)``),
+        or None when the judge is the fit's.
 
     Raises:
         CheckpointError: one line listing every differing ``model.*`` key with both values.
@@ -155,6 +163,8 @@ def check_weight_settings(path: Path, checkpoint: Mapping[str, Any], command: Ma
         for key, saved in saved_weight_settings(checkpoint, path).items()
         for diff in differences(saved, lookup(command, key), key)
     ]
+    judged = [diff for diff in diffs if "judge" in diff[0].split(".")] if other_judge else []
+    diffs = [diff for diff in diffs if diff not in judged]
     if diffs:
         listed = "; ".join(f"--model.{key} {_show(given)} (checkpoint: {_show(saved)})" for key, saved, given in diffs)
         raise CheckpointError(
@@ -162,6 +172,7 @@ def check_weight_settings(path: Path, checkpoint: Mapping[str, Any], command: Ma
             f"the command's weight-defining settings differ from the checkpoint's: {listed};"
             " give the checkpoint's values (its run's config.yaml) or start a new run without --ckpt_path",
         )
+    return "; ".join(f"--model.{key} {_show(given)} (checkpoint: {_show(saved)})" for key, saved, given in judged) or None
 
 
 def _show(value: Any) -> str:

@@ -33,6 +33,16 @@ def run_folders(trainer: Any) -> list[Path]:
     return roots + [Path(default) if default else Path.cwd() / "lightning_logs"]
 
 
+def place_runs_under(trainer: Any, root: str) -> None:
+    """``--trainer.default_root_dir`` given on the command line places the run, as Lightning users
+    expect: every logger with a ``save_dir`` (from a config file) writes under ``root`` instead (its
+    ``name``/``version_N`` kept), checkpoints with it. Without this the config's ``save_dir`` wins
+    and ``root`` is never created."""
+    for logger in _loggers(trainer):
+        if logger.init_args.get("save_dir") is not None:
+            logger.init_args.save_dir = root
+
+
 def continue_run(trainer: Any, checkpoint: Path, purge_after: int | None = None) -> Path | None:
     """Point every logger whose run holds ``checkpoint`` at its version folder; that folder, or None.
 

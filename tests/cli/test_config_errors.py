@@ -64,6 +64,16 @@ CASES: dict[str, tuple[str | None, list[str], str]] = {
         "bump: error: unknown key 'max_new_tokens' (FILE, trainer.callbacks: DownstreamEvalCallback; its downstream"
         " settings moved under init_args.settings: write settings: {max_answer_tokens: ...} (CHANGELOG.md))",
     ),
+    "init_args_key_on_the_command_line": (
+        None,
+        ["--model.judge.init_args.poolng", "mean"],
+        "bump: error: model.judge.init_args: EmbeddingJudge takes no 'poolng': did you mean 'pooling'? (it takes: model,",
+    ),
+    "init_args_key_in_an_overlay_without_class_path": (
+        "model:\n  judge:\n    init_args:\n      poolng: mean\n",
+        [],
+        "bump: error: model.judge.init_args: EmbeddingJudge takes no 'poolng': did you mean 'pooling'? (it takes: model,",
+    ),
     "shipped_config_name": (
         None,
         ["--config", "tinyy"],

@@ -70,14 +70,32 @@ def test_task_option_overrides_a_golds_file_without_task(tmp_path: Path, capsys:
 
 
 def test_task_option_overrides_the_files_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A rating task LaMP does not know (scored as generation by default) can be scored as LaMP-3."""
+    """A task LaMP does not know is scored as the files say unless --task picks another metric."""
+    golds = _write(tmp_path / "golds.json", "my_reviews", GOLDS)
+    preds = _write(tmp_path / "preds.json", "my_reviews", PREDS)
+    code, out, _ = _run(capsys, "--golds", str(golds), "--preds", str(preds))
+    assert code == 0 and set(json.loads(out)) == {"rouge-1", "rouge-L"}
+    code, out, _ = _run(capsys, "--golds", str(golds), "--preds", str(preds), "--task", "LaMP-3")
+    assert code == 0 and json.loads(out) == evaluate_lamp("LaMP_3", PREDS, GOLDS)
+
+
+def test_movielens_golds_are_scored_as_bump_downstream_scores_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One task registry: MovieLens_rating is a 1-5 rating task, MAE/RMSE here as in bump-downstream."""
+    from bump_pl.data.tasks import metric_task_of
+
     golds = _write(tmp_path / "golds.json", "MovieLens_rating", GOLDS)
     preds = _write(tmp_path / "preds.json", "MovieLens_rating", PREDS)
     code, out, _ = _run(capsys, "--golds", str(golds), "--preds", str(preds))
-    assert code == 0 and json.loads(out) == evaluate_lamp("MovieLens_rating", PREDS, GOLDS)
-    assert set(json.loads(out)) == {"rouge-1", "rouge-L"}
-    code, out, _ = _run(capsys, "--golds", str(golds), "--preds", str(preds), "--task", "LaMP-3")
-    assert code == 0 and json.loads(out) == evaluate_lamp("LaMP_3", PREDS, GOLDS)
+    assert metric_task_of("MovieLens_rating") == "LaMP_3"
+    assert code == 0 and json.loads(out) == evaluate_lamp("LaMP_3", PREDS, GOLDS) and set(json.loads(out)) == {"MAE", "RMSE"}
+
+
+def test_an_unknown_lamp_task_is_refused_with_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    golds = _write(tmp_path / "golds.json", None, {"a": "the cat sat"})
+    preds = _write(tmp_path / "preds.json", None, {"a": "the cat"})
+    code, out, err = _run(capsys, "--golds", str(golds), "--preds", str(preds), "--task", "LaMP_9")
+    assert code == 1 and out == "" and len(err) == 1
+    assert "unknown LaMP task 'LaMP_9': did you mean 'LaMP_" in err[0] and "(known: LaMP_1," in err[0]
 
 
 def test_task_option_that_contradicts_a_lamp_files_task_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,10 +10,10 @@ from bump_pl.core.negatives import (
     impute_from_sample,
     rank_unscored_last,
     sampled_negatives,
+    sampled_chance_ndcg,
     scored_candidates,
-    scored_size,
 )
-from bump_pl.core.reward import bidirectional_reward, same_user_mask
+from bump_pl.core.reward import bidirectional_reward, chance_ndcg, same_user_mask
 from bump_pl.metrics.functional import multi_positive_ndcg
 
 RETRIEVAL = torch.tensor([[0.9, 0.1, 0.5, 0.7], [0.2, 0.8, 0.3, 0.1]])
@@ -65,10 +65,11 @@ def test_unscored_entries_go_below_the_lowest_scored_one_of_their_row():
         rank_unscored_last(scores, torch.zeros_like(scored))
 
 
-def test_scored_size_counts_positives_and_at_most_k_negatives():
-    assert scored_size(4, 12, 16) == 16
-    assert scored_size(4, 12, 3) == 7
-    assert scored_size(1, 9, None) == 10
+@pytest.mark.parametrize(("hard", "sampled"), [(None, 0), (3, 0), (12, 4), (0, 20), (2, 0)])
+def test_the_estimators_chance_is_the_lists_chance_when_nothing_is_imputed(hard, sampled):
+    scored_list = 4 + (12 if hard is None else min(hard, 12)) + (sampled if hard is not None else 0)
+    for k in (None, 3):
+        assert sampled_chance_ndcg(4, 12, hard, sampled, k) == pytest.approx(chance_ndcg(4, min(scored_list, 16), k))
 
 
 def test_dense_filled_ndcg_equals_ndcg_over_the_scored_list_alone():
@@ -147,3 +148,28 @@ def test_imputation_needs_a_sample_where_something_is_unscored():
         sampled_negatives(SCORED, KEYS[:, :3], 1)
     with pytest.raises(ValueError, match="keys has 1 non-finite"):
         sampled_negatives(SCORED, KEYS.clone().fill_(0.5).index_fill_(1, torch.tensor([2]), float("nan")), 1)
+
+
+@pytest.mark.parametrize(("hard", "m", "k"), [(0, 8, None), (4, 4, None), (8, 8, None), (2, 3, 5)])
+def test_the_logged_chance_is_the_sampled_estimators_own_by_monte_carlo(hard, m, k):
+    """A judge that ranks at random, through the imputed rows: the mean reward over 300 random score
+    matrices (and draws) matches ``chance`` within 0.005, and lies above ``global``'s chance
+    (the plug-in NDCG's upward bias; before, ``chance`` was ``global``'s: 0.319 where the reward is 0.395)."""
+    gen = torch.Generator().manual_seed(hard * 10 + m)
+    users, group, heldout = 16, 4, 8
+    sizes = dict(num_users=users, group_size=group, heldout_per_user=heldout, k=k)
+    directions = [same_user_mask(0, users, group, users, heldout), same_user_mask(0, users, heldout, users, group)]
+    total, trials = 0.0, 300
+    for _ in range(trials):
+        rows = []
+        for positive in directions:
+            scored = scored_candidates(torch.rand(positive.shape, generator=gen), positive, hard)
+            keys = torch.rand(positive.shape, generator=gen)
+            scores = torch.rand(positive.shape, generator=gen, dtype=torch.float64)
+            rows.append(impute_from_sample(scores, scored, sampled_negatives(scored, keys, m), keys))
+        out = bidirectional_reward(*rows, **sizes, hard_negatives=hard, sampled_negatives=m)
+        total += float(out.total.mean())
+    assert total / trials == pytest.approx(float(out.chance), abs=0.005)
+    assert float(out.chance) > float(bidirectional_reward(*rows, **sizes).chance) + 0.01
+    if (hard, m, k) == (0, 8, None):
+        assert float(out.chance) == pytest.approx(0.395, abs=0.001)

@@ -214,3 +214,41 @@ def test_users_keep_their_questions_and_golds(synthetic_lamp3: Path) -> None:
     val = module.users["val"]
     assert [u.user_id for u in val] == module.datasets["val"].user_ids
     assert {q.id: q.output for u in val for q in u.questions} == {g["id"]: g["output"] for g in golds}
+
+
+def test_one_process_standing_for_a_fits_two_ranks_batches_their_val_users_together(synthetic_lamp3: Path) -> None:
+    """`bump validate` of a 2-rank fit on one process: each batch (one in-batch ranking) holds the users
+    both ranks held at that step, with their held-out draws, so val/ndcg is the fit's figure."""
+    ranks = [[(b.user_ids, b.heldout) for b in _module(synthetic_lamp3, rank=r, world_size=2, users_per_batch=1).val_dataloader()]
+             for r in (0, 1)]
+    merged = _module(synthetic_lamp3, rank=0, world_size=1, users_per_batch=1)
+    plain = [b.user_ids for b in merged.val_dataloader()]
+    merged.fit_world_size = 2
+    together = [(b.user_ids, b.heldout) for b in merged.val_dataloader()]
+    assert len(ranks[0]) == 3 and [users for users, _ in together] != plain
+    assert together == [(a[0] + b[0], a[1] + b[1]) for a, b in zip(*ranks)]
+
+
+def test_data_warnings_are_said_once_per_command_by_rank_zero_only(
+    tmp_path: Path, synthetic_lamp3: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bump fit` sets the data up for the validation before fit and again for fit: one warning, not
+    two; under DDP the other ranks read the same files and say nothing."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    shutil.copytree(synthetic_lamp3, tmp_path / "d")
+    path = tmp_path / "d" / "train_questions.json"
+    questions = json.loads(path.read_text())
+    questions[0]["profile"][0]["text"] = " "
+    questions[1]["profile"] = questions[1]["profile"][:4]
+    path.write_text(json.dumps(questions))
+    with caplog.at_level(logging.WARNING):
+        module = _module(tmp_path / "d")  # setup("fit")
+        module.setup("validate")
+        module.setup("fit")
+    assert caplog.text.count("dropped 1 of") == 1 and caplog.text.count("skipped 1 of") == 1
+    caplog.clear()
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with caplog.at_level(logging.WARNING):
+        _module(tmp_path / "d")
+    assert "dropped" not in caplog.text and "skipped" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,9 @@ def test_complete_download_records_checksum_and_is_cached(server: _Server, tmp_p
     assert (tmp_path / "dev_questions.json.sha256").read_text().split()[0] == hashlib.sha256(BODY).hexdigest()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "dev_outputs.json", "dev_outputs.json.sha256", "dev_questions.json", "dev_questions.json.sha256"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o666 & ~mask}  # as any new file, not 0600
     server.hits.clear()
     download_lamp("LaMP_3", "dev", tmp_path, base_url=server.url, progress=False)
     assert server.hits == []  # cached: checksum verified, nothing fetched

@@ -67,7 +67,7 @@ def test_bad_values_get_the_lamp_readers_one_line_error(tmp_path: Path) -> None:
 
 def test_a_missing_user_id_is_an_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", [*ROWS[:2], {**ROWS[2], "uid": None}])
-    with pytest.raises(LampFormatError, match=r"row 2: column 'uid' has no user id"):
+    with pytest.raises(LampFormatError, match=r": line 3: column 'uid' has no user id"):  # the file's 3rd line
         read_interactions(source_for(path), "train", get_task("LaMP_3"))
 
 
@@ -80,12 +80,19 @@ def test_an_unreadable_source_is_one_line(tmp_path: Path) -> None:
 def test_a_time_that_cannot_be_read_names_the_file_row_and_user(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", [*ROWS[:2], {**ROWS[2], "when": "last spring"}])
     message = (
-        rf"^{path}: row 2: user 'ann': column 'when' is 'last spring', not a time \(an ISO date, epoch seconds or a year\);"
+        rf"^{path}: line 3: user 'ann': column 'when' is 'last spring', not a time \(an ISO date, epoch seconds or a year\);"
         r" fix the value, or unset --data.interactions.time to keep row order$"
     )
     with pytest.raises(LampFormatError, match=message):
         read_interactions(source_for(path), "train", get_task("LaMP_3"))
     assert read_interactions(source_for(path, time=None), "train", get_task("LaMP_3"))  # no time: row order, as asked
+
+
+def test_rows_are_placed_as_an_editor_shows_them() -> None:
+    place = lambda files: InteractionsSource(path="json", data_files={"train": files}).place("train", 4)  # noqa: E731
+    assert (place("a.jsonl"), place(["a.jsonl"]), place("a.csv"), place(["a.jsonl", "b.jsonl"]), place("a.parquet")) == (
+        "line 5", "line 5", "line 6", "row 5", "row 5")
+    assert InteractionsSource(path="org/reviews").place("train", 0) == "row 1"
 
 
 def test_a_source_without_files_is_named_by_its_dataset_split() -> None:

@@ -110,9 +110,11 @@ def test_hybrid_with_every_negative_equals_global_exactly(symmetric, k, m):
     assert torch.equal(hybrid.item_to_profile, full.item_to_profile)
     sizes = dict(num_users=3, group_size=G, heldout_per_user=K)
     expected = bidirectional_reward(full.profile_to_item, full.item_to_profile, **sizes)
-    got = bidirectional_reward(hybrid.profile_to_item, hybrid.item_to_profile, **sizes, hard_negatives=hybrid.hard_negatives)
-    for name in expected._fields:
-        assert torch.equal(getattr(got, name), getattr(expected, name)), name
+    got = bidirectional_reward(hybrid.profile_to_item, hybrid.item_to_profile, **sizes, hard_negatives=hybrid.hard_negatives,
+                               sampled_negatives=hybrid.sampled_negatives)
+    for name in expected._fields:  # the chance levels by another formula: equal to rounding
+        check = torch.equal if not name.startswith("chance") else lambda a, b: torch.allclose(a, b, rtol=0, atol=1e-6)
+        assert check(getattr(got, name), getattr(expected, name)), name
 
 
 def test_hybrid_scores_positives_and_the_retrievers_hardest_negatives_only():
@@ -163,7 +165,7 @@ def test_sampled_hybrid_keeps_the_scored_pairs_and_imputes_the_rest_from_the_jud
     profiles, items = _texts(0, num_users)
     judge = CharJudge(False)
     scores = in_batch_scores(judge, profiles, items, num_users=num_users, hybrid=_hybrid(k, m))
-    assert scores.hard_negatives is None  # full-size rows: the chance level is global's
+    assert (scores.hard_negatives, scores.sampled_negatives) == (k, m)  # they set the estimator's chance level
     plain = in_batch_scores(judge, profiles, items, num_users=num_users, hybrid=_hybrid(k))
     full = judge.score(profiles, items, "profile_to_item")
     keys = text_keys(profiles, len(items))

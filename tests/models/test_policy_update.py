@@ -103,6 +103,23 @@ def test_dapo_token_count_on_one_process_is_the_kept_tokens(batch):
     assert float(count) == float((batch.completion_mask.bool() & batch.keep[:, None]).sum())
 
 
+def test_dapo_mini_batches_share_the_generation_batchs_normaliser_as_trl(policy, batch):
+    """TRL's dapo divides every mini-batch by (the generation batch's kept tokens / steps_per_generation):
+    here mini-batches of n1 and n2 kept tokens each weigh 2 / (n1 + n2) per token, not 1/n1 and 1/n2."""
+    settings = GRPOSettings(loss_type="dapo")
+    batch = replace(batch, keep=torch.ones_like(batch.keep))  # users 0-1 | user 2: twice the tokens in the first
+    parts = batch.mini_batches(2)
+    kept = [int((p.completion_mask.bool() & p.keep[:, None]).sum()) for p in parts]
+    assert kept[0] != kept[1]
+    normaliser = tokens_all_ranks(batch, 2)
+    assert float(normaliser[0]) == pytest.approx(sum(kept) / 2) and normaliser[1] == 1
+    for part, own in zip(parts, kept):
+        alone = policy_update(policy, part, settings, max_new_tokens=10, budget_tokens=0)
+        shared = policy_update(policy, part, settings, max_new_tokens=10, budget_tokens=0, dapo_normaliser=normaliser)
+        assert float(alone.loss) != 0.0
+        torch.testing.assert_close(shared.loss, alone.loss * own / (sum(kept) / 2))
+
+
 def test_without_prompt_gradients_one_chunk_equals_small_chunks(policy, batch):
     """``prompt_gradients=False`` with budget 0 (one chunk) equals a small budget; the loss equals
     the exact update's (only the gradient is approximate)."""
