@@ -14,7 +14,7 @@ in-batch negatives validation uses; a last partial group is dropped, as there):
 
 Per user: ``profile_to_item`` (the text ranks the group's held-out items, the user's K relevant),
 ``item_to_profile`` (each of the user's K items ranks the group's texts, averaged) and ``ndcg``
-(their ``reward.alpha`` mix), through :func:`bump_pl.judging.rollout_reward` with one text per
+(their ``reward.alpha`` mix), through :func:`bump_pl.verdict.rollout_reward` with one text per
 user (``G = 1``). Per source: the mean over users with a 95% percentile bootstrap interval; and
 ``trained_profile - X`` for every other source on the same resamples of users (paired).
 
@@ -50,12 +50,12 @@ from bump_pl.data.synthetic import SyntheticUsers
 from bump_pl.downstream.bootstrap import Interval, percentile_interval, resample_indices
 from bump_pl.judges.base import Judge
 from bump_pl.judges.config import build_judge
-from bump_pl.judging import judge_scores, rollout_reward
+from bump_pl.markdown_table import markdown_table
 from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.runs.checkpoints import CheckpointError, read_checkpoint
-from bump_pl.utils import markdown_table
 from bump_pl.validation import history_baselines
+from bump_pl.verdict import judge_scores, rollout_reward
 
 SOURCES = ("untrained_profile", "trained_profile", "history_budget", "history_full")
 REFERENCE = "trained_profile"

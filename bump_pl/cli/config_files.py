@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bump_pl.cli.config_errors import check_yaml
 from bump_pl.cli.failure import UsageError
-from bump_pl.names import unknown_name
+from bump_pl.did_you_mean import unknown_name
 
 PACKAGE = "bump_pl.configs"
 SUFFIX = ".yaml"

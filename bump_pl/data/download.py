@@ -18,7 +18,7 @@ from typing import Literal
 from tqdm import tqdm
 
 from bump_pl.data.tasks import canonical_task_name
-from bump_pl.names import unknown_name
+from bump_pl.did_you_mean import unknown_name
 
 OFFICIAL_BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 Setting = Literal["user", "time"]

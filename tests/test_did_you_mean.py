@@ -9,10 +9,10 @@ import pytest
 
 from bump_pl.data.errors import LampFormatError
 from bump_pl.data.tasks import get_task
+from bump_pl.did_you_mean import closest, unknown_name
 from bump_pl.downstream.inputs import resolve_task as downstream_task
 from bump_pl.judges.config import build_judge, check_judge_name
 from bump_pl.models.loading import ModelNotFoundError, check_model_name, load_causal_lm
-from bump_pl.names import closest, unknown_name
 
 
 def test_closest_is_case_insensitive_and_none_when_far() -> None:
