@@ -24,8 +24,8 @@ checkpoint. ``--heldout_template FILE`` scores against held-out items written by
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
 trained against differently written items are compared on one writing; ``--negatives global`` ranks
 a run trained with ``hybrid`` negatives against every other user of its group, as the others are
-ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
-and ``ladder.md`` (also printed), all written at the end.
+ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``,
+``ladder.md`` (also printed) and ``ladder.png`` (each source's NDCG with its interval), all written at the end.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from plots import interval_plot
 
 from bump_pl.core.reward import RewardSettings
 from bump_pl.data import BumpDataModule, UserGroupBatch
@@ -292,7 +293,7 @@ def ladder(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ladder.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a bump fit run folder (config.yaml, checkpoints/last.ckpt)")
-    parser.add_argument("--out", type=Path, required=True, help="new folder for scores.jsonl, ladder.json, ladder.md")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for scores.jsonl, ladder.json, ladder.md, ladder.png")
     parser.add_argument("--ckpt", type=Path, default=None, help="checkpoint (default: RUN/checkpoints/last.ckpt)")
     parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples of users")
     parser.add_argument("--seed", type=int, default=0, help="seeds torch and the bootstrap")
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     (args.out / "ladder.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (args.out / "ladder.md").write_text(text, encoding="utf-8")
+    interval_plot({source: means["ndcg"] for source, means in report["sources"].items()}, args.out / "ladder.png",
+                  title=f"Judge-level ladder: {args.run}", xlabel="NDCG (alpha mix), mean and 95% interval over users")
     print(text, end="")
     return 0
 
