@@ -11,6 +11,7 @@ from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.models.lora import LoraSettings
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT_DOCS = CONFIGS.parent / "docs"
 OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))
 LAMP_BASE = CONFIGS / "lamp" / "base.yaml"
 CPU_BASE = CONFIGS / "cpu" / "base.yaml"
@@ -168,3 +169,17 @@ def test_the_learning_rate_schedule_ends_at_max_steps():
         assert scheduler.total_iters == steps
     lamp = yaml.safe_load(LAMP_BASE.read_text())
     assert "total_iters" not in lamp["lr_scheduler"]["init_args"]  # nothing apart from max_steps to forget
+
+
+def test_one_downstream_setting_is_overridden_without_repeating_the_block(tmp_path, capsys):
+    """docs/training.md's overlay: callbacks merge by position, ``settings:`` key by key."""
+    block = (ROOT_DOCS / "training.md").read_text().split("```yaml\ntrainer:\n  callbacks:", 1)[1].split("```", 1)[0]
+    overlay = tmp_path / "more_sft.yaml"
+    overlay.write_text("trainer:\n  callbacks:" + block)
+    resolved = _print_config(capsys, LAMP_BASE, CONFIGS / "lamp" / "LaMP_3.yaml", overlay)
+    (downstream,) = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("DownstreamEvalCallback")]
+    settings = downstream["init_args"]["settings"]
+    assert settings["max_train_examples"] == 500
+    assert (settings["backbone"], settings["lr"], settings["context_tokens"]) == ("Qwen/Qwen2.5-1.5B-Instruct", 0.0002, 256)
+    (checkpoint,) = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
+    assert checkpoint["init_args"]["every_n_train_steps"] == 100  # the base's, kept
