@@ -85,11 +85,19 @@ def test_the_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
             assert "model" in yaml.safe_load(out.out), words
 
 
-def test_every_linked_page_exists():
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings (lower case, punctuation dropped, spaces to ``-``)."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_linked_page_and_heading_exists():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     for page in pages:
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", page.read_text(encoding="utf-8")):
             if "://" in target:
                 continue
-            path = (page.parent / target).resolve()
+            path = (page.parent / target).resolve() if target else page
             assert path.exists() or path in PENDING, f"{page.name} links to missing {target}"
+            if anchor and path.suffix == ".md" and path.exists():
+                assert anchor in anchors(path), f"{page.name} links to {target}#{anchor}: no such heading"
