@@ -220,7 +220,7 @@ class BumpModule(LightningModule):
         flat_groups: Tensor,
         updates: list[UpdateResult],
     ) -> None:
-        """The scalars documented in the README (update figures averaged over the optimizer steps),
+        """The scalars documented in docs/training.md (update figures averaged over the optimizer steps),
         the progress-bar reward and sample profiles."""
         num_users = len(batch.user_ids)
         lengths = rollouts.completion_mask.sum(-1).float()
