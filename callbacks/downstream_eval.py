@@ -142,6 +142,6 @@ class DownstreamEvalCallback(RunSubfolderCallback):
         if settings.mode == "sft":
             train = Questions.of(datamodule.users[self.train_split], self.train_split, settings.max_train_examples)
         device = trainer.strategy.root_device
-        results = run_downstream(settings, datamodule.task, load_profiles(cache), train, evaluation, device)
-        report = build_report(results, datamodule.task.name, evaluation, train, step=step, profile_cache=str(cache.resolve()))
-        return report, results["records"]
+        result = run_downstream(settings, datamodule.task, load_profiles(cache), train, evaluation, device)
+        report = build_report(result, datamodule.task.name, evaluation, train, step=step, profile_cache=str(cache.resolve()))
+        return report, result.records

@@ -40,7 +40,9 @@ COLUMNS = [
     "date", "overlays: what changed", "steps", "fit wall", "load", "val/ndcg before → after (p→i / i→p)",
     "history budget", "history full", "copy rate", "profile tokens", "truncated", "downstream MAE@expected",
 ]
-DOWNSTREAM_VARIANTS = ("profile", "untrained_profile", "no_profile", "recent_history", "retrieved_history")
+DOWNSTREAM_VARIANTS = (
+    "profile", "untrained_profile", "other_user_profile", "no_profile", "recent_history", "retrieved_history",
+)
 
 
 def label(overlays: list[Path]) -> str:

@@ -3,10 +3,13 @@
 * ``DownstreamSettings`` (:mod:`bump_pl.downstream.settings`): every setting of the downstream
   model, declared once for ``DownstreamEvalCallback(settings=...)`` and ``bump-downstream``.
 * ``run_downstream``: every variant (``no_profile``, ``recent_history``, ``retrieved_history``,
-  ``profile``, and ``untrained_profile`` when the untrained generator's profiles are given) answers
-  the same questions (zero-shot, or a LoRA-SFT adapter per variant).
+  ``profile``; on request the control ``other_user_profile``, another user's profile by a fixed
+  derangement, and ``untrained_profile`` when the untrained generator's profiles are given) answers
+  the same questions (zero-shot, or a LoRA-SFT adapter per variant); returns a ``DownstreamResult``.
+* ``ask_last`` (:mod:`bump_pl.downstream.held_out`): a user asked about their last N interactions,
+  every context built from the history before them.
 * ``build_report`` / ``summarize`` / ``write_report``: LaMP's official metrics, paired bootstrap
-  intervals, report folder.
+  intervals over users (each with all their questions), report folder.
 * :mod:`bump_pl.downstream.options`: for tasks with a label set (LaMP-1/2/3, MovieLens ratings),
   rank classification alongside the generated answers: the likeliest label option and, for
   ratings, the expected rating under the options' likelihoods, scored by the same metrics.
@@ -20,6 +23,7 @@ from bump_pl._lazy import lazy_exports
 
 _EXPORTS = {
     "BASELINES": "prompts",
+    "OTHER_USER_PROFILE": "prompts",
     "UNTRAINED_PROFILE": "prompts",
     "VARIANTS": "prompts",
     "PromptBuilder": "prompts",
@@ -28,6 +32,9 @@ _EXPORTS = {
     "summarize": "report",
     "write_report": "report",
     "rank_by_bm25": "retrieval",
+    "DownstreamResult": "result",
+    "ask_last": "held_out",
+    "derangement": "other_user",
     "Questions": "run",
     "metric_task_of": "settings",
     "run_downstream": "run",

@@ -1,6 +1,6 @@
 """Prompts of the downstream LaMP evaluation: the question alone, or with a profile or the user's history.
 
-Four variants are evaluated side by side on the same questions, and a fifth when its profiles are given:
+Four variants are evaluated side by side on the same questions, and two more on request:
 
 * ``no_profile``: the LaMP question input alone.
 * ``recent_history``: the user's ``history_items`` most recent items (``task.render``, one a line,
@@ -13,6 +13,9 @@ Four variants are evaluated side by side on the same questions, and a fifth when
   question, exactly as ``profile`` (same label and budget), so the two differ only in the profile's
   text. This is the paper's comparison of a BUMP-trained profile with a prompted one, paired on the
   same questions.
+* ``other_user_profile`` (optional): another user's ``profile`` (a fixed derangement within the
+  split, :mod:`bump_pl.downstream.other_user`), shown exactly as ``profile``: the control that keeps
+  the profile's format and removes the person.
 
 Profile and both histories get the same budget of ``context_tokens`` tokens of the downstream
 model's tokenizer (a profile and a retrieved list keep their head, a recent history its most recent
@@ -30,18 +33,23 @@ from bump_pl.data import LampExample, TaskSpec, UserHistory
 from bump_pl.downstream.retrieval import rank_by_bm25
 from bump_pl.downstream.settings import Architecture
 
-Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile", "untrained_profile"]
+Variant = Literal["no_profile", "recent_history", "retrieved_history", "profile", "other_user_profile", "untrained_profile"]
 #: The variants always evaluated.
 VARIANTS: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history", "profile")
-#: The optional variant, evaluated (after ``VARIANTS``) when the untrained generator's profiles are given.
+#: The optional control, evaluated (after ``VARIANTS``) on request: each user shown another user's profile.
+OTHER_USER_PROFILE: Variant = "other_user_profile"
+#: The optional variant, evaluated (last) when the untrained generator's profiles are given.
 UNTRAINED_PROFILE: Variant = "untrained_profile"
+#: The optional variants, in the order they are evaluated and compared.
+OPTIONAL_VARIANTS: tuple[Variant, ...] = (OTHER_USER_PROFILE, UNTRAINED_PROFILE)
 #: The variants a profile is always compared with (``profile`` minus each, in the report).
 BASELINES: tuple[Variant, ...] = ("no_profile", "recent_history", "retrieved_history")
-#: The variants whose context is a profile (the trained one, the untrained one): same label, same head truncation.
-PROFILE_VARIANTS: tuple[Variant, ...] = ("profile", UNTRAINED_PROFILE)
+#: The variants whose context is a profile (the user's, another user's, the untrained one): same label, same head truncation.
+PROFILE_VARIANTS: tuple[Variant, ...] = ("profile", OTHER_USER_PROFILE, UNTRAINED_PROFILE)
 
 _LABELS = {
     "profile": "User profile",
+    OTHER_USER_PROFILE: "User profile",
     UNTRAINED_PROFILE: "User profile",
     "recent_history": "User's recent history, oldest first",
     "retrieved_history": "User's history most relevant to the question, most relevant first",
@@ -49,9 +57,10 @@ _LABELS = {
 
 
 def baselines_of(variants: Iterable[str]) -> tuple[Variant, ...]:
-    """The variants ``profile`` is compared with among those evaluated: :data:`BASELINES`, then
-    ``untrained_profile`` when it is one of ``variants``."""
-    return BASELINES + ((UNTRAINED_PROFILE,) if UNTRAINED_PROFILE in set(variants) else ())
+    """The variants ``profile`` is compared with among those evaluated: :data:`BASELINES`, then those
+    of :data:`OPTIONAL_VARIANTS` among ``variants``."""
+    evaluated = set(variants)
+    return BASELINES + tuple(variant for variant in OPTIONAL_VARIANTS if variant in evaluated)
 
 
 def truncate_tokens(text: str, tokenizer: Any, max_tokens: int, keep: Literal["head", "tail"]) -> str:
@@ -95,7 +104,7 @@ class PromptBuilder:
 
     def context(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str | None:
         """The text put before ``question`` (``None`` for ``no_profile``); ``profile`` is the user's
-        profile of this variant (the trained or the untrained one), unused by the others."""
+        profile of this variant (the trained one, another user's, the untrained one), unused by the others."""
         if variant == "no_profile":
             return None
         if variant in PROFILE_VARIANTS:
@@ -109,7 +118,7 @@ class PromptBuilder:
         if variant == "retrieved_history":
             ranked = [lines[index] for index in rank_by_bm25(question.input, lines)]
             return truncate_tokens("\n".join(ranked), self.tokenizer, self.context_tokens, keep="head")
-        raise ValueError(f"unknown downstream variant {variant!r}; expected one of {(*VARIANTS, UNTRAINED_PROFILE)}")
+        raise ValueError(f"unknown downstream variant {variant!r}; expected one of {(*VARIANTS, *OPTIONAL_VARIANTS)}")
 
     def __call__(self, variant: Variant, user: UserHistory, question: LampExample, profile: str | None) -> str:
         """The full model-facing prompt of ``question`` under ``variant``."""

@@ -4,7 +4,9 @@
 ``DownstreamEvalCallback`` and ``bump-downstream`` alike: ``summarize``'s metric part (per variant
 the number of questions scored and each metric with its 95% paired bootstrap interval, and
 ``profile - baseline`` for each baseline), then what was scored and how. The variants are those the
-run scored: the four fixed ones, and ``untrained_profile`` (then also a baseline) when it was given.
+run scored: the four fixed ones, and ``other_user_profile`` and ``untrained_profile`` (then also
+baselines) when they were asked for. Intervals resample users, with all their questions
+(:mod:`bump_pl.downstream.bootstrap`).
 For tasks with a label set the same is done, in ``"rank_classification"``, for the answers read off
 the label options' likelihoods (:mod:`bump_pl.downstream.options`), each metric named
 ``<metric>@<kind>`` (e.g. ``MAE@expected``, ``accuracy@argmax``); the official metric scores them as
@@ -28,24 +30,23 @@ from bump_pl.downstream.prompts import baselines_of
 from bump_pl.markdown_table import markdown_table
 
 if TYPE_CHECKING:
+    from bump_pl.downstream.result import DownstreamResult, RankClassification
     from bump_pl.downstream.run import Questions
-    from bump_pl.downstream.settings import DownstreamSettings
 
 REPORT_JSON, REPORT_MD, RECORDS_JSONL = "report.json", "report.md", "predictions.jsonl"
 
 
 def build_report(
-    results: dict[str, Any], task: str, evaluation: Questions, train: Questions | None, **source: Any
+    result: DownstreamResult, task: str, evaluation: Questions, train: Questions | None, **source: Any
 ) -> dict[str, Any]:
-    """The report (``report.json``) of ``results``, which ``run_downstream`` returned for ``evaluation``
+    """The report (``report.json``) of ``result``, which ``run_downstream`` returned for ``evaluation``
     (and ``train`` in ``sft`` mode) of ``task``: :func:`summarize`'s metrics and intervals (the
     settings' ``bootstrap_samples`` resamples, seeded by their ``seed``), the task and its
-    ``metric_task``, the splits and their question counts, ``eval_ids``, ``sft_loss``, ``source``
+    ``metric_task``, the splits, their question and user counts, ``eval_ids``, ``sft_loss``, ``source``
     (where the profiles came from: ``step`` and ``profile_cache`` during fit; ``data_dir`` and
     ``profiles_source`` for ``bump-downstream``) and the settings as run."""
-    settings: DownstreamSettings = results["settings"]
-    metric_task = results["metric_task"]
-    summary = summarize(results, metric_task, evaluation.answers, samples=settings.bootstrap_samples, seed=settings.seed)
+    settings, metric_task = result.settings, result.metric_task
+    summary = summarize(result, metric_task, evaluation.answers, samples=settings.bootstrap_samples, seed=settings.seed)
     return {
         **summary,
         "task": task,
@@ -54,54 +55,54 @@ def build_report(
         "train_split": train.split if train is not None else None,
         "num_eval_examples": len(evaluation.pairs),
         "num_train_examples": len(train.pairs) if train is not None else 0,
-        "eval_ids": results["eval_ids"],
-        "sft_loss": results.get("sft_loss"),
+        "num_eval_users": len(set(result.eval_users)),
+        "eval_ids": result.eval_ids,
+        "sft_loss": result.sft_loss,
         **source,
         "settings": asdict(settings),
     }
 
 
 def summarize(
-    results: dict[str, Any], metric_task: str, golds: list[str], *, samples: int = 1000, seed: int = 0, level: float = 0.95
+    result: DownstreamResult, metric_task: str, golds: list[str], *, samples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, Any]:
     """``{"num_questions", "metrics", "differences", "bootstrap"}`` of one run's ``answers`` (all in ``golds`` order),
-    plus ``"rank_classification"`` (``{"options", "kinds", "metrics", "differences"}``) when the run scored label options."""
-    answers = results["answers"]
-    baselines = baselines_of(answers)
-    metrics, differences = bootstrap_report(metric_task, answers, golds, baselines, samples=samples, seed=seed, level=level)
+    plus ``"rank_classification"`` (``{"options", "kinds", "metrics", "differences"}``) when the run scored label options.
+    The bootstrap resamples the users of ``result.eval_users``."""
+    answers, users = result.answers, result.eval_users
+    boot = {"samples": samples, "seed": seed, "level": level}
+    metrics, differences = bootstrap_report(metric_task, answers, golds, baselines_of(answers), users, **boot)
     summary = {
         "num_questions": {variant: len(rows) for variant, rows in answers.items()},
         "metrics": metrics,
         "differences": differences,
-        "bootstrap": {"samples": samples, "seed": seed, "level": level, "paired_over": "questions"},
+        "bootstrap": {**boot, "paired_over": "users"},
     }
-    if "rank_classification" in results:
-        summary["rank_classification"] = _rank_summary(
-            results["rank_classification"], metric_task, golds, samples=samples, seed=seed, level=level
-        )
+    if result.rank_classification is not None:
+        summary["rank_classification"] = _rank_summary(result.rank_classification, metric_task, golds, users, **boot)
     return summary
 
 
 def _rank_summary(
-    rank: dict[str, Any], metric_task: str, golds: list[str], *, samples: int, seed: int, level: float
+    rank: RankClassification, metric_task: str, golds: list[str], users: list[str], *, samples: int, seed: int, level: float
 ) -> dict[str, Any]:
     """Metrics and differences of each kind of rank-classification answers, named ``<metric>@<kind>``."""
-    if rank["metric_task"] != canonical_task_name(metric_task):
+    if rank.metric_task != canonical_task_name(metric_task):
         raise ValueError(
-            f"rank classification scored the label options of {rank['metric_task']} but answers are scored as"
+            f"rank classification scored the label options of {rank.metric_task} but answers are scored as"
             f" {metric_task}; pass metric_task to run_downstream"
         )
     metrics: dict[str, dict[str, Interval]] = {}
     differences: dict[str, dict[str, Interval]] = {}
-    for kind, answers in rank["predictions"].items():
+    for kind, answers in rank.predictions.items():
         by_variant, by_difference = bootstrap_report(
-            metric_task, answers, golds, baselines_of(answers), samples=samples, seed=seed, level=level
+            metric_task, answers, golds, baselines_of(answers), users, samples=samples, seed=seed, level=level
         )
         for variant, intervals in by_variant.items():
             metrics.setdefault(variant, {}).update({f"{name}@{kind}": interval for name, interval in intervals.items()})
         for label, intervals in by_difference.items():
             differences.setdefault(label, {}).update({f"{name}@{kind}": interval for name, interval in intervals.items()})
-    return {"options": rank["options"], "kinds": list(rank["predictions"]), "metrics": metrics, "differences": differences}
+    return {"options": rank.options, "kinds": list(rank.predictions), "metrics": metrics, "differences": differences}
 
 
 def _cell(interval: dict[str, float]) -> str:
@@ -129,7 +130,8 @@ def markdown_report(report: dict[str, Any]) -> str:
     title = (
         f"Downstream {report['metric_task']} ({settings['mode']}, {settings['backbone']}) on the"
         f" {report['eval_split']} split{' at step ' + str(report['step']) if report.get('step') is not None else ''};"
-        f" value [{boot['level']:.0%} paired bootstrap interval, {boot['samples']} resamples of questions]"
+        f" {report['num_eval_examples']} questions of {report['num_eval_users']} users; value [{boot['level']:.0%} paired"
+        f" bootstrap interval, {boot['samples']} resamples of the users, each with all their questions]"
     )
     text = f"{title}\n\n{_tables(report['metrics'], report['differences'], report['num_questions'])}\n"
     rank = report.get("rank_classification")

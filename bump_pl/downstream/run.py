@@ -1,9 +1,11 @@
 """One downstream LaMP evaluation of profiles against the ``no_profile``, ``recent_history`` and
-``retrieved_history`` baselines and, when its profiles are given, ``untrained_profile``.
+``retrieved_history`` baselines and, on request, ``other_user_profile`` and ``untrained_profile``.
 
 ``untrained_profile`` holds the profiles the same generator wrote before training (``bump-downstream
 --ckpt CKPT --untrained_profile``): ``profile - untrained_profile`` is the paper's trained-versus-
 prompted comparison, paired on the same questions and judged by the same downstream model.
+``other_user_profile`` shows each user another user's profile (:mod:`bump_pl.downstream.other_user`):
+``profile - other_user_profile`` is what the profile says about *this* user, beyond its format.
 For every variant (see :mod:`bump_pl.downstream.prompts`) the same eval questions are
 answered greedily (:mod:`bump_pl.downstream.report` scores them with LaMP's official metric) and,
 for tasks with a label set, by rank classification (:mod:`bump_pl.downstream.options`: the
@@ -24,7 +26,9 @@ from tqdm.auto import tqdm
 
 from bump_pl.downstream.model import add_lora, generate_answers, load_backbone, load_backbone_tokenizer, sft
 from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
-from bump_pl.downstream.prompts import UNTRAINED_PROFILE, VARIANTS, PromptBuilder, Variant
+from bump_pl.downstream.other_user import other_user_profiles
+from bump_pl.downstream.prompts import OTHER_USER_PROFILE, UNTRAINED_PROFILE, VARIANTS, PromptBuilder, Variant
+from bump_pl.downstream.result import DownstreamResult, RankClassification
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.data import LampExample, TaskSpec, UserHistory
 
@@ -33,7 +37,11 @@ ProfileMap = dict[tuple[str, str], str]  # (user_id, split) -> profile
 
 @dataclass
 class Questions:
-    """The questions of one split's users (at most ``limit``), with their users and golds."""
+    """The questions of one split's users (at most ``limit``), with their users and golds.
+
+    Each user's history is what every context of their questions is built from: the whole history
+    (LaMP's protocol), or the history before the questions asked
+    (:func:`bump_pl.downstream.held_out.ask_last`)."""
 
     split: str
     pairs: list[tuple[UserHistory, LampExample]]
@@ -50,6 +58,16 @@ class Questions:
 
     def prompts(self, builder: PromptBuilder, variant: Variant, profiles: ProfileMap) -> list[str]:
         return [builder(variant, user, question, profiles.get((user.user_id, self.split))) for user, question in self.pairs]
+
+    @property
+    def user_ids(self) -> list[str]:
+        """The user of each question, in question order."""
+        return [user.user_id for user, _ in self.pairs]
+
+    @property
+    def users(self) -> list[UserHistory]:
+        """Each user once, in order of their first question."""
+        return list({user.user_id: user for user, _ in self.pairs}.values())
 
     @property
     def answers(self) -> list[str]:
@@ -74,23 +92,16 @@ def run_downstream(
     device: torch.device | str = "cpu",
     *,
     untrained_profiles: ProfileMap | None = None,
-) -> dict[str, Any]:
+    other_user_profile: bool = False,
+) -> DownstreamResult:
     """Evaluate every variant on ``evaluation`` with the backbone on ``device``; ``train`` is needed for ``sft`` only.
 
-    The variants are :data:`~bump_pl.downstream.prompts.VARIANTS`, then ``untrained_profile`` when
-    ``untrained_profiles`` (keyed as ``profiles``: the untrained generator's) is given.
-
-    Returns ``"settings"`` (as run: ``settings.for_task(task.name)``, the metric task and answer length
-    resolved), ``"metric_task"`` (whose official metric scores the answers, see
-    :func:`~bump_pl.downstream.settings.metric_task_of`), ``"eval_ids"`` (question ids, in order), ``"answers"``
-    (``{variant: [answer per question]}``, in question order), ``"records"`` (per question and
-    variant: user, prompt, prediction, gold) and, for ``sft``, ``"sft_loss"``
-    (``{variant: [first step's loss, last step's loss]}``). When ``metric_task`` has a label set,
-    ``"rank_classification"`` holds that ``"metric_task"``, its ``"options"`` and ``"predictions"``
-    (``{kind: {variant: [answer per question]}}``, kinds of
-    :func:`bump_pl.downstream.options.rank_predictions`), and each record also gets
-    ``"option_logprobs"`` (``{option: log-likelihood}``) and ``"prediction@<kind>"``. Runs under a
-    forked, seeded torch RNG so it neither depends on nor disturbs the training run's random state.
+    The variants are :data:`~bump_pl.downstream.prompts.VARIANTS`, then ``other_user_profile`` when
+    ``other_user_profile`` (each user of a split given another's profile of ``profiles``, deranged by
+    ``settings.seed``), then ``untrained_profile`` when ``untrained_profiles`` (keyed as ``profiles``:
+    the untrained generator's) is given. When the metric task has a label set, the label options are
+    also scored (``rank_classification``). Runs under a forked, seeded torch RNG so it neither depends
+    on nor disturbs the training run's random state.
     """
     if settings.mode == "sft" and train is None:
         raise ValueError("downstream mode 'sft' needs train questions")
@@ -98,11 +109,15 @@ def run_downstream(
     settings = settings.for_task(task.name)
     metric_task = settings.metric_task
     options = label_options(metric_task)
-    results: dict[str, Any] = {
-        "settings": settings, "metric_task": metric_task, "eval_ids": list(golds), "answers": {}, "records": []
-    }
+    result = DownstreamResult(settings, metric_task, list(golds), evaluation.user_ids)
     if options is not None:
-        results["rank_classification"] = {"metric_task": metric_task, "options": list(options), "predictions": {}}
+        result.rank_classification = RankClassification(metric_task, list(options))
+    profile_maps: dict[Variant, ProfileMap] = dict.fromkeys(VARIANTS, profiles)  # each variant's profiles
+    if other_user_profile:
+        by_split = {questions.split: questions.user_ids for questions in (train, evaluation) if questions is not None}
+        profile_maps[OTHER_USER_PROFILE] = other_user_profiles(profiles, by_split, settings.seed)
+    if untrained_profiles is not None:
+        profile_maps[UNTRAINED_PROFILE] = untrained_profiles
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         tokenizer = load_backbone_tokenizer(settings.backbone, settings.architecture)
@@ -116,14 +131,12 @@ def run_downstream(
         )
         zero_shot = settings.mode == "zero_shot"
         shared = load_backbone(settings.backbone, settings.architecture, settings.dtype, device) if zero_shot else None
-        profile_maps: dict[Variant, ProfileMap] = dict.fromkeys(VARIANTS, profiles)  # each variant's profiles
-        if untrained_profiles is not None:
-            profile_maps[UNTRAINED_PROFILE] = untrained_profiles
         for variant, texts in tqdm(profile_maps.items(), desc="downstream variants", dynamic_ncols=True):
             if shared is not None:
                 model = shared
             else:
-                model = _trained_model(settings, tokenizer, builder, variant, texts, train, results, device)
+                model, losses = _trained_model(settings, tokenizer, builder, variant, texts, train, device)
+                result.sft_loss = {**(result.sft_loss or {}), variant: [losses[0], losses[-1]]}
             prompts = evaluation.prompts(builder, variant, texts)
             answers = generate_answers(
                 model,
@@ -134,7 +147,7 @@ def run_downstream(
                 batch_size=settings.eval_batch_size,
                 desc=f"answers {variant}",
             )
-            results["answers"][variant] = answers
+            result.answers[variant] = answers
             records = [
                 {
                     "variant": variant,
@@ -146,12 +159,12 @@ def run_downstream(
                 }
                 for (user, question), prompt, answer in zip(evaluation.pairs, prompts, answers)
             ]
-            if options is not None:
-                _add_rank_predictions(settings, model, tokenizer, prompts, variant, results["rank_classification"], records)
-            results["records"].extend(records)
+            if result.rank_classification is not None:
+                _add_rank_predictions(settings, model, tokenizer, prompts, variant, result.rank_classification, records)
+            result.records.extend(records)
             del model
             gc.collect()
-    return results
+    return result
 
 
 def _add_rank_predictions(
@@ -160,25 +173,25 @@ def _add_rank_predictions(
     tokenizer: Any,
     prompts: list[str],
     variant: Variant,
-    rank: dict[str, Any],
+    rank: RankClassification,
     records: list[dict[str, Any]],
 ) -> None:
-    """Score the label options after ``variant``'s ``prompts``: into ``rank["predictions"][kind][variant]``
+    """Score the label options after ``variant``'s ``prompts``: into ``rank.predictions[kind][variant]``
     and into each question's record (``"option_logprobs"`` and ``"prediction@<kind>"``)."""
     logprobs = option_logprobs(
         model,
         tokenizer,
         settings.architecture,
         prompts,
-        rank["options"],
+        rank.options,
         batch_size=settings.eval_batch_size,
         desc=f"options {variant}",
     )
-    predictions = rank_predictions(logprobs, rank["metric_task"])
+    predictions = rank_predictions(logprobs, rank.metric_task)
     for kind, answers in predictions.items():
-        rank["predictions"].setdefault(kind, {})[variant] = answers
+        rank.predictions.setdefault(kind, {})[variant] = answers
     for position, (record, scores) in enumerate(zip(records, logprobs.tolist())):
-        record["option_logprobs"] = dict(zip(rank["options"], scores))
+        record["option_logprobs"] = dict(zip(rank.options, scores))
         record.update({f"prediction@{kind}": answers[position] for kind, answers in predictions.items()})
 
 
@@ -189,10 +202,9 @@ def _trained_model(
     variant: Variant,
     profiles: ProfileMap,
     train: Questions,
-    results: dict[str, Any],
     device: torch.device | str,
-) -> torch.nn.Module:
-    """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts.
+) -> tuple[torch.nn.Module, list[float]]:
+    """A fresh backbone with a new LoRA adapter, fine-tuned on ``train`` with ``variant``'s prompts, and its losses.
 
     Every variant's adapter starts from the same seeded initialisation and sees the questions in the
     same order, so two variants differ only in their prompts (identical prompts: identical models)."""
@@ -211,5 +223,4 @@ def _trained_model(
         seed=settings.seed,
         desc=f"SFT {variant}",
     )
-    results.setdefault("sft_loss", {})[variant] = [losses[0], losses[-1]]
-    return model
+    return model, losses

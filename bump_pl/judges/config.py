@@ -22,7 +22,7 @@ from bump_pl.judges.base import Judge
 _PLAIN = (str, int, float, bool, type(None))
 _TRUSTED_PACKAGE = "bump_pl.judges"
 #: The judges ``--model.judge`` names (short, as a config may write them, or under ``bump_pl.judges.``).
-JUDGE_NAMES: tuple[str, ...] = ("EmbeddingJudge", "CrossJudge")
+JUDGE_NAMES: tuple[str, ...] = ("EmbeddingJudge", "CrossJudge", "LikelihoodJudge")
 
 
 def record_init_args(init: Callable[..., None], values: Mapping[str, Any]) -> dict[str, Any]:

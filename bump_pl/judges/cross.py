@@ -31,7 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from bump_pl.judges.base import Direction, check_score_inputs
 from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder
-from bump_pl.judges.packing import packed_attention_mask, plan_packs, segment_ids
+from bump_pl.judges.packing import forward_row_packs, packed_attention_mask, plan_packs, segment_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
 from bump_pl.models.prefix import encode_prefix, forward_full
 from bump_pl.token_padding import pad_id_of, pad_token_ids
@@ -226,25 +226,11 @@ class CrossJudge(FrozenModelHolder):
     def _score_row_packs(self, cache, prefix_mask: Tensor, row_packs: list[list[list[int]]]) -> Tensor:
         """``[B, n]`` gaps: row ``b`` packs its own candidates ``row_packs[b]`` (``n`` = the most of any
         row; a row's columns past its own count are filler) after its cached prefix."""
-        lengths = [[len(ids) for ids in pack] for pack in row_packs]
-        width = max(1, max(sum(row) for row in lengths))
-        per_row = [segment_ids(row, width, self.device) for row in lengths]
-        segment, local = torch.stack([s for s, _ in per_row]), torch.stack([l for _, l in per_row])
-        input_ids = torch.full((len(row_packs), width), self.pad_id, dtype=torch.long)
-        answers = torch.zeros((len(row_packs), max(1, max(len(row) for row in lengths))), dtype=torch.long)
-        for b, pack in enumerate(row_packs):
-            tokens = [token for ids in pack for token in ids]
-            input_ids[b, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-            answers[b, : len(pack)] = torch.tensor(lengths[b], dtype=torch.long).cumsum(0) - 1
-        out = self.model.get_decoder()(
-            input_ids=input_ids.to(self.device),
-            attention_mask=packed_attention_mask(prefix_mask, segment, self.model.dtype),
-            position_ids=prefix_mask.sum(-1, keepdim=True) + local,
-            cache=cache,
-            use_cache=True,
-        )
-        cache.crop(-width)
-        hidden = out.last_hidden_state
+        packed = forward_row_packs(self.model, cache, prefix_mask, row_packs, self.pad_id)
+        answers = torch.zeros((len(row_packs), max(1, max(len(row) for row in packed.lengths))), dtype=torch.long)
+        for b, (starts, lengths) in enumerate(zip(packed.starts, packed.lengths)):
+            answers[b, : len(starts)] = torch.tensor([s + n - 1 for s, n in zip(starts, lengths)], dtype=torch.long)
+        hidden = packed.hidden
         at_answers = hidden.gather(1, answers.to(self.device)[..., None].expand(-1, -1, hidden.shape[-1]))
         logits = self.model.get_output_embeddings()(at_answers)
         return logits[..., self.yes_id].float() - logits[..., self.no_id].float()

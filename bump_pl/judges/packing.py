@@ -14,6 +14,8 @@ hidden state equals the one of the unpacked pair, without per-pair KV copies or 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -70,3 +72,47 @@ def packed_attention_mask(prefix_mask: Tensor, segment: Tensor, dtype: torch.dty
     sees_prefix = prefix_mask.bool()[:, None, :] & real[:, :, None]  # [B, W, P]
     allowed = torch.cat([sees_prefix, own], dim=-1)
     return additive_mask(allowed, dtype)[:, None]
+
+
+@dataclass
+class PackedRows:
+    """The hidden states of ``B`` packed rows, each after its own cached prefix.
+
+    Attributes:
+        hidden: ``[B, W, H]`` last hidden states of the packed slots.
+        starts: per row, the slot where each of its candidates begins (``starts[b][k]``).
+        lengths: per row, each candidate's token count (``lengths[b][k]``).
+    """
+
+    hidden: Tensor
+    starts: list[list[int]]
+    lengths: list[list[int]]
+
+
+def forward_row_packs(model, cache, prefix_mask: Tensor, row_packs: list[list[list[int]]], pad_id: int) -> PackedRows:
+    """Run row ``b``'s candidates ``row_packs[b]`` (token id lists) packed end to end after cached prefix ``b``.
+
+    ``cache`` holds ``B`` left-padded prefixes (``prefix_mask`` ``[B, P]``); it grows by the packed
+    row during the forward and is cut back to ``P`` after it, so it serves the next pack. Every
+    candidate sees its own prefix and its own earlier tokens only (:func:`packed_attention_mask`),
+    at the positions it would have alone after the prefix.
+    """
+    device = prefix_mask.device
+    lengths = [[len(ids) for ids in pack] for pack in row_packs]
+    width = max(1, max(sum(row) for row in lengths))
+    per_row = [segment_ids(row, width, device) for row in lengths]
+    segment, local = torch.stack([s for s, _ in per_row]), torch.stack([l for _, l in per_row])
+    input_ids = torch.full((len(row_packs), width), pad_id, dtype=torch.long)
+    for b, pack in enumerate(row_packs):
+        tokens = [token for ids in pack for token in ids]
+        input_ids[b, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+    out = model.get_decoder()(
+        input_ids=input_ids.to(device),
+        attention_mask=packed_attention_mask(prefix_mask, segment, model.dtype),
+        position_ids=prefix_mask.sum(-1, keepdim=True) + local,
+        cache=cache,
+        use_cache=True,
+    )
+    cache.crop(-width)
+    starts = [[sum(row[:k]) for k in range(len(row))] for row in lengths]
+    return PackedRows(hidden=out.last_hidden_state, starts=starts, lengths=lengths)

@@ -60,4 +60,4 @@ def test_unseen_users_profiled_by_predict_or_by_the_checkpoint_are_scored(traine
     assert {row["user_id"]: row["profile"] for row in generated} == {row["user_id"]: row["profile"] for row in from_predict}
     for out in ("from_file", "from_ckpt"):
         report = json.loads((work / out / "report.json").read_text())
-        assert report["eval_ids"] == [q.id for q in test] and report["num_questions"] == dict.fromkeys(VARIANTS, len(test))
+        assert report["eval_ids"] == [q.id for q in test] and report["num_questions"] == dict.fromkeys((*VARIANTS, "other_user_profile"), len(test))

@@ -45,7 +45,7 @@ def test_zero_shot_never_trains_and_sft_trains_a_fresh_adapter_per_variant(lamp3
 
     monkeypatch.setattr(downstream_run, "sft", spy)
     zero = run_downstream(_settings("zero_shot"), TASK, profiles, train, evaluation)
-    assert trained == [] and "sft_loss" not in zero
+    assert trained == [] and zero.sft_loss is None
 
     tuned = run_downstream(_settings("sft"), TASK, profiles, train, evaluation)
     assert len(trained) == 4 and all(fresh_and_changed for _, fresh_and_changed in trained)
@@ -54,13 +54,14 @@ def test_zero_shot_never_trains_and_sft_trains_a_fresh_adapter_per_variant(lamp3
     assert not any("PROFILE<" in p for v in VARIANTS if v != "profile" for p in prompts[v])
     assert all("recent history" in p for p in prompts["recent_history"])
     assert all("most relevant to the question" in p for p in prompts["retrieved_history"])
-    assert set(tuned["sft_loss"]) == set(VARIANTS)
+    assert set(tuned.sft_loss) == set(VARIANTS)
 
     for result in (zero, tuned):
-        assert result["eval_ids"] == [q.id for u in users["dev"] for q in u.questions]
-        assert set(result["answers"]) == set(VARIANTS)
-        assert all(len(answers) == len(result["eval_ids"]) for answers in result["answers"].values())
-        assert len(result["records"]) == len(VARIANTS) * len(result["eval_ids"])
+        assert result.eval_ids == [q.id for u in users["dev"] for q in u.questions]
+        assert result.eval_users == [u.user_id for u in users["dev"] for _ in u.questions]
+        assert set(result.answers) == set(VARIANTS)
+        assert all(len(answers) == len(result.eval_ids) for answers in result.answers.values())
+        assert len(result.records) == len(VARIANTS) * len(result.eval_ids)
 
 
 def test_movielens_is_scored_with_lamp3s_rating_metric() -> None:

@@ -46,7 +46,7 @@ def test_every_dev_question_is_scored_as_a_rating(movielens_dir: Path, tmp_path:
     assert exit_info.value.code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["task"] == "MovieLens_rating" and report["metric_task"] == "LaMP_3"
-    assert report["num_questions"] == dict.fromkeys(VARIANTS, 83)
+    assert report["num_questions"] == dict.fromkeys((*VARIANTS, "other_user_profile"), 83)
     assert all(set(report["metrics"][v]) == {"MAE", "RMSE"} for v in VARIANTS)
     ranked = report["rank_classification"]  # ratings 1-5 by likelihood, as LaMP-3's
     assert ranked["options"] == ["1", "2", "3", "4", "5"] and ranked["kinds"] == ["argmax", "expected"]

@@ -16,6 +16,7 @@ from bump_pl.downstream.model import add_lora, generate_answers, sft
 from bump_pl.downstream.options import label_options, option_logprobs, rank_predictions
 from bump_pl.downstream.prompts import BASELINES, VARIANTS, format_for_model
 from bump_pl.downstream.report import summarize
+from bump_pl.downstream.result import DownstreamResult, RankClassification
 from bump_pl.downstream.run import Questions, run_downstream
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.metrics.lamp import evaluate_lamp
@@ -118,20 +119,20 @@ def test_every_variant_gets_graded_rank_answers_in_its_records_and_the_report(la
     )
     results = run_downstream(settings, task, profiles, None, evaluation)
 
-    rank = results["rank_classification"]
-    assert rank["metric_task"] == "LaMP_3" and rank["options"] == ["1", "2", "3", "4", "5"]
-    assert list(rank["predictions"]) == ["argmax", "expected"]
+    rank = results.rank_classification
+    assert rank.metric_task == "LaMP_3" and rank.options == ["1", "2", "3", "4", "5"]
+    assert list(rank.predictions) == ["argmax", "expected"]
     for variant in VARIANTS:
-        records = [record for record in results["records"] if record["variant"] == variant]
+        records = [record for record in results.records if record["variant"] == variant]
         for position, record in enumerate(records):
-            scores = torch.tensor([record["option_logprobs"][option] for option in rank["options"]])
-            assert record["prediction@argmax"] == rank["options"][int(scores.argmax())] == rank["predictions"]["argmax"][variant][position]
+            scores = torch.tensor([record["option_logprobs"][option] for option in rank.options])
+            assert record["prediction@argmax"] == rank.options[int(scores.argmax())] == rank.predictions["argmax"][variant][position]
             by_hand = sum(p * r for p, r in zip(scores.double().softmax(-1).tolist(), range(1, 6)))
             assert float(record["prediction@expected"]) == pytest.approx(by_hand, abs=1e-9)
-            assert record["prediction@expected"] == rank["predictions"]["expected"][variant][position]
-        assert len(set(rank["predictions"]["expected"][variant])) == len(records) > 1  # graded, question by question
-    profile_scores = [r["option_logprobs"] for r in results["records"] if r["variant"] == "profile"]
-    assert profile_scores != [r["option_logprobs"] for r in results["records"] if r["variant"] == "no_profile"]
+            assert record["prediction@expected"] == rank.predictions["expected"][variant][position]
+        assert len(set(rank.predictions["expected"][variant])) == len(records) > 1  # graded, question by question
+    profile_scores = [r["option_logprobs"] for r in results.records if r["variant"] == "profile"]
+    assert profile_scores != [r["option_logprobs"] for r in results.records if r["variant"] == "no_profile"]
 
     summary = summarize(results, "LaMP_3", evaluation.answers, samples=50)
     assert all(set(summary["metrics"][variant]) == {"MAE", "RMSE"} for variant in VARIANTS)  # generated answers as before
@@ -140,7 +141,7 @@ def test_every_variant_gets_graded_rank_answers_in_its_records_and_the_report(la
     for variant in VARIANTS:
         assert list(ranked["metrics"][variant]) == ["MAE@argmax", "RMSE@argmax", "MAE@expected", "RMSE@expected"]
         for kind in ranked["kinds"]:
-            answers = dict(zip(results["eval_ids"], rank["predictions"][kind][variant]))
+            answers = dict(zip(results.eval_ids, rank.predictions[kind][variant]))
             official = evaluate_lamp("LaMP_3", answers, evaluation.golds)
             for name in ("MAE", "RMSE"):
                 interval = ranked["metrics"][variant][f"{name}@{kind}"]
@@ -154,8 +155,11 @@ def test_every_variant_gets_graded_rank_answers_in_its_records_and_the_report(la
 def test_classification_rank_answers_are_scored_by_accuracy_and_f1_of_the_argmax() -> None:
     golds = ["comedy", "action", "comedy", "romance"]
     argmax = {variant: ["comedy", "comedy", "action", "romance"] if variant == "profile" else ["comedy"] * 4 for variant in VARIANTS}
-    rank = {"metric_task": "LaMP_2", "options": list(LAMP2_TAGS), "predictions": {"argmax": argmax}}
-    results = {"answers": dict.fromkeys(VARIANTS, ["comedy"] * 4), "rank_classification": rank}
+    rank = RankClassification("LaMP_2", list(LAMP2_TAGS), {"argmax": argmax})
+    results = DownstreamResult(
+        DownstreamSettings(), "LaMP_2", ["a", "b", "c", "d"], ["u1", "u2", "u3", "u4"],
+        answers=dict.fromkeys(VARIANTS, ["comedy"] * 4), rank_classification=rank,
+    )
     ranked = summarize(results, "LaMP_2", golds, samples=20)["rank_classification"]
     assert ranked["metrics"]["profile"]["accuracy@argmax"]["value"] == pytest.approx(0.5)
     assert ranked["metrics"]["no_profile"]["accuracy@argmax"]["value"] == pytest.approx(0.5)

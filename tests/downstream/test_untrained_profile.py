@@ -11,6 +11,7 @@ from bump_pl.data import LampExample, UserHistory, get_task
 from bump_pl.downstream.prompts import VARIANTS, PromptBuilder, baselines_of
 from bump_pl.downstream.report import markdown_report, summarize
 from bump_pl.downstream.inputs import read_split
+from bump_pl.downstream.result import DownstreamResult, RankClassification
 from bump_pl.downstream.run import Questions, run_downstream
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.models.tiny import tiny_tokenizer
@@ -43,9 +44,9 @@ def test_the_untrained_variant_gets_the_untrained_profiles_and_no_others(lamp3_d
     profiles, evaluation = _dev(lamp3_dir)
     untrained = {key: f"UNTRAINED<{key[0]}>" for key in profiles}
     results = run_downstream(ZERO_SHOT, TASK, profiles, None, evaluation, untrained_profiles=untrained)
-    assert tuple(results["answers"]) == FIVE
-    assert tuple(results["rank_classification"]["predictions"]["argmax"]) == FIVE
-    prompts = {variant: [r["prompt"] for r in results["records"] if r["variant"] == variant] for variant in FIVE}
+    assert tuple(results.answers) == FIVE
+    assert tuple(results.rank_classification.predictions["argmax"]) == FIVE
+    prompts = {variant: [r["prompt"] for r in results.records if r["variant"] == variant] for variant in FIVE}
     users = [user.user_id for user, _ in evaluation.pairs]
     assert all(f"User profile:\nUNTRAINED<{u}>" in p for u, p in zip(users, prompts["untrained_profile"], strict=True))
     assert not any("PROFILE<" in p for p in prompts["untrained_profile"])
@@ -72,17 +73,18 @@ def test_sft_adapters_of_identical_profiles_are_identical(lamp3_dir: Path) -> No
     profiles |= {(u.user_id, "train"): f"PROFILE<{u.user_id}>" for u in train_users}
     sft = DownstreamSettings(backbone="tiny-random-llama", mode="sft", max_answer_tokens=2, context_tokens=64, lr=1e-2)
     results = run_downstream(sft, TASK, profiles, train, evaluation, untrained_profiles=dict(profiles))
-    assert results["sft_loss"]["profile"] == results["sft_loss"]["untrained_profile"]
-    assert results["sft_loss"]["profile"] != results["sft_loss"]["no_profile"]  # the prompts do differ there
-    logprobs = {v: [r["option_logprobs"] for r in results["records"] if r["variant"] == v] for v in ("profile", "untrained_profile")}
+    assert results.sft_loss["profile"] == results.sft_loss["untrained_profile"]
+    assert results.sft_loss["profile"] != results.sft_loss["no_profile"]  # the prompts do differ there
+    logprobs = {v: [r["option_logprobs"] for r in results.records if r["variant"] == v] for v in ("profile", "untrained_profile")}
     assert logprobs["profile"] == logprobs["untrained_profile"]
 
 
-def _hand_made(untrained: list[str]) -> dict:
-    """Answers of 4 questions (golds 1..4): ``profile`` exact, the baselines always ``"3"``."""
+def _hand_made(untrained: list[str]) -> DownstreamResult:
+    """Answers of 4 questions (golds 1..4) of 4 users: ``profile`` exact, the baselines always ``"3"``."""
     answers = {variant: ["3"] * 4 for variant in VARIANTS} | {"profile": ["1", "2", "3", "4"], "untrained_profile": untrained}
-    rank = {"metric_task": "LaMP_3", "options": ["1", "2", "3", "4", "5"], "predictions": {"argmax": answers}}
-    return {"answers": answers, "rank_classification": rank}
+    rank = RankClassification("LaMP_3", ["1", "2", "3", "4", "5"], {"argmax": answers})
+    ids, users = ["q1", "q2", "q3", "q4"], ["u1", "u2", "u3", "u4"]
+    return DownstreamResult(ZERO_SHOT, "LaMP_3", ids, users, answers=answers, rank_classification=rank)
 
 
 def test_report_has_five_variants_and_the_paired_difference_of_their_metrics() -> None:
@@ -98,6 +100,7 @@ def test_report_has_five_variants_and_the_paired_difference_of_their_metrics() -
     ranked = summary["rank_classification"]
     assert list(ranked["metrics"]) == list(FIVE) and list(ranked["differences"]) == DIFFERENCES
     assert ranked["differences"]["profile - untrained_profile"]["MAE@argmax"]["value"] == pytest.approx(-0.75)
-    report = {**summary, "settings": {"mode": "zero_shot", "backbone": "tiny"}, "metric_task": "LaMP_3", "eval_split": "dev"}
+    report = {**summary, "settings": {"mode": "zero_shot", "backbone": "tiny"}, "metric_task": "LaMP_3", "eval_split": "dev",
+              "num_eval_examples": 4, "num_eval_users": 4}
     text = markdown_report(report)
     assert text.count("| untrained_profile | 4 |") == 2 and text.count("| profile - untrained_profile |") == 2

@@ -20,12 +20,12 @@ def test_downstream_cell_reads_the_rank_classification_intervals() -> None:
     metrics = {variant: {"MAE@argmax": interval(9.0), "MAE@expected": interval(0.5 + i)}
                for i, variant in enumerate(runner.DOWNSTREAM_VARIANTS)}
     cell = runner.downstream_cell({"rank_classification": {"metrics": metrics}})
-    assert cell == ("profile 0.500 [0.40, 0.60]; untrained_profile 1.500 [1.40, 1.60]; no_profile 2.500 [2.40, 2.60];"
-                    " recent_history 3.500 [3.40, 3.60]; retrieved_history 4.500 [4.40, 4.60]")
-    del metrics["untrained_profile"]  # a report without the untrained generator's profiles
+    assert cell == ("profile 0.500 [0.40, 0.60]; untrained_profile 1.500 [1.40, 1.60]; other_user_profile 2.500 [2.40, 2.60];"
+                    " no_profile 3.500 [3.40, 3.60]; recent_history 4.500 [4.40, 4.60]; retrieved_history 5.500 [5.40, 5.60]")
+    del metrics["untrained_profile"], metrics["other_user_profile"]  # a report without those variants
     assert runner.downstream_cell({"rank_classification": {"metrics": metrics}}) == (
-        "profile 0.500 [0.40, 0.60]; no_profile 2.500 [2.40, 2.60]; recent_history 3.500 [3.40, 3.60];"
-        " retrieved_history 4.500 [4.40, 4.60]")
+        "profile 0.500 [0.40, 0.60]; no_profile 3.500 [3.40, 3.60]; recent_history 4.500 [4.40, 4.60];"
+        " retrieved_history 5.500 [5.40, 5.60]")
     assert runner.downstream_cell(None) == "–"
 
 
