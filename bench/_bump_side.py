@@ -59,7 +59,7 @@ def run_bump(workload: Workload, log_dir: str) -> SideResult:
     from torch.utils.data import DataLoader
 
     from bump_pl.data.batch import UserGroupBatch
-    from bump_pl.utils import pad_token_ids
+    from bump_pl.token_padding import pad_token_ids
 
     s = workload.settings
     seed_everything(s.seed, verbose=False)

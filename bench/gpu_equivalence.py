@@ -26,7 +26,7 @@ from gpu_step import SHAPES, TINY_VOCAB, lamp_batch, random_model, word_tokenize
 
 from bump_pl.judges import CrossJudge
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
-from bump_pl.models.selected_log_softmax import selected_log_softmax
+from bump_pl.rl.selected_log_softmax import selected_log_softmax
 
 
 def rollouts_equal(model, tokenizer, ids, mask, settings: SamplingSettings) -> dict[str, bool]:

@@ -5,8 +5,8 @@
 
 The baseline, :func:`expression_log_softmax`, is the chain autograd builds from tensor ops (divide,
 ``logsumexp``, ``gather``; ``exp`` and a product for the entropy), in chunks of 8 completion rows
-as bump-pl computed it before. Each path in turn is patched into ``bump_pl.models.logprobs`` and
-runs the same :func:`~bump_pl.models.policy_update.policy_update` on the same rollouts:
+as bump-pl computed it before. Each path in turn is patched into ``bump_pl.rl.logprobs`` and
+runs the same :func:`~bump_pl.rl.policy_update.policy_update` on the same rollouts:
 ``--repeats`` times each, alternating in one process after a warm-up, for the exact gradient
 (``prompt_gradients`` true, the shipped configs) and with the prompts' keys and values as
 constants (false). Also the log-softmax alone, forward and backward, on ``[U*G*T, V]`` random
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bump_pl.models.selected_log_softmax import selected_log_softmax
+from bump_pl.rl.selected_log_softmax import selected_log_softmax
 
 PATHS = ("expression", "fused")
 
@@ -75,14 +75,14 @@ def main() -> None:
     # the models' imports (transformers, peft) stay here: kernel_peak_mb's process imports this file
     from rollout_prefill import add_rollout_shape_arguments, user_history_prompts
 
-    import bump_pl.models.logprobs as logprobs
+    import bump_pl.rl.logprobs as logprobs
     from bump_pl.core.grpo import GRPOSettings
     from bump_pl.models.loading import load_causal_lm, load_tokenizer
     from bump_pl.models.lora import LoraSettings
     from bump_pl.models.merged_lora import merged_lora
     from bump_pl.models.policy import build_policy
-    from bump_pl.models.policy_update import policy_update
     from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+    from bump_pl.rl.policy_update import policy_update
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_rollout_shape_arguments(parser)

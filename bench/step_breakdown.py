@@ -30,7 +30,7 @@ import time
 
 PHASES = {
     "rollouts": ("rollout.py", "generate_rollouts"),
-    "judge": ("judging.py", "judge_scores"),
+    "judge": ("verdict.py", "judge_scores"),
     "reward": ("reward.py", "bidirectional_reward"),
     "scoring": ("policy_update.py", "score_rollouts"),
     "update": ("policy_update.py", "policy_update"),
@@ -54,11 +54,11 @@ def phase_seconds(stats: pstats.Stats) -> tuple[dict[str, float], dict[str, int]
 
 
 def main(args: list[str]) -> dict[str, object]:
-    from bump_pl.cli import build_cli, resolve_config_args
+    from bump_pl.cli import build_cli
 
     profile = cProfile.Profile()
     load, start = os.getloadavg()[0], time.perf_counter()
-    profile.runcall(build_cli, resolve_config_args(["fit", *args]))
+    profile.runcall(build_cli, ["fit", *args])  # config names and overlays resolved by build_cli
     wall = time.perf_counter() - start
     seconds, calls = phase_seconds(pstats.Stats(profile))
     steps = max(calls["training_step"], 1)

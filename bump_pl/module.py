@@ -35,18 +35,19 @@ from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.judges import EmbeddingJudge, Judge
 from bump_pl.judges.config import build_judge, judge_config
 from bump_pl.judges.in_batch import gather_rows
-from bump_pl.judging import all_finite, judge_scores, rollout_reward
 from bump_pl.models.generator import ProfileGenerator
-from bump_pl.models.memory import auto_grad_budget_tokens
-from bump_pl.models.modes import disable_dropout
 from bump_pl.models.lora import LoraSettings
-from bump_pl.models.policy import ReferencePolicy, export_policy
-from bump_pl.models.policy_update import UpdateResult, policy_update, score_rollouts, tokens_all_ranks
+from bump_pl.models.modes import disable_dropout
+from bump_pl.models.policy import export_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings
+from bump_pl.rl.memory import auto_grad_budget_tokens
+from bump_pl.rl.policy_update import UpdateResult, policy_update, score_rollouts, tokens_all_ranks
+from bump_pl.rl.reference import ReferencePolicy
 from bump_pl.runs.fit_ranking import LAYOUT_KEY, fit_ranking_layout
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
 from bump_pl.text_logging import log_text
 from bump_pl.validation import ValidationNDCG, history_baselines
+from bump_pl.verdict import all_finite, judge_scores, rollout_reward
 
 
 class BumpModule(LightningModule):
@@ -73,14 +74,14 @@ class BumpModule(LightningModule):
             (TensorBoard text, W&B table, else ``text.jsonl`` in the logger's folder).
         max_grad_norm: gradient clipping by norm (0 disables).
         grad_budget_tokens: tokens forwarded with gradients at once in the policy update; bounds
-            activation memory (see ``bump_pl.models.chunked_backward``) for one extra no-grad
+            activation memory (see ``bump_pl.rl.chunked_backward``) for one extra no-grad
             forward of the prompts. 0 runs the whole batch in one forward and backward. ``auto``
             sizes it at fit start from the device's free memory and the policy's shape
-            (``bump_pl.models.memory``; 256 off CUDA), the smallest over DDP ranks.
+            (``bump_pl.rl.memory``; 256 off CUDA), the smallest over DDP ranks.
         prompt_gradients: backpropagate through the prompts' keys and values (exact). False treats
             them as constants: same log-probs and loss, an approximate gradient (through the
             completion tokens' own computation only) for about a third less update compute when
-            prompts are most of the tokens (``bump_pl.models.chunked_backward``). With one
+            prompts are most of the tokens (``bump_pl.rl.chunked_backward``). With one
             optimizer step per batch (``grpo.steps_per_generation`` and ``grpo.num_iterations``
             1) the constants are the KV cache the rollouts' prefill computed, so the update runs
             no forward of the prompts at all; with LoRA dropout on (``grpo.disable_dropout``
@@ -223,7 +224,7 @@ class BumpModule(LightningModule):
         flat_groups: Tensor,
         updates: list[UpdateResult],
     ) -> None:
-        """The scalars documented in the README (update figures averaged over the optimizer steps),
+        """The scalars documented in docs/training.md (update figures averaged over the optimizer steps),
         the progress-bar reward and sample profiles."""
         num_users = len(batch.user_ids)
         lengths = rollouts.completion_mask.sum(-1).float()

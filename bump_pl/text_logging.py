@@ -20,7 +20,7 @@ from typing import Any
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only, rank_zero_warn
 
-from bump_pl.utils import markdown_table
+from bump_pl.markdown_table import markdown_table
 
 TEXT_FILE = "text.jsonl"
 

@@ -4,7 +4,7 @@ For one greedy profile per user (``G = 1``) the judge ranks, with in-batch negat
 profile's held-out items (``profile_to_item``) and each item's profile (``item_to_profile``);
 with ``reward.history_baselines`` the user's raw history does the same as the profile, cut to
 ``sampling.max_new_tokens`` policy tokens (``history_budget``) and whole (``history_full``).
-The scores come from :func:`bump_pl.judging.judge_scores`, the training reward's scoring call.
+The scores come from :func:`bump_pl.verdict.judge_scores`, the training reward's scoring call.
 No Lightning here: the module feeds a :class:`ValidationNDCG` each batch and logs its ``compute``.
 """
 
@@ -18,8 +18,8 @@ from torch import Tensor
 from bump_pl.core.baselines import history_text
 from bump_pl.core.reward import RewardSettings, same_user_mask
 from bump_pl.judges.base import DIRECTIONS, Judge
-from bump_pl.judging import judge_scores
 from bump_pl.metrics import MultiPositiveNDCG
+from bump_pl.verdict import judge_scores
 
 PROFILE = "profile"
 HISTORY_SOURCES = ("history_budget", "history_full")

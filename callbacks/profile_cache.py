@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from bump_pl.callbacks.progress import track
+from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from bump_pl.strategies.full_params import full_parameters
-from bump_pl.callbacks.progress import track
-from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
+from bump_pl.models.modes import eval_mode
 from bump_pl.runs.profile_store import (
     partial_dir,
     partial_steps,
@@ -43,8 +43,8 @@ from bump_pl.runs.profile_store import (
     step_dir,
     write_shard,
 )
+from bump_pl.strategies.full_params import full_parameters
 from bump_pl.text_logging import log_text
-from bump_pl.utils import eval_mode
 
 log = logging.getLogger(__name__)
 

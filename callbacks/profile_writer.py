@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from bump_pl.callbacks.run_subfolder import RunSubfolderCallback
-from bump_pl.utils import jsonl_text, write_text_atomic
+from bump_pl.atomic_files import jsonl_text, write_text_atomic
 
 DEFAULT_NAME = "predictions.jsonl"
 

@@ -10,7 +10,8 @@ resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--
 scored the same users in the same groups (the same validation split and ``--users_per_batch``), or
 the in-batch negatives would differ, against held-out items written the same way (``ladder.py
 --heldout_template``), ranked the same way (``ndcg_k``, ``--negatives``): all three are checked.
-The untrained generator's row is taken from the reference ladder, for scale.
+The untrained generator's row is taken from the reference ladder, for scale. ``--plot FILE.png``
+also draws each run's mean NDCG with its interval.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ladder import METRICS, PLAIN_HELDOUT, REFERENCE, markdown, paired_bootstrap, ranking
+from plots import interval_plot
 
 
 class CompareError(Exception):
@@ -60,8 +62,9 @@ def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tup
     return users, values
 
 
-def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0) -> str:
-    """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference)."""
+def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0, plot: Path | None = None) -> str:
+    """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference); with
+    ``plot``, also that PNG of each run's (and the untrained generator's) NDCG with its interval."""
     values, reference_users, reference_writing, reference_ranking = {}, None, None, None
     for label, folder in runs.items():
         rows, (writing, ranking) = read_scores(folder), scoring(folder)
@@ -85,6 +88,9 @@ def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, s
                 "heldout": reference_writing,
                 "NDCG": f"{alpha} x profile→item + {1 - alpha} x item→profile, for every run",
                 "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
+    if plot is not None:
+        interval_plot({label: mean["ndcg"] for label, mean in means.items()}, plot, title="Runs compared at the judge",
+                      xlabel=f"NDCG ({alpha} x profile→item + {1 - alpha} x item→profile), mean and 95% interval")
     return markdown(settings, means, differences, title="Runs compared at the judge")
 
 
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of profile→item in the NDCG mix")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", type=Path, default=None, help="also write this PNG: each run's NDCG with its interval")
     args = parser.parse_args(argv)
     try:
         runs = {}
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not label or label in runs or label == "untrained":
                 raise CompareError(f"{spec}: expected a new LABEL=FOLDER (labels unique, not 'untrained')")
             runs[label] = Path(folder)
-        text = compare(runs, alpha=args.alpha, samples=args.samples, seed=args.seed)
+        text = compare(runs, alpha=args.alpha, samples=args.samples, seed=args.seed, plot=args.plot)
     except CompareError as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return 1

@@ -41,9 +41,9 @@ import torch
 from ladder import METRICS, _cell, ladder_rows, paired_bootstrap, per_source
 
 from bump_pl.judges.in_batch import InBatchScores
-from bump_pl.judging import judge_scores, rollout_reward
-from bump_pl.utils import markdown_table
+from bump_pl.markdown_table import markdown_table
 from bump_pl.validation import history_baselines
+from bump_pl.verdict import judge_scores, rollout_reward
 
 SOURCES = ("history_full", "history_budget")
 

@@ -14,7 +14,7 @@ in-batch negatives validation uses; a last partial group is dropped, as there):
 
 Per user: ``profile_to_item`` (the text ranks the group's held-out items, the user's K relevant),
 ``item_to_profile`` (each of the user's K items ranks the group's texts, averaged) and ``ndcg``
-(their ``reward.alpha`` mix), through :func:`bump_pl.judging.rollout_reward` with one text per
+(their ``reward.alpha`` mix), through :func:`bump_pl.verdict.rollout_reward` with one text per
 user (``G = 1``). Per source: the mean over users with a 95% percentile bootstrap interval; and
 ``trained_profile - X`` for every other source on the same resamples of users (paired).
 
@@ -24,8 +24,8 @@ checkpoint. ``--heldout_template FILE`` scores against held-out items written by
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
 trained against differently written items are compared on one writing; ``--negatives global`` ranks
 a run trained with ``hybrid`` negatives against every other user of its group, as the others are
-ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``
-and ``ladder.md`` (also printed), all written at the end.
+ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``,
+``ladder.md`` (also printed) and ``ladder.png`` (each source's NDCG with its interval), all written at the end.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from plots import interval_plot
 
 from bump_pl.core.reward import RewardSettings
 from bump_pl.data import BumpDataModule, UserGroupBatch
@@ -50,12 +51,12 @@ from bump_pl.data.synthetic import SyntheticUsers
 from bump_pl.downstream.bootstrap import Interval, percentile_interval, resample_indices
 from bump_pl.judges.base import Judge
 from bump_pl.judges.config import build_judge
-from bump_pl.judging import judge_scores, rollout_reward
+from bump_pl.markdown_table import markdown_table
 from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.runs.checkpoints import CheckpointError, read_checkpoint
-from bump_pl.utils import markdown_table
 from bump_pl.validation import history_baselines
+from bump_pl.verdict import judge_scores, rollout_reward
 
 SOURCES = ("untrained_profile", "trained_profile", "history_budget", "history_full")
 REFERENCE = "trained_profile"
@@ -292,7 +293,7 @@ def ladder(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ladder.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a bump fit run folder (config.yaml, checkpoints/last.ckpt)")
-    parser.add_argument("--out", type=Path, required=True, help="new folder for scores.jsonl, ladder.json, ladder.md")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for scores.jsonl, ladder.json, ladder.md, ladder.png")
     parser.add_argument("--ckpt", type=Path, default=None, help="checkpoint (default: RUN/checkpoints/last.ckpt)")
     parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples of users")
     parser.add_argument("--seed", type=int, default=0, help="seeds torch and the bootstrap")
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     (args.out / "ladder.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (args.out / "ladder.md").write_text(text, encoding="utf-8")
+    interval_plot({source: means["ndcg"] for source, means in report["sources"].items()}, args.out / "ladder.png",
+                  title=f"Judge-level ladder: {args.run}", xlabel="NDCG (alpha mix), mean and 95% interval over users")
     print(text, end="")
     return 0
 

@@ -12,7 +12,8 @@ time and the machine's load (1-minute load average at start and end; the figures
 something on an idle machine), and the downstream error per variant with its 95% interval
 (``bump-downstream --ckpt --untrained_profile`` zero-shot on every dev question, the trained and the
 untrained generator's profiles and the history baselines, every variant's context cut to the
-profile's token budget; rank classification: expected rating under the label options' likelihood). Rows are appended by this script only, never edited.
+profile's token budget; rank classification: expected rating under the label options' likelihood),
+also drawn beside the report as ``downstream-dev/downstream.png``. Rows are appended by this script only, never edited.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import torch
 import yaml
+from plots import interval_plot
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 HERE = Path(__file__).resolve().parent
@@ -85,18 +87,20 @@ def ndcg_cell(series: dict[str, list[tuple[int, float]]], source: str = "") -> s
     return f"{both[0]:.3f} → **{both[1]:.3f}** ({after})"
 
 
-def downstream_cell(report: dict[str, Any] | None) -> str:
-    """Per variant ``MAE@expected [low, high]`` of a ``bump-downstream`` report (rank classification),
-    for the variants of :data:`DOWNSTREAM_VARIANTS` the report scored."""
-    if report is None or "rank_classification" not in report:
-        return "–"
+def downstream_intervals(report: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]:
+    """``(metric, {variant: interval})`` of a ``bump-downstream`` report's rank classification: the
+    ``@expected`` metric (else the first), for the variants of :data:`DOWNSTREAM_VARIANTS` it scored."""
     metrics = report["rank_classification"]["metrics"]
     name = next((m for m in metrics["profile"] if m.endswith("@expected")), next(iter(metrics["profile"])))
-    cells = []
-    for variant in (v for v in DOWNSTREAM_VARIANTS if v in metrics):
-        interval = metrics[variant][name]
-        cells.append(f"{variant} {interval['value']:.3f} [{interval['low']:.2f}, {interval['high']:.2f}]")
-    return "; ".join(cells)
+    return name, {variant: metrics[variant][name] for variant in DOWNSTREAM_VARIANTS if variant in metrics}
+
+
+def downstream_cell(report: dict[str, Any] | None) -> str:
+    """Per variant ``MAE@expected [low, high]`` of a ``bump-downstream`` report (rank classification)."""
+    if report is None or "rank_classification" not in report:
+        return "–"
+    return "; ".join(f"{variant} {interval['value']:.3f} [{interval['low']:.2f}, {interval['high']:.2f}]"
+                     for variant, interval in downstream_intervals(report)[1].items())
 
 
 def row(overlays: list[Path], series: dict[str, list[tuple[int, float]]], steps: int, wall_s: float,
@@ -176,6 +180,10 @@ def main(argv: list[str] | None = None) -> Path:
               "--max-new-tokens", "2", "--max-question-tokens", "128", "--eval-batch-size", "16",
               "--profile-batch-size", "16", "--out", str(out), *args.downstream_args.split()], log)
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        if "rank_classification" in report:
+            metric, intervals = downstream_intervals(report)
+            interval_plot(intervals, out / "downstream.png", title=f"Downstream: {name}",
+                          xlabel=f"{metric}, mean and 95% paired-bootstrap interval over questions")
     loads.append(os.getloadavg()[0])
     steps = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
     append_row(row(args.overlays, scalars(run_dir), steps, wall, (loads[0], loads[1]), report), args.results)

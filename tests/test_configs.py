@@ -6,12 +6,16 @@ import pytest
 import yaml
 
 from bump_pl.cli import main
+from bump_pl.cli.config_files import with_bases
 from bump_pl.downstream.settings import DownstreamSettings
 from bump_pl.models.lora import LoraSettings
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT_DOCS = CONFIGS.parent / "docs"
 OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))
 LAMP_BASE = CONFIGS / "lamp" / "base.yaml"
+CPU_BASE = CONFIGS / "cpu" / "base.yaml"
+CPU_RUNS = ("tiny", "demo", "movielens")
 LAMP_TASKS = sorted((CONFIGS / "lamp").glob("LaMP_*.yaml"))
 #: Every run a README command starts, as the configs it gives (several --config compose, left to right).
 RUNS = [(CONFIGS / name,) for name in ("tiny.yaml", "demo.yaml", "movielens.yaml")] + [(LAMP_BASE, task) for task in LAMP_TASKS]
@@ -27,25 +31,30 @@ def _print_config(capsys, *configs: Path) -> dict:
     return yaml.safe_load(capsys.readouterr().out)
 
 
+def _declared_model(configs: tuple[Path, ...]) -> str:
+    """The ``model.model`` the given configs (each after its base) set last."""
+    files = [Path(path) for config in configs for path in with_bases(str(config))]
+    return [spec["model"]["model"] for spec in map(yaml.safe_load, (f.read_text() for f in files)) if "model" in (spec.get("model") or {})][-1]
+
+
 def _name(configs: tuple[Path, ...]) -> str:
     return "+".join(config.relative_to(CONFIGS).as_posix() for config in configs)
 
 
 def test_every_config_is_covered():
     names = {path.relative_to(CONFIGS).as_posix() for path in CONFIGS.rglob("*.yaml")}
-    expected = {"tiny.yaml", "demo.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
+    expected = {"tiny.yaml", "demo.yaml", "cpu/base.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
     expected |= {f"strategy/{name}.yaml" for name in ("ddp", "fsdp", "deepspeed")}
     tested = {config.relative_to(CONFIGS).as_posix() for run in RUNS for config in run} | {
         path.relative_to(CONFIGS).as_posix() for path in OVERLAYS
-    }
+    } | {CPU_BASE.relative_to(CONFIGS).as_posix()}
     assert expected <= names and names == tested
 
 
 @pytest.mark.parametrize("configs", RUNS, ids=_name)
 def test_every_run_parses_and_checkpoints_last(configs, capsys):
     resolved = _print_config(capsys, *configs)
-    source = yaml.safe_load(configs[0].read_text())
-    assert resolved["model"]["model"] == source["model"]["model"]
+    assert resolved["model"]["model"] == _declared_model(configs)
     checkpoints = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
     assert checkpoints and checkpoints[0]["init_args"]["save_last"] is True
     assert checkpoints[0]["init_args"]["every_n_train_steps"] > 0
@@ -82,7 +91,7 @@ def test_strategy_overlay_composes(base, overlay, capsys):
         assert all(resolved_args[key] == value for key, value in strategy["init_args"].items())
     else:
         assert resolved["trainer"]["strategy"] == strategy
-    assert resolved["model"]["model"] == yaml.safe_load(base[0].read_text())["model"]["model"]  # the base survives
+    assert resolved["model"]["model"] == _declared_model(base)  # the base survives
 
 
 EXPERIMENT_OVERLAYS = sorted((CONFIGS.parent / "experiments" / "overlays").glob("*.yaml"))
@@ -106,3 +115,71 @@ def test_experiment_overlay_composes_with_movielens(overlay, capsys):
             node = node[key]
         assert node == value, path
     assert resolved["model"]["model"] == "smollm2-135m-instruct"  # the base config survives the overlay
+
+
+@pytest.mark.parametrize("name", CPU_RUNS)
+def test_a_cpu_config_is_a_short_overlay_of_the_one_cpu_base(name):
+    text = (CONFIGS / f"{name}.yaml").read_text()
+    assert len(text.splitlines()) <= 30 and "# base: cpu/base.yaml" in text.splitlines()
+
+
+#: Values the CPU configs had as whole files (before they became overlays of cpu/base.yaml), one per
+#: block the base now holds; the full resolved configs were compared line by line when they moved.
+OLD_VALUES = {
+    "tiny": {"trainer.accelerator": "cpu", "trainer.max_steps": 4, "trainer.logger.init_args.name": "tiny",
+             "trainer.default_root_dir": "runs/tiny", "model.judge.init_args.model": "tiny-random-encoder",
+             "model.judge.init_args.max_length": 128, "model.lora.rank": 4, "model.lora.dropout": 0.0,
+             "model.grad_budget_tokens": "auto", "optimizer.init_args.lr": 0.001, "data.heldout_per_user": 2,
+             "data.min_context_items": 2, "data.max_prompt_tokens": 768, "trainer.num_sanity_val_steps": 0},
+    "demo": {"trainer.accelerator": "cpu", "trainer.max_steps": 16, "trainer.logger.init_args.name": "demo",
+             "model.model": "smollm2-135m-instruct", "model.judge.init_args.model": "all-minilm-l6-v2",
+             "model.lora.rank": 16, "model.sampling.max_new_tokens": 32, "model.grad_budget_tokens": 0,
+             "optimizer.init_args.lr": 0.0005, "data.users_per_batch": 4, "data.max_prompt_tokens": 256,
+             "trainer.enable_model_summary": False, "data.synthetic.num_users": 80},
+    "movielens": {"trainer.accelerator": "cpu", "trainer.max_steps": 32, "trainer.logger.init_args.name": "movielens",
+                  "model.judge.class_path": "bump_pl.judges.EmbeddingJudge", "model.reward.copy_penalty": 0.5,
+                  "model.lora.alpha": 32.0, "model.log_samples_every_n_steps": 4, "model.grad_budget_tokens": 0,
+                  "data.task": "MovieLens_rating", "data.users_per_batch": 8, "data.heldout_per_user": 2},
+}
+
+
+@pytest.mark.parametrize("name", CPU_RUNS)
+def test_a_cpu_overlay_resolves_to_what_the_whole_file_said(name, capsys):
+    resolved = _print_config(capsys, CONFIGS / f"{name}.yaml")
+    for path, value in OLD_VALUES[name].items():
+        node = resolved
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, path
+    callbacks = [cb["class_path"].rsplit(".", 1)[-1] for cb in resolved["trainer"]["callbacks"]]
+    expected = ["ModelCheckpoint", "ProfileWriter"] if name == "movielens" else [
+        "ModelCheckpoint", "ProfileCacheCallback", "DownstreamEvalCallback", "ProfileWriter"]
+    assert callbacks == expected
+
+
+def test_the_learning_rate_schedule_ends_at_max_steps():
+    """``--trainer.max_steps N`` sizes a LinearLR decay to N steps (lamp/base.yaml's schedule, on tiny)."""
+    from bump_pl.cli import build_cli
+
+    schedule = ["--lr_scheduler", "LinearLR", "--lr_scheduler.start_factor", "1.0", "--lr_scheduler.end_factor", "0.1"]
+    for steps in (3, 500):
+        cli = build_cli(["--config", str(CONFIGS / "tiny.yaml"), "--trainer.max_steps", str(steps), *schedule], run=False)
+        configured = cli.model.configure_optimizers()
+        (scheduler,) = configured[1] if isinstance(configured, tuple) else [configured["lr_scheduler"]["scheduler"]]
+        assert scheduler.total_iters == steps
+    lamp = yaml.safe_load(LAMP_BASE.read_text())
+    assert "total_iters" not in lamp["lr_scheduler"]["init_args"]  # nothing apart from max_steps to forget
+
+
+def test_one_downstream_setting_is_overridden_without_repeating_the_block(tmp_path, capsys):
+    """docs/training.md's overlay: callbacks merge by position, ``settings:`` key by key."""
+    block = (ROOT_DOCS / "training.md").read_text().split("```yaml\ntrainer:\n  callbacks:", 1)[1].split("```", 1)[0]
+    overlay = tmp_path / "more_sft.yaml"
+    overlay.write_text("trainer:\n  callbacks:" + block)
+    resolved = _print_config(capsys, LAMP_BASE, CONFIGS / "lamp" / "LaMP_3.yaml", overlay)
+    (downstream,) = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("DownstreamEvalCallback")]
+    settings = downstream["init_args"]["settings"]
+    assert settings["max_train_examples"] == 500
+    assert (settings["backbone"], settings["lr"], settings["context_tokens"]) == ("Qwen/Qwen2.5-1.5B-Instruct", 0.0002, 256)
+    (checkpoint,) = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
+    assert checkpoint["init_args"]["every_n_train_steps"] == 100  # the base's, kept

@@ -57,3 +57,14 @@ def test_downstream_parser_and_lora_settings_load_no_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert set(json.loads(out.splitlines()[-1])).isdisjoint({"torch", "peft", "transformers", *HEAVY})
+
+
+def test_every_package_folder_is_listed_for_the_wheel() -> None:
+    """``pyproject.toml`` lists packages by hand (the ``callbacks/`` mapping needs it): a new folder must join."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(init.parent.relative_to(root).parts) for init in (root / "bump_pl").rglob("__init__.py")}
+    assert folders - listed == set()

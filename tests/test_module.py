@@ -2,8 +2,8 @@
 
 import os
 import socket
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,13 +11,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import bump_pl.models.policy_update
 import bump_pl.module
+import bump_pl.rl.policy_update
 from bump_pl.cli import build_cli
+from bump_pl.core.reward import RewardSettings
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
 from bump_pl.module import BumpModule
-from bump_pl.core.reward import RewardSettings
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 TRAIN_SCALARS = {
@@ -306,7 +306,7 @@ def _recorded_fit(root: Path, args: list[str]) -> tuple:
     """A tiny fit with ``args`` (no validation, logger or callbacks); for every grpo_loss call, the
     number of rows and the largest |logps - old| over real tokens."""
     calls: list[tuple[int, float]] = []
-    original = bump_pl.models.policy_update.grpo_loss
+    original = bump_pl.rl.policy_update.grpo_loss
 
     def recording_loss(logps, old_logps, advantages, mask, settings, **kwargs):
         gap = (logps.detach() - old_logps).abs().masked_fill(~mask.bool(), 0).max()
@@ -316,7 +316,7 @@ def _recorded_fit(root: Path, args: list[str]) -> tuple:
     old_cwd, old_cache = os.getcwd(), os.environ.get("BUMP_PL_CACHE")
     os.chdir(root)
     os.environ["BUMP_PL_CACHE"] = str(root / "cache")
-    bump_pl.models.policy_update.grpo_loss = recording_loss
+    bump_pl.rl.policy_update.grpo_loss = recording_loss
     try:
         cli = build_cli(
             ["--config", str(TINY), "--trainer.limit_val_batches=0", "--trainer.logger=false", "--trainer.callbacks=[]",
@@ -325,7 +325,7 @@ def _recorded_fit(root: Path, args: list[str]) -> tuple:
         )
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     finally:
-        bump_pl.models.policy_update.grpo_loss = original
+        bump_pl.rl.policy_update.grpo_loss = original
         os.chdir(old_cwd)
         os.environ.pop("BUMP_PL_CACHE") if old_cache is None else os.environ.update(BUMP_PL_CACHE=old_cache)
     return cli, calls

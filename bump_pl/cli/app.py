@@ -1,7 +1,7 @@
 """``BumpCLI``: the LightningCLI behind ``bump`` (imported only once a subcommand runs; ``bump --help`` stays fast).
 
 Wiring only: the data's tokenizer comes from the policy model; the trainer runs our own user-group
-sampler; ``--ckpt_path`` (a file, ``last`` or a run folder) is resolved and checked before any model
+sampler; a schedule's ``total_iters`` is ``trainer.max_steps``; ``--ckpt_path`` (a file, ``last`` or a run folder) is resolved and checked before any model
 is built and its hyperparameters never override the command; a resumed fit continues its own log
 folder without re-logging the baseline, and validate/test/predict on a run's checkpoint log into
 that run's folder (their config saved as ``<subcommand>-config.yaml``); ``last.ckpt`` is rewritten
@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import torch
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerTypeTuple
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bump_pl.callbacks.fit_end_checkpoint import FitEndCheckpoint
@@ -50,6 +50,11 @@ class BumpCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.model", "data.tokenizer")
         parser.link_arguments("model.profile_prompt", "data.profile_prompt", apply_on="instantiate")
+        # The schedule ends where training does: LinearLR, ConstantLR and PolynomialLR run over
+        # ``total_iters`` optimizer steps, so ``--trainer.max_steps N`` ends the decay at N (a scheduler
+        # without ``total_iters`` is left as configured). Added here so that the link has a target.
+        parser.add_lr_scheduler_args(LRSchedulerTypeTuple)
+        parser.link_arguments("trainer.max_steps", "lr_scheduler.init_args.total_iters")
         parser.add_argument(
             "--collective_timeout",
             type=float,

@@ -49,10 +49,11 @@ QUIET_WARNINGS = (
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> BumpCLI:
-    """The ``bump`` CLI on ``args`` (``sys.argv`` when None); ``run=False`` only instantiates."""
+    """The ``bump`` CLI on ``args`` (``sys.argv`` when None), config names resolved to the shipped files
+    and overlays preceded by their base (:func:`resolve_config_args`); ``run=False`` only instantiates."""
     from bump_pl.cli.app import build_cli as build
 
-    return build(args, run=run)
+    return build(resolve_config_args(sys.argv[1:] if args is None else args), run=run)
 
 
 def main(args: list[str] | None = None) -> None:
@@ -88,8 +89,8 @@ def _help(subcommand: str) -> int:
 
 
 def _run(args: list[str]) -> None:
-    """Run the subcommand of ``args`` (config names resolved to the shipped files)."""
-    build_cli(resolve_config_args(args))
+    """Run the subcommand of ``args``."""
+    build_cli(args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from bump_pl.cli.failure import UsageError
-from bump_pl.names import closest, did_you_mean
+from bump_pl.did_you_mean import closest, did_you_mean
 
 _UNKNOWN_KEY = (
     re.compile(r"Group '(?P<group>[\w.]+)' does not accept option '(?P<key>[\w.]+)'"),

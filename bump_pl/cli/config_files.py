@@ -6,10 +6,16 @@
 no such file exists in the working directory; an existing path always wins. A name that is neither
 is refused with the nearest shipped name, and a file that is not valid YAML with its line and column. ``bump configs``
 lists them and copies one out to be edited.
+
+A config can be an overlay: a ``# base: NAME`` line in its leading comments puts that config before it
+(``tiny``, ``demo`` and ``movielens`` over ``cpu/base``), as if both were given with ``--config``.
+``NAME`` is a path relative to the overlay's folder, else a shipped config's name (so a copy made
+with ``bump configs copy`` keeps its base).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from importlib.resources import files
@@ -17,10 +23,11 @@ from pathlib import Path
 
 from bump_pl.cli.config_errors import check_yaml
 from bump_pl.cli.failure import UsageError
-from bump_pl.names import unknown_name
+from bump_pl.did_you_mean import unknown_name
 
 PACKAGE = "bump_pl.configs"
 SUFFIX = ".yaml"
+BASE_LINE = re.compile(r"#\s*base:\s*(\S+)")
 
 
 def configs_root() -> Path:
@@ -51,22 +58,36 @@ def resolve_config(value: str) -> str:
     return str(shipped[name])
 
 
+def with_bases(path: str) -> list[str]:
+    """``[base's bases..., base, path]``: the config ``path`` preceded by the base its leading comments
+    name on a ``# base: NAME`` line (relative to its folder, else a shipped name), recursively."""
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if found := BASE_LINE.fullmatch(line.strip()):
+            sibling = Path(path).parent / found.group(1)
+            base = str(sibling) if sibling.is_file() else resolve_config(found.group(1))
+            return [*with_bases(base), path]
+    return [path]
+
+
 def resolve_config_args(args: list[str]) -> list[str]:
-    """``args`` with every ``--config VALUE`` / ``--config=VALUE`` resolved by :func:`resolve_config`."""
+    """``args`` with every ``--config VALUE`` / ``--config=VALUE`` resolved by :func:`resolve_config`,
+    an overlay's base given first (:func:`with_bases`)."""
     resolved: list[str] = []
     expect_value = False
     for arg in args:
         if expect_value:
-            resolved.append(resolve_config(arg))
+            for path in with_bases(resolve_config(arg)):
+                resolved += ["--config", path]
             expect_value = False
         elif arg == "--config":
-            resolved.append(arg)
             expect_value = True
         elif arg.startswith("--config="):
-            resolved.append("--config=" + resolve_config(arg.removeprefix("--config=")))
+            resolved += [f"--config={path}" for path in with_bases(resolve_config(arg.removeprefix("--config=")))]
         else:
             resolved.append(arg)
-    return resolved
+    return resolved + ["--config"] * expect_value  # a trailing --config: the parser says what is missing
 
 
 def configs_command(args: list[str]) -> int:

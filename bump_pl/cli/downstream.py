@@ -178,13 +178,13 @@ def run(args: Namespace) -> Path:
     """Score the split; returns the path of ``report.json``."""
     import torch
 
+    from bump_pl.atomic_files import jsonl_text
     from bump_pl.cli.failure import UsageError
     from bump_pl.downstream.held_out import check_askable
     from bump_pl.downstream.inputs import resolve_task, split_files
     from bump_pl.downstream.report import build_report, write_report
     from bump_pl.downstream.run import run_downstream
     from bump_pl.models.loading import check_model_name
-    from bump_pl.utils import jsonl_text
 
     if args.out.exists():
         raise FileExistsError(f"{args.out}: already exists; choose a new --out folder")

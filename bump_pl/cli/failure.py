@@ -1,4 +1,4 @@
-"""How every command fails: one policy, one place (README "When a command fails").
+"""How every command fails: one policy, one place (docs/troubleshooting.md "When a command fails").
 
 * a usage error (an unknown option or config key, a value of the wrong type, a missing argument)
   exits 2;

@@ -18,7 +18,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from bump_pl.cache import cache_dir
+from bump_pl.cache_dir import cache_dir
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 PACKAGES = ("lightning", "jsonargparse", "torch", "transformers", "peft")

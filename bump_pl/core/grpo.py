@@ -23,7 +23,7 @@ tokens per sequence; ``mask`` marks real completion tokens.
 The loss is **row-separable**: a sum over rows of terms that depend only on that row's log-probs,
 with weights fixed by ``mask`` and ``keep``. ``grpo_loss(..., rows=r)`` is the share of rows
 ``r``; the shares of disjoint row chunks add up to the whole loss, which is what the
-memory-bounded update (:mod:`bump_pl.models.chunked_backward`) relies on (tested).
+memory-bounded update (:mod:`bump_pl.rl.chunked_backward`) relies on (tested).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 from bump_pl.data.batch import UserGroupBatch
 from bump_pl.data.dataset import UserExample
 from bump_pl.data.prompts import ProfilePrompt, fit_context
-from bump_pl.utils import pad_id_of, pad_token_ids
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 
 class UserGroupCollator:

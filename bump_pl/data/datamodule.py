@@ -17,18 +17,18 @@ from typing import Any
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
+from bump_pl.cache_dir import cache_dir
 from bump_pl.data.collate import UserGroupCollator
 from bump_pl.data.notices import data_logger
-from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.dataset import HeldoutStrategy, UserHeldoutDataset, render_users
 from bump_pl.data.interactions import InteractionsSource, read_interactions
 from bump_pl.data.item_template import ItemTemplate
 from bump_pl.data.lamp import read_lamp, resolve_task
-from bump_pl.data.sizing import Carve, batch_error
+from bump_pl.data.prompts import ProfilePrompt
 from bump_pl.data.sampler import MergedRankBatches, ShardedUserSampler, UserGroupBatchSampler
-from bump_pl.data.tasks import TaskSpec, get_task
-from bump_pl.cache import cache_dir
+from bump_pl.data.sizing import Carve, batch_error
 from bump_pl.data.synthetic import SyntheticUsers, ensure_synthetic_lamp
+from bump_pl.data.tasks import TaskSpec, get_task
 from bump_pl.data.users import UserHistory, group_users
 
 log = data_logger(__name__)

@@ -18,8 +18,8 @@ from typing import Literal
 from tqdm import tqdm
 
 from bump_pl.data.tasks import canonical_task_name
-from bump_pl.names import unknown_name
-from bump_pl.utils import umask_mode
+from bump_pl.atomic_files import umask_mode
+from bump_pl.did_you_mean import unknown_name
 
 OFFICIAL_BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 Setting = Literal["user", "time"]

@@ -24,10 +24,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bump_pl.atomic_files import write_folder_once
 from bump_pl.data import synthetic_vocab as vocab
 from bump_pl.data.tasks import LAMP2_TAGS, canonical_task_name
-from bump_pl.names import unknown_name
-from bump_pl.utils import write_folder_once
+from bump_pl.did_you_mean import unknown_name
 
 SYNTHETIC_TASKS = ("LaMP_2", "LaMP_3", "LaMP_7")
 _DEFAULT_WORDS = {"LaMP_2": 30, "LaMP_3": 40, "LaMP_7": 14}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bump_pl.names import unknown_name
+from bump_pl.did_you_mean import unknown_name
 
 MetricFamily = Literal["classification", "regression", "generation"]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from bump_pl.atomic_files import numbered_jsonl
 from bump_pl.data.errors import LampFormatError
 from bump_pl.data.lamp import read_lamp
 from bump_pl.data.lamp import resolve_task as resolve_folder_task
 from bump_pl.data.tasks import TaskSpec
 from bump_pl.data.users import UserHistory, group_users
-from bump_pl.utils import numbered_jsonl
 
 
 def split_files(data_dir: Path, split: str) -> tuple[Path, Path]:

@@ -21,7 +21,7 @@ from bump_pl.data.prompts import encode_prompt
 from bump_pl.downstream.settings import Architecture
 from bump_pl.models import load_causal_lm, load_tokenizer
 from bump_pl.models.lora import LoraSettings
-from bump_pl.utils import pad_id_of, pad_token_ids
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 IGNORE_INDEX = -100
 

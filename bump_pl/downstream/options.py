@@ -31,10 +31,9 @@ from bump_pl.data.tasks import canonical_task_name, get_task
 from bump_pl.downstream.model import IGNORE_INDEX, target_ids
 from bump_pl.downstream.settings import Architecture
 from bump_pl.metrics.lamp import LAMP_LABELS
-from bump_pl.models.logprobs import completion_logprobs, token_logprobs
 from bump_pl.models.rollout import Rollouts
-from bump_pl.utils import pad_id_of, pad_token_ids
-
+from bump_pl.rl.logprobs import completion_logprobs, token_logprobs
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 #: The kinds of answers read off the options' log-likelihoods, as the report describes them.
 RANK_KINDS: dict[str, str] = {
@@ -63,7 +62,7 @@ def option_logprobs(
 
     Each forward takes ``batch_size`` prompts with all ``K`` options (``B*K`` rows): a causal
     prompt is encoded once and continued by every option from its expanded KV cache
-    (:func:`bump_pl.models.logprobs.completion_logprobs`); a seq2seq prompt is encoded once and its
+    (:func:`bump_pl.rl.logprobs.completion_logprobs`); a seq2seq prompt is encoded once and its
     encoder states are shared by the ``K`` decoder rows.
     """
     if not options:

@@ -22,11 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bump_pl.atomic_files import atomic_dir, jsonl_text, write_text_atomic
 from bump_pl.data.tasks import canonical_task_name
 from bump_pl.downstream.bootstrap import Interval, bootstrap_report
 from bump_pl.downstream.options import RANK_KINDS
 from bump_pl.downstream.prompts import baselines_of
-from bump_pl.utils import atomic_dir, jsonl_text, markdown_table, write_text_atomic
+from bump_pl.markdown_table import markdown_table
 
 if TYPE_CHECKING:
     from bump_pl.downstream.result import DownstreamResult, RankClassification

@@ -4,7 +4,7 @@ TRL hands a reward function the whole generation batch: prompts, completions and
 extra columns. That is enough for BUMP's in-batch reward: completions are grouped by a ``user_id``
 column into ``U`` groups of ``G``, scored by a bump-pl judge against every user's held-out items in
 both directions, and turned into rewards by the same calls as ``BumpModule``'s training step
-(:func:`bump_pl.judging.judge_scores`, :func:`bump_pl.judging.rollout_reward`, and the copy penalty
+(:func:`bump_pl.verdict.judge_scores`, :func:`bump_pl.verdict.rollout_reward`, and the copy penalty
 with a ``history`` column). TRL itself is not imported: the object is a plain callable.
 
     from trl import GRPOConfig, GRPOTrainer
@@ -26,7 +26,7 @@ from typing import Any
 from bump_pl.core.copy_rate import copy_penalised, copy_rates
 from bump_pl.core.reward import RewardSettings
 from bump_pl.judges.base import Judge
-from bump_pl.judging import judge_scores, rollout_reward
+from bump_pl.verdict import judge_scores, rollout_reward
 
 
 class BumpReward:

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bump_pl.did_you_mean import did_you_mean, unknown_name
 from bump_pl.judges.base import Judge
-from bump_pl.names import did_you_mean, unknown_name
 
 _PLAIN = (str, int, float, bool, type(None))
 _TRUSTED_PACKAGE = "bump_pl.judges"

@@ -34,7 +34,7 @@ from bump_pl.judges.frozen import FrozenModelHolder
 from bump_pl.judges.packing import forward_row_packs, packed_attention_mask, plan_packs, segment_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
 from bump_pl.models.prefix import encode_prefix, forward_full
-from bump_pl.utils import pad_id_of, pad_token_ids
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 # The question sits in the shared prefix, before the candidate, so that the per-pair continuation
 # is only the candidate plus a few closing tokens (the continuation is what costs per pair).

@@ -27,7 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from bump_pl.judges.base import Direction, Side, check_score_inputs
 from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder, ModelKind
-from bump_pl.utils import pad_id_of, pad_token_ids
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 Pooling = Literal["mean", "last", "cls"]
 

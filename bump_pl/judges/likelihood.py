@@ -39,7 +39,7 @@ from bump_pl.judges.cross import pack_tokens_for
 from bump_pl.judges.frozen import FrozenModelHolder
 from bump_pl.judges.packing import forward_row_packs, plan_packs
 from bump_pl.models.prefix import encode_prefix, forward_full
-from bump_pl.utils import pad_id_of, pad_token_ids
+from bump_pl.token_padding import pad_id_of, pad_token_ids
 
 PROFILE, ITEM = "{profile}", "{item}"
 TEMPLATE = "A user's profile:\n{profile}\n\nOne of this user's interactions:\n{item}"

@@ -1,4 +1,4 @@
-"""Models: offline-friendly loading, the LoRA policy, shared-prompt rollouts and log-probs.
+"""Models: offline-friendly loading, the LoRA policy, shared-prompt rollouts (the RL step on them: ``bump_pl.rl``).
 
 Exports are lazy (:mod:`bump_pl._lazy`): ``bump_pl.models.lora`` (settings only) loads no torch.
 """

@@ -36,10 +36,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from bump_pl.cache import cache_dir
+from bump_pl.atomic_files import write_folder_once
+from bump_pl.cache_dir import cache_dir
+from bump_pl.did_you_mean import closest
 from bump_pl.models.tiny import tiny_random_encoder, tiny_random_llama, tiny_tokenizer
-from bump_pl.names import closest
-from bump_pl.utils import write_folder_once
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 

@@ -1,6 +1,9 @@
-"""Dropout control for the policy: switching dropout off for good (a temporary eval mode: ``bump_pl.utils.eval_mode``)."""
+"""Dropout and train/eval modes of the policy: a temporary eval mode, and dropout off for good."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from torch import nn
 
@@ -17,3 +20,20 @@ def disable_dropout(module: nn.Module) -> nn.Module:
         if isinstance(child, nn.Dropout):
             child.p = 0.0
     return module
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module.eval()`` inside the block; on exit each submodule gets back its own previous mode.
+
+    Sampling and reference log-probs must not see dropout, but the training step that follows must
+    find every module as it left it. ``module.train(previous)`` would not do: it would switch a
+    frozen judge kept in eval mode inside a training LightningModule back to train mode.
+    """
+    modes = {sub: sub.training for sub in module.modules()}
+    module.eval()
+    try:
+        yield module
+    finally:
+        for sub, training in modes.items():
+            sub.training = training

@@ -13,7 +13,7 @@ top-p, min-p), so with a fixed seed they give the same tokens, not just the same
 Rows are ordered ``r = u*G + g`` (prompt ``u``, sample ``g``).
 
 The shared path can hand back the prompts' KV cache (``keep_prompt_kv``): the approximate update
-(``prompt_gradients=False``, :mod:`bump_pl.models.chunked_backward`) treats the prompts' keys and
+(``prompt_gradients=False``, :mod:`bump_pl.rl.chunked_backward`) treats the prompts' keys and
 values as constants, and these are the same constants, so it need not run the prompts again.
 """
 
@@ -35,8 +35,8 @@ from transformers.generation.logits_process import (
 )
 
 from bump_pl.models.decode import StaticDecoder, static_cache_from_prefix
+from bump_pl.models.modes import eval_mode
 from bump_pl.models.prefix import encode_prefix
-from bump_pl.utils import eval_mode
 
 END_OF_TURN_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 
@@ -90,9 +90,9 @@ class SamplingSettings:
 class Rollouts:
     """``U`` prompts with ``G`` sampled completions each: what every phase of a GRPO step takes.
 
-    :func:`generate_rollouts` fills the sampled part; :func:`~bump_pl.models.policy_update.score_rollouts`
+    :func:`generate_rollouts` fills the sampled part; :func:`~bump_pl.rl.policy_update.score_rollouts`
     adds what they were worth and what the sampling and reference policies thought of them; log-probs
-    (:mod:`~bump_pl.models.logprobs`), the policy update and its memory-bounded backward read it.
+    (:mod:`~bump_pl.rl.logprobs`), the policy update and its memory-bounded backward read it.
 
     Attributes:
         prompt_ids: ``[U, P]`` left-padded prompt tokens.

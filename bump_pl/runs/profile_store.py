@@ -22,7 +22,7 @@ from typing import Any
 
 from datasets import Dataset, load_from_disk
 
-from bump_pl.utils import atomic_dir, jsonl_text, read_jsonl, write_text_atomic
+from bump_pl.atomic_files import atomic_dir, jsonl_text, read_jsonl, write_text_atomic
 
 ProfileKey = tuple[str, str]  # (user_id, split)
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(SCRIPT.parent))
 
 from selected_log_softmax import expression_log_softmax  # noqa: E402
 
-from bump_pl.models.selected_log_softmax import selected_log_softmax  # noqa: E402
+from bump_pl.rl.selected_log_softmax import selected_log_softmax  # noqa: E402
 
 
 def test_the_baseline_expression_computes_what_the_fused_function_does():

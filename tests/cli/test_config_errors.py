@@ -48,7 +48,7 @@ CASES: dict[str, tuple[str | None, list[str], str]] = {
     "judge_name_in_a_file": (
         "model:\n  judge: EmbedingJudge\n",
         [],
-        "bump: error: unknown judge 'EmbedingJudge': did you mean 'EmbeddingJudge'? (known: EmbeddingJudge, CrossJudge)"
+        "bump: error: unknown judge 'EmbedingJudge': did you mean 'EmbeddingJudge'? (known: EmbeddingJudge, CrossJudge, LikelihoodJudge)"
         " (model.judge, FILE)",
     ),
     "option_on_the_command_line": (

@@ -38,8 +38,15 @@ def test_only_config_values_are_rewritten(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     args = resolve_config_args(["fit", "--config", "tiny", "--config=strategy/ddp", "--model.model", "tiny"])
     assert args[0] == "fit" and args[-2:] == ["--model.model", "tiny"]
-    assert Path(args[2]) == shipped_configs()["tiny"]
-    assert args[3] == f"--config={shipped_configs()['strategy/ddp']}"
+    assert [Path(args[2]), Path(args[4])] == [shipped_configs()["cpu/base"], shipped_configs()["tiny"]]  # its base first
+    assert args[5] == f"--config={shipped_configs()['strategy/ddp']}"
+
+
+def test_a_copied_overlay_keeps_its_shipped_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("mine.yaml").write_text("# my run\n# base: cpu/base.yaml\nseed_everything: 3\n")
+    assert resolve_config_args(["--config", "mine.yaml"]) == ["--config", str(shipped_configs()["cpu/base"]), "--config", "mine.yaml"]
+    assert resolve_config_args(["fit", "--config"]) == ["fit", "--config"]  # the parser reports the missing value
 
 
 def test_configs_command_lists_and_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -94,3 +94,11 @@ def test_ladders_ranked_against_other_negatives_are_refused_but_another_mix_weig
     assert f"{hybrid}: ranked with ndcg_k None, negatives hybrid, not ndcg_k None, negatives global" in errors[0]
     assert errors[0].endswith("ladder both with the same --negatives")
     assert f"{cut}: ranked with ndcg_k 1, negatives global, not" in errors[1]
+
+
+def test_the_comparison_plot_is_written_beside_the_table(tmp_path: Path) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.6, 0.7, 0.8])
+    other = _ladder(tmp_path / "other", [0.4, 0.5, 0.6, 0.7])
+    plot = tmp_path / "compare.png"
+    assert "| base - other |" in compare.compare({"base": base, "other": other}, samples=20, plot=plot)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,6 +25,7 @@ from bump_pl.judges import EmbeddingJudge
 from bump_pl.validation import ValidationNDCG
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "experiments"))  # the scripts import plots.py as a sibling script does
 _spec = importlib.util.spec_from_file_location("experiments_ladder", REPO / "experiments" / "ladder.py")
 ladder = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ladder)
@@ -156,6 +157,7 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     report = json.loads((out / "ladder.json").read_text())
     assert (out / "ladder.md").read_text().startswith("# Judge-level ladder")
+    assert (out / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the plot beside the table
     # the 6 synthetic dev users in groups of 4: one group, the last 2 users dropped
     assert len(rows) == 4 * len(ladder.SOURCES) and {row["group"] for row in rows} == {0}
     assert report["settings"]["users"].startswith(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "experiments"))  # the scripts import plots.py as a sibling script does
 _spec = importlib.util.spec_from_file_location("experiments_run", REPO / "experiments" / "run.py")
 runner = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(runner)

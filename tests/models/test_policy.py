@@ -7,10 +7,11 @@ import torch
 from peft import PeftModel
 
 from bump_pl.models.loading import load_causal_lm
-from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.lora import LoraSettings
-from bump_pl.models.policy import ReferencePolicy, build_policy, export_policy
+from bump_pl.models.policy import build_policy, export_policy
 from bump_pl.models.rollout import Rollouts
+from bump_pl.rl.logprobs import completion_logprobs
+from bump_pl.rl.reference import ReferencePolicy
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

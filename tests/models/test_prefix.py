@@ -10,7 +10,7 @@ from bump_pl.models.prefix import (
     position_ids_from_mask,
 )
 from bump_pl.models.tiny import tiny_random_llama
-from bump_pl.utils import pad_token_ids
+from bump_pl.token_padding import pad_token_ids
 
 
 def _left_pad(seqs: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bump_pl.models.chunked_backward import _context_blocks, backward_completion_logprobs
-from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs
 from bump_pl.models.lora import LoraSettings
 from bump_pl.models.policy import build_policy
 from bump_pl.models.prefix import encode_prefix, forward_continuation
 from bump_pl.models.rollout import SamplingSettings, generate_rollouts
+from bump_pl.rl.chunked_backward import _context_blocks, backward_completion_logprobs
+from bump_pl.rl.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs
 
 G = 3
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from bump_pl.core.grpo import GRPOSettings
-from bump_pl.models.logprobs import completion_logprobs
 from bump_pl.models.lora import LoraSettings
-from bump_pl.models.policy import ReferencePolicy, build_policy
-from bump_pl.models.policy_update import policy_update, score_rollouts, tokens_all_ranks
+from bump_pl.models.policy import build_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
+from bump_pl.rl.logprobs import completion_logprobs
+from bump_pl.rl.policy_update import policy_update, score_rollouts, tokens_all_ranks
+from bump_pl.rl.reference import ReferencePolicy
 
 G = 2
 

@@ -1,11 +1,8 @@
-"""Small helpers shared across the package, one copy each.
+"""Files a reader sees whole or not at all, and the JSONL files bump-pl writes and reads.
 
-- Atomic writes: a reader sees the old state or the complete new one, never a half. Everything is
-  first written under a hidden temporary name in the destination's own folder (same file system),
-  then moved into place with one ``os.replace`` / ``os.rename``.
-- Markdown tables for text logs and reports.
-- Padding ragged token-id lists into a batch, and the pad id to use.
-- A temporary eval mode that restores every submodule's own mode.
+Atomic writes: a reader sees the old state or the complete new one, never a half. Everything is
+first written under a hidden temporary name in the destination's own folder (same file system),
+then moved into place with one ``os.replace`` / ``os.rename``.
 """
 
 from __future__ import annotations
@@ -17,10 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
-from torch import Tensor
+from typing import Any
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -92,7 +86,6 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         raise
 
 
-
 def write_folder_once(final: Path, write: Callable[[Path], None]) -> Path:
     """``final``, unless it exists already: ``write(temp)`` fills a temporary sibling that is then
     renamed into place (see :func:`atomic_dir`). A concurrent writer that wins the rename is fine:
@@ -106,59 +99,3 @@ def write_folder_once(final: Path, write: Callable[[Path], None]) -> Path:
         if not final.is_dir():
             raise
     return final
-
-def markdown_cell(text: str) -> str:
-    """``text`` safe inside one Markdown table cell (no ``|``, no line breaks)."""
-    return str(text).replace("|", "/").replace("\r", " ").replace("\n", " ")
-
-
-def markdown_table(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    """A Markdown table: ``header`` then one line per row, every cell made safe by :func:`markdown_cell`."""
-    lines = ["| " + " | ".join(map(markdown_cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def pad_token_ids(
-    seqs: list[list[int]], pad_id: int, side: Literal["left", "right"], device: torch.device | str = "cpu"
-) -> tuple[Tensor, Tensor]:
-    """Stack ``N`` id lists into ``input_ids`` ``[N, T]`` and ``attention_mask`` ``[N, T]`` (long, 1 = real).
-
-    ``T`` is the longest list (at least 1, so an all-empty batch still has a shape); ``side`` says
-    where the ``pad_id`` filler goes.
-    """
-    width = max(1, max((len(s) for s in seqs), default=0))
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for n, seq in enumerate(seqs):
-        if not seq:
-            continue
-        span = slice(width - len(seq), width) if side == "left" else slice(0, len(seq))
-        ids[n, span] = torch.tensor(seq, dtype=torch.long)
-        mask[n, span] = 1
-    return ids.to(device), mask.to(device)
-
-
-def pad_id_of(tokenizer: Any) -> int:
-    """The tokenizer's pad id, else its eos id, else 0 (padded positions are masked out anyway)."""
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-@contextmanager
-def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """``module.eval()`` inside the block; on exit each submodule gets back its own previous mode.
-
-    Sampling and reference log-probs must not see dropout, but the training step that follows must
-    find every module as it left it. ``module.train(previous)`` would not do: it would switch a
-    frozen judge kept in eval mode inside a training LightningModule back to train mode.
-    """
-    modes = {sub: sub.training for sub in module.modules()}
-    module.eval()
-    try:
-        yield module
-    finally:
-        for sub, training in modes.items():
-            sub.training = training

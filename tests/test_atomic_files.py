@@ -1,62 +1,14 @@
-"""The shared helpers: atomic folders, JSONL, Markdown tables, padding, the pad id, eval mode."""
+"""Atomic folders and files, and the JSONL reader."""
 
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import torch
 
-from bump_pl.utils import (
-    atomic_dir,
-    eval_mode,
-    markdown_table,
-    numbered_jsonl,
-    pad_id_of,
-    pad_token_ids,
-    write_folder_once,
-    write_text_atomic,
-)
-
-
-@pytest.mark.parametrize(
-    ("side", "ids", "mask"),
-    [
-        ("left", [[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]]),
-        ("right", [[5, 6, 7], [8, 0, 0]], [[1, 1, 1], [1, 0, 0]]),
-    ],
-)
-def test_pad_token_ids(side: str, ids: list[list[int]], mask: list[list[int]]) -> None:
-    got_ids, got_mask = pad_token_ids([[5, 6, 7], [8]], 0, side)
-    assert torch.equal(got_ids, torch.tensor(ids)) and torch.equal(got_mask, torch.tensor(mask))
-    assert got_ids.dtype == got_mask.dtype == torch.long
-
-
-def test_all_empty_rows_still_have_a_shape() -> None:
-    ids, mask = pad_token_ids([[], []], 9, "left")
-    assert ids.tolist() == [[9], [9]] and mask.tolist() == [[0], [0]]
-
-
-@pytest.mark.parametrize(("pad", "eos", "expected"), [(3, 7, 3), (None, 7, 7), (None, None, 0)])
-def test_pad_id_falls_back_to_eos_then_zero(pad: int | None, eos: int | None, expected: int) -> None:
-    assert pad_id_of(SimpleNamespace(pad_token_id=pad, eos_token_id=eos)) == expected
-
-
-def test_markdown_table_escapes_cells() -> None:
-    table = markdown_table(["user", "profile"], [["u|1", "likes\nsci-fi"], [2, "x"]])
-    assert table.splitlines() == ["| user | profile |", "|---|---|", "| u/1 | likes sci-fi |", "| 2 | x |"]
-
-
-def test_eval_mode_restores_each_submodules_own_mode() -> None:
-    outer = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Sequential(torch.nn.Dropout(0.5)))
-    outer.train()
-    outer[1].eval()  # e.g. a frozen judge inside a training module
-    with eval_mode(outer):
-        assert not any(module.training for module in outer.modules())
-    assert outer.training and outer[0].training and not outer[1].training and not outer[1][0].training
+from bump_pl.atomic_files import atomic_dir, numbered_jsonl, write_folder_once, write_text_atomic
 
 
 def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 The training step hands over :class:`~bump_pl.models.rollout.Rollouts` scored by :func:`score_rollouts`
 (what was sampled, what it was worth, what the sampling and reference policies thought of it) and
 :func:`policy_update` backpropagates the GRPO loss of them: in one forward and backward, or, past
-``budget_tokens``, through the memory-bounded :func:`~bump_pl.models.chunked_backward.backward_completion_logprobs`. Both paths
+``budget_tokens``, through the memory-bounded :func:`~bump_pl.rl.chunked_backward.backward_completion_logprobs`. Both paths
 use the same :class:`GRPOObjective`, the loss of a set of rows, so they compute the same gradient
 (tested). No Lightning here: ``backward`` is whatever backpropagates a 0-dim tensor
 (``LightningModule.manual_backward`` in training).
@@ -20,11 +20,11 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from bump_pl.core.grpo import GRPOSettings, GRPOStats, grpo_loss, grpo_stats
-from bump_pl.models.chunked_backward import BackwardResult, backward_completion_logprobs
-from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy
-from bump_pl.models.policy import ReferencePolicy
+from bump_pl.models.modes import eval_mode
 from bump_pl.models.rollout import Rollouts
-from bump_pl.utils import eval_mode
+from bump_pl.rl.chunked_backward import BackwardResult, backward_completion_logprobs
+from bump_pl.rl.logprobs import completion_logprobs, completion_logprobs_entropy
+from bump_pl.rl.reference import ReferencePolicy
 
 
 @torch.no_grad()
@@ -133,7 +133,7 @@ def policy_update(
             forward and backward over everything.
         backward: how to backpropagate a 0-dim tensor.
         prompt_gradients: False treats the prompts' keys and values as constants (an approximation
-            that skips their backward; see :mod:`~bump_pl.models.chunked_backward`), so it always
+            that skips their backward; see :mod:`~bump_pl.rl.chunked_backward`), so it always
             takes the chunked path, in one chunk when ``budget_tokens`` is 0.
         dapo_normaliser: :func:`tokens_all_ranks` of the generation batch ``batch`` was split from;
             None: ``batch``'s own (one mini-batch per generation).

@@ -7,8 +7,8 @@ import torch
 
 from bump_pl.core.reward import RewardSettings
 from bump_pl.judges import EmbeddingJudge
-from bump_pl.judging import judge_scores, rollout_reward
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
+from bump_pl.verdict import judge_scores, rollout_reward
 
 U, G, K = 3, 2, 2
 PROFILES = [f"user {u} likes topic {u} take {g}" for u in range(U) for g in range(G)]

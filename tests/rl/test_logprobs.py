@@ -6,10 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bump_pl.models.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs, token_logprobs_entropy
 from bump_pl.models.lora import LoraSettings
 from bump_pl.models.policy import build_policy
 from bump_pl.models.rollout import Rollouts, SamplingSettings, generate_rollouts
+from bump_pl.rl.logprobs import completion_logprobs, completion_logprobs_entropy, token_logprobs, token_logprobs_entropy
 
 G = 3
 

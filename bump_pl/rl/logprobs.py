@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 
 from bump_pl.models.prefix import encode_prefix, forward_continuation, forward_full
 from bump_pl.models.rollout import Rollouts
-from bump_pl.models.selected_log_softmax import selected_log_softmax
+from bump_pl.rl.selected_log_softmax import selected_log_softmax
 
 
 class TokenLogprobs(NamedTuple):
@@ -38,14 +38,14 @@ class TokenLogprobs(NamedTuple):
 
 
 def token_logprobs(logits: Tensor, tokens: Tensor, temperature: float = 1.0, chunk_rows: int | None = None) -> Tensor:
-    """``log_softmax(logits / temperature)`` at ``tokens`` (:func:`~bump_pl.models.selected_log_softmax.selected_log_softmax`).
+    """``log_softmax(logits / temperature)`` at ``tokens`` (:func:`~bump_pl.rl.selected_log_softmax.selected_log_softmax`).
 
     Args:
         logits: ``[N, T, V]`` (or ``[N, V]`` with ``tokens`` ``[N]``).
         tokens: ``[N, T]`` long.
         temperature: > 0.
         chunk_rows: token positions per chunk (default: 8 MB of float32 logits on CPU, see
-            :data:`~bump_pl.models.selected_log_softmax.CHUNK_BYTES`).
+            :data:`~bump_pl.rl.selected_log_softmax.CHUNK_BYTES`).
 
     Returns:
         ``[N, T]`` float32 log-probs (``[N]`` for 2-D input).

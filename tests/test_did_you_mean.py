@@ -9,10 +9,10 @@ import pytest
 
 from bump_pl.data.errors import LampFormatError
 from bump_pl.data.tasks import get_task
+from bump_pl.did_you_mean import closest, unknown_name
 from bump_pl.downstream.inputs import resolve_task as downstream_task
 from bump_pl.judges.config import build_judge, check_judge_name
 from bump_pl.models.loading import ModelNotFoundError, check_model_name, load_causal_lm
-from bump_pl.names import closest, unknown_name
 
 
 def test_closest_is_case_insensitive_and_none_when_far() -> None:
@@ -53,7 +53,7 @@ def test_judge_names_and_arguments_are_checked_with_the_nearest() -> None:
     check_judge_name("EmbeddingJudge")
     check_judge_name("bump_pl.judges.CrossJudge")
     check_judge_name("my_package.MyJudge")  # outside bump_pl.judges: left to its import
-    with pytest.raises(ValueError, match=r"unknown judge 'EmbedingJudge': did you mean 'EmbeddingJudge'\? \(known: EmbeddingJudge, CrossJudge\)"):
+    with pytest.raises(ValueError, match=r"unknown judge 'EmbedingJudge': did you mean 'EmbeddingJudge'\? \(known: EmbeddingJudge, CrossJudge, LikelihoodJudge\)"):
         check_judge_name("EmbedingJudge")
     config = {"class_path": "bump_pl.judges.EmbeddingJudge", "init_args": {"model": "tiny-random-encoder", "poolng": "mean"}}
     with pytest.raises(ValueError, match=r"model\.judge\.init_args: EmbeddingJudge takes no 'poolng': did you mean 'pooling'\?"):

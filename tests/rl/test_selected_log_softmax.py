@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bump_pl.models.selected_log_softmax import selected_log_softmax
+from bump_pl.rl.selected_log_softmax import selected_log_softmax
 
 
 def _reference(logits, tokens, temperature):

@@ -1,6 +1,6 @@
 """Size the policy update's ``grad_budget_tokens`` from the device's free memory (``auto``).
 
-The memory-bounded update (:mod:`bump_pl.models.chunked_backward`) forwards at most
+The memory-bounded update (:mod:`bump_pl.rl.chunked_backward`) forwards at most
 ``grad_budget_tokens`` tokens with gradients at once; its peak memory is about that many tokens
 times the activation bytes autograd keeps per token. Too small a budget runs many small, slow
 forwards (75-95 s/step at 256 tokens on an H200 for the LaMP shape); too large runs out of memory.

@@ -48,14 +48,14 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel
 
-from bump_pl.models.logprobs import token_logprobs_entropy
 from bump_pl.models.prefix import position_ids_from_mask
 from bump_pl.models.rollout import Rollouts
+from bump_pl.rl.logprobs import token_logprobs_entropy
 
 RowLoss = Callable[[Tensor, Tensor], Tensor]
 """``row_loss(rows, logps)``: the 0-dim loss contribution of completion rows ``rows`` ``[n]`` with
 log-probs ``logps`` ``[n, T]`` (differentiable, 0 at masked positions); the contributions of all
-rows add up to the loss (e.g. :class:`bump_pl.models.policy_update.GRPOObjective`)."""
+rows add up to the loss (e.g. :class:`bump_pl.rl.policy_update.GRPOObjective`)."""
 
 
 class BackwardResult(NamedTuple):

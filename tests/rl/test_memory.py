@@ -4,12 +4,12 @@ import pytest
 import torch
 from transformers import Qwen2Config
 
-from bump_pl.models.memory import (
+from bump_pl.models.tiny import tiny_random_llama
+from bump_pl.rl.memory import (
     activation_bytes_per_token,
     auto_grad_budget_tokens,
     budget_from_free_memory,
 )
-from bump_pl.models.tiny import tiny_random_llama
 
 GiB = 2**30
 QWEN_1_5B = Qwen2Config(
