@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from bump_pl.judges import LikelihoodJudge
 from bump_pl.judges.config import build_judge, judge_config
-from bump_pl.judges.in_batch import in_batch_scores
+from bump_pl.judges.in_batch import HybridNegatives, in_batch_scores
 from bump_pl.judges.likelihood import TEMPLATE
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
 
@@ -149,3 +149,28 @@ def test_two_gloo_ranks_score_as_one_process():
     for rank in (0, 1):
         torch.testing.assert_close(out[rank][0], single.profile_to_item, atol=1e-5, rtol=0)
         torch.testing.assert_close(out[rank][1], single.item_to_profile, atol=1e-5, rtol=0)
+
+
+class LengthRetriever:
+    """Vectors of text length and vowel count: a retriever that ranks differently from the judge."""
+
+    symmetric = True
+
+    def to(self, device):
+        return self
+
+    def encode(self, texts, direction, side):
+        return torch.tensor([[len(t), sum(c in "aeiou" for c in t)] for t in texts], dtype=torch.float32)
+
+
+def test_hybrid_negatives_rescore_the_retrievers_picks_and_equal_global_with_every_negative():
+    judge = _judge()
+    profiles, items = _users(0, 3)
+    full = in_batch_scores(judge, profiles, items, num_users=3)
+    every = in_batch_scores(judge, profiles, items, num_users=3, hybrid=HybridNegatives(LengthRetriever(), 100))
+    torch.testing.assert_close(every.profile_to_item, full.profile_to_item, atol=1e-5, rtol=0)
+    torch.testing.assert_close(every.item_to_profile, full.item_to_profile, atol=1e-5, rtol=0)
+    one = in_batch_scores(judge, profiles, items, num_users=3, hybrid=HybridNegatives(LengthRetriever(), 1))
+    scored = one.profile_to_item > one.profile_to_item.min(dim=1, keepdim=True).values  # unscored rank last
+    assert torch.allclose(one.profile_to_item[scored], full.profile_to_item[scored], atol=1e-5)
+    assert not scored.all()
