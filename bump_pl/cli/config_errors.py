@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,16 @@ def config_files(args: Sequence[str]) -> list[Path]:
     return files
 
 
+def _configs_last_first(args: Sequence[str]) -> Iterator[tuple[Path, Any]]:
+    """``(path, parsed YAML)`` of each ``--config`` file in ``args``, the last (the one that wins)
+    first; files that cannot be read or parsed are skipped (their own error is reported elsewhere)."""
+    for path in reversed(config_files(args)):
+        try:
+            yield path, yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+
+
 def _lookup(data: Any, key: str) -> bool:
     """Whether the nested mapping ``data`` sets the dotted ``key``."""
     for part in key.split("."):
@@ -56,11 +66,7 @@ def source_of(key: str, args: Sequence[str]) -> str:
     option = f"--{key}"
     if any(arg == option or arg.startswith(option + "=") for arg in args):
         return "the command line"
-    for path in reversed(config_files(args)):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
+    for path, data in _configs_last_first(args):
         if _lookup(data, key):
             return str(path)
     return "the command line"
@@ -70,11 +76,7 @@ def callback_setting(key: str, args: Sequence[str]) -> str | None:
     """Where a callback's ``init_args`` set the bare ``key`` in a ``--config`` file (jsonargparse
     reports only the key): ``"FILE, trainer.callbacks: NAME"`` plus, for ``DownstreamEvalCallback``'s
     settings of before they moved under ``settings:``, what to write instead; None if no callback does."""
-    for path in reversed(config_files(args)):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
+    for path, data in _configs_last_first(args):
         callbacks = ((data or {}).get("trainer") or {}).get("callbacks") if isinstance(data, dict) else None
         for callback in callbacks if isinstance(callbacks, list) else []:
             init_args = callback.get("init_args") if isinstance(callback, dict) else None
@@ -201,11 +203,7 @@ def _given_judge_class(args: Sequence[str]) -> str | None:
             else:
                 continue
             return found
-    for path in reversed(config_files(args)):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
+    for path, data in _configs_last_first(args):
         judge = ((data or {}).get("model") or {}).get("judge") if isinstance(data, dict) else None
         if isinstance(judge, str):
             return judge
