@@ -1,13 +1,11 @@
 """BumpModule end to end on tiny models: what trains, what is logged, how ranks share negatives."""
 
 import os
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -18,6 +16,7 @@ from bump_pl.core.reward import RewardSettings
 from bump_pl.judges import EmbeddingJudge
 from bump_pl.models.tiny import tiny_random_encoder, tiny_tokenizer
 from bump_pl.module import BumpModule
+from gloo_ranks import run_on_ranks
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 TRAIN_SCALARS = {
@@ -114,47 +113,35 @@ def _reward(module: BumpModule, profiles: list[str], heldout: list[list[str]], u
     return module._bidirectional_reward(rollouts, SimpleNamespace(heldout=heldout, user_ids=users))
 
 
-def _rank_rewards(rank: int, port: int, out: dict) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _rank_rewards(rank: int, out: dict) -> None:
     profiles, heldout = _texts(rank * U)
     users = [f"u{u}" for u in range(rank * U, rank * U + U)]
     out[rank] = _reward(_module(), profiles, heldout, users)
-    dist.destroy_process_group()
 
 
-def _rank_advantages(rank: int, port: int, rewards: torch.Tensor, out: dict) -> None:
+def _rank_advantages(rank: int, rewards: torch.Tensor, out: dict) -> None:
     from bump_pl.core.grpo import GRPOSettings
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
     module = BumpModule(judge=EmbeddingJudge(tiny_random_encoder(), tokenizer=tiny_tokenizer()), group_size=G,
                         grpo=GRPOSettings(advantage_scale="batch"))
     out[rank] = module._advantages(rewards.chunk(2)[rank])
-    dist.destroy_process_group()
 
 
 def test_batch_scaled_advantages_use_the_std_of_every_ranks_rewards():
     from bump_pl.core.grpo import group_advantages
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     # rank 0's rewards spread little, rank 1's a lot: a per-rank std would scale them differently
     rewards = torch.tensor([0.50, 0.52, 0.49, 0.51, 0.1, 0.9, 0.0, 1.0])
     out = mp.Manager().dict()
-    mp.spawn(_rank_advantages, args=(port, rewards, out), nprocs=2, join=True)
+    run_on_ranks(_rank_advantages, rewards, out)
     single = group_advantages(rewards, G, scale="batch")
     torch.testing.assert_close(torch.cat([out[0], out[1]]), single)
     assert not torch.allclose(out[0], group_advantages(rewards[:4], G, scale="batch"))  # not rank 0's own std
 
 
 def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = mp.Manager().dict()
-    mp.spawn(_rank_rewards, args=(port, out), nprocs=2, join=True)
+    run_on_ranks(_rank_rewards, out)
     profiles, heldout = [], []
     for rank in (0, 1):
         rank_profiles, rank_heldout = _texts(rank * U)

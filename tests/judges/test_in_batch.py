@@ -1,18 +1,16 @@
 """In-batch scores under DDP equal one process holding every rank's users (gloo, 2 processes), in the
 global and the hybrid modes; hybrid scores are the judge's over positives + k hardest negatives."""
 
-import os
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from bump_pl.core.reward import bidirectional_reward, same_user_mask
 from bump_pl.judges.base import Retriever
 from bump_pl.judges.in_batch import HybridNegatives, gather_chosen_texts, in_batch_scores, text_keys
 from bump_pl.metrics.functional import multi_positive_ndcg
+from gloo_ranks import run_on_ranks
 
 G, K, U = 3, 2, 2  # rollouts per user, held-out items per user, users per rank
 
@@ -55,9 +53,7 @@ def _texts(first_user: int, num_users: int):
     return profiles, items
 
 
-def _worker(rank: int, port: int, symmetric: bool, out: dict, hard_negatives: int | None = None, sampled: int = 0) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _worker(rank: int, symmetric: bool, out: dict, hard_negatives: int | None = None, sampled: int = 0) -> None:
     profiles, items = _texts(rank * U, U)
     hybrid = None if hard_negatives is None else HybridNegatives(CharRetriever(), hard_negatives, sampled)
     scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U, hybrid=hybrid)
@@ -66,19 +62,12 @@ def _worker(rank: int, port: int, symmetric: bool, out: dict, hard_negatives: in
         chosen = torch.zeros(2 * U * K, dtype=torch.bool)
         chosen[rank * U * K] = True  # rank 0 wants item 0, rank 1 wants item U*K (the other's first)
         out[f"texts{rank}"] = gather_chosen_texts(items, chosen)
-    dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_two_ranks_see_the_same_global_scores_as_one_process(symmetric):
     out = mp.Manager().dict()
-    mp.spawn(_worker, args=(_free_port(), symmetric, out), nprocs=2, join=True)
+    run_on_ranks(_worker, symmetric, out)
     profiles, items = _texts(0, 2 * U)
     single = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=2 * U)
     for rank in (0, 1):
@@ -147,7 +136,7 @@ def test_hybrid_scores_positives_and_the_retrievers_hardest_negatives_only():
 @pytest.mark.parametrize(("k", "m"), [(2, 0), (1, 1)])
 def test_hybrid_under_two_ranks_equals_one_process(k, m):
     out = mp.Manager().dict()
-    mp.spawn(_worker, args=(_free_port(), False, out, k, m), nprocs=2, join=True)
+    run_on_ranks(_worker, False, out, k, m)
     profiles, items = _texts(0, 2 * U)
     single = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U, hybrid=_hybrid(k, m))
     full = in_batch_scores(CharJudge(False), profiles, items, num_users=2 * U)

@@ -1,12 +1,9 @@
 """LikelihoodJudge: PMI of an item with a profile; shared path == naive path == a hand-built forward,
 empty profile scores 0, one matrix serves both directions, hybrid sets, checkpoint and DDP."""
 
-import os
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from bump_pl.judges import LikelihoodJudge
@@ -14,6 +11,7 @@ from bump_pl.judges.config import build_judge, judge_config
 from bump_pl.judges.in_batch import HybridNegatives, in_batch_scores
 from bump_pl.judges.likelihood import TEMPLATE
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
+from gloo_ranks import run_on_ranks
 
 PROFILES = ["enjoys slow-paced drama films and documentaries " * 3, "p", "likes action, rates harshly", ""]
 ITEMS = ["Titanic (1997) (Drama): rated 5", "a long review of a nature documentary about whales: rated 2",
@@ -128,22 +126,15 @@ def _judge() -> LikelihoodJudge:
     return LikelihoodJudge(tiny_random_llama(seed=3), tokenizer=tiny_tokenizer(), scored_after=": rated", pack_tokens=64)
 
 
-def _worker(rank: int, port: int, out: dict) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _worker(rank: int, out: dict) -> None:
     profiles, items = _users(rank * U, U)
     scores = in_batch_scores(_judge(), profiles, items, num_users=U)
     out[rank] = (scores.profile_to_item, scores.item_to_profile)
-    dist.destroy_process_group()
 
 
 def test_two_gloo_ranks_score_as_one_process():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = mp.Manager().dict()
-    mp.spawn(_worker, args=(port, out), nprocs=2, join=True)
+    run_on_ranks(_worker, out)
     single = in_batch_scores(_judge(), *_users(0, 2 * U), num_users=2 * U)
     torch.testing.assert_close(single.item_to_profile, single.profile_to_item.T)
     for rank in (0, 1):

@@ -1,14 +1,12 @@
 """MultiPositiveNDCG: the mean of per-query NDCG, the same however updates are split over processes."""
 
 import math
-import os
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from bump_pl.metrics import MultiPositiveNDCG, multi_positive_ndcg
+from gloo_ranks import run_on_ranks
 
 
 def _batches(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -50,24 +48,19 @@ def test_compute_before_update_is_nan_and_bad_k_raises():
         MultiPositiveNDCG(k=0)
 
 
-def _worker(rank: int, init_file: str, result_file: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    try:
-        metric = MultiPositiveNDCG()
-        for i, (scores, relevant) in enumerate(_batches()):
-            if i % 2 == rank:
-                metric.update(scores, relevant)
-        value = float(metric.compute())
-        if rank == 0:
-            with open(result_file, "w") as handle:
-                handle.write(repr(value))
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, result_file: str) -> None:
+    metric = MultiPositiveNDCG()
+    for i, (scores, relevant) in enumerate(_batches()):
+        if i % 2 == rank:
+            metric.update(scores, relevant)
+    value = float(metric.compute())
+    if rank == 0:
+        with open(result_file, "w") as handle:
+            handle.write(repr(value))
 
 
 @pytest.mark.slow
 def test_real_two_process_gloo_sync(tmp_path):
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     result = tmp_path / "result.txt"
-    mp.spawn(_worker, args=(str(tmp_path / "init"), str(result)), nprocs=2, join=True)
+    run_on_ranks(_worker, str(result))
     assert float(result.read_text()) == pytest.approx(_per_query_mean(_batches()), abs=1e-12)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy
 
 from bump_pl.strategies.clipping import check_deepspeed_clipping, clip_policy_gradients
+from gloo_ranks import run_on_ranks
 
 
 class _Linear(LightningModule):
@@ -75,12 +73,10 @@ def test_fsdp_overlay_keeps_original_parameters_for_lora():
     assert FSDPStrategy(sharding_strategy="FULL_SHARD", state_dict_type="full").kwargs["use_orig_params"] is True
 
 
-def _fsdp2_worker(rank: int, world: int, port: int, out: str) -> None:
+def _fsdp2_worker(rank: int, world: int, out: str) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
     reference = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Linear(16, 4))
     sharded = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Linear(16, 4))
@@ -98,13 +94,12 @@ def _fsdp2_worker(rank: int, world: int, port: int, out: str) -> None:
     full = [p.grad.full_tensor() for p in sharded.parameters()]
     if rank == 0:
         torch.save({"sharded": full, "reference": [p.grad for p in reference.parameters()]}, out)
-    dist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_fsdp2_sharded_gradients_are_clipped_by_the_global_norm(tmp_path):
     out = str(tmp_path / "grads.pt")
-    mp.spawn(_fsdp2_worker, args=(2, 29000 + os.getpid() % 1000, out), nprocs=2)
+    run_on_ranks(_fsdp2_worker, 2, out)
     grads = torch.load(out)
     assert _grad_norm_list(grads["reference"]) == pytest.approx(0.1, rel=1e-4)
     for sharded, reference in zip(grads["sharded"], grads["reference"]):

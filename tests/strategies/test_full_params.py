@@ -10,19 +10,17 @@ same step on an unsharded copy.
 
 from __future__ import annotations
 
-import datetime
-import os
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import DeepSpeedStrategy
 
 from bump_pl.models.merged_lora import merged_lora
 from bump_pl.strategies.full_params import full_parameters
+from gloo_ranks import run_on_ranks
 
 
 def _net() -> torch.nn.Sequential:
@@ -50,24 +48,10 @@ def _local_numel(net: torch.nn.Module) -> int:
     return sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in net.parameters())
 
 
-def _join(rank: int, world: int, port: int) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-
-
-def _leave(rank: int, report: dict, out: str) -> None:
-    """Rank 0 saves ``report`` to ``out``; every rank leaves the group."""
-    if rank == 0:
-        torch.save(report, out)
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def _spawn(worker, kind: str, tmp_path, port_offset: int) -> dict:
-    """Run ``worker(rank, 2, port, kind, out)`` on two processes; rank 0's report."""
+def _spawn(worker, kind: str, tmp_path) -> dict:
+    """Run ``worker(rank, 2, kind, out)`` on two gloo ranks; rank 0's report."""
     out = str(tmp_path / "report.pt")
-    port = 29500 + os.getpid() % 500 + port_offset + (kind == "fsdp2") * 7
-    mp.spawn(worker, args=(2, port, kind, out), nprocs=2)
+    run_on_ranks(worker, 2, kind, out)
     return torch.load(out)
 
 
@@ -90,8 +74,7 @@ def _one_sgd_step_each(
     report["reference_trained"] = [p.detach().clone() for p in reference.parameters()]
 
 
-def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
-    _join(rank, world, port)
+def _worker(rank: int, world: int, kind: str, out: str) -> None:
     torch.manual_seed(0)
     reference, net = _net(), _net()
     net.load_state_dict(reference.state_dict())
@@ -119,13 +102,14 @@ def _worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
                 pass
         except ValueError as error:
             report["nested_error"] = str(error)
-    _leave(rank, report, out)
+    if rank == 0:
+        torch.save(report, out)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
 def test_rank_0_sees_full_correct_parameters_inside_and_shards_outside(kind: str, tmp_path) -> None:
-    report = _spawn(_worker, kind, tmp_path, port_offset=0)
+    report = _spawn(_worker, kind, tmp_path)
     full = report["full_numel"]
     assert all(local < full for local in report["outside"]), (report["outside"], full)  # sharded before and after
     assert report["plain"]
@@ -152,9 +136,8 @@ def _lora_net() -> torch.nn.Module:
     return net
 
 
-def _lora_worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
+def _lora_worker(rank: int, world: int, kind: str, out: str) -> None:
     """Generation's fold on a sharded LoRA policy: refused on shards, done on rank 0's whole parameters."""
-    _join(rank, world, port)
     reference, policy = _lora_net(), _lora_net()
     inner = policy.base_model.model
     model = _shard(kind, policy, world, layers=(inner[0], inner[2]))
@@ -173,13 +156,14 @@ def _lora_worker(rank: int, world: int, port: int, kind: str, out: str) -> None:
             report["restored"] = all(torch.equal(p, q) for p, q in zip(policy.parameters(), whole, strict=True))
         dist.barrier()
     _one_sgd_step_each(rank, world, (model, policy), reference, trainer, report)
-    _leave(rank, report, out)
+    if rank == 0:
+        torch.save(report, out)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fsdp", "fsdp2"])
 def test_generation_folds_lora_only_into_whole_weights_and_sharded_training_goes_on(kind: str, tmp_path) -> None:
-    report = _spawn(_lora_worker, kind, tmp_path, port_offset=13)
+    report = _spawn(_lora_worker, kind, tmp_path)
     assert report["folded_sharded"] is False
     assert report["folded_whole"] is True and report["restored"]
     torch.testing.assert_close(report["output"], report["reference_output"])
