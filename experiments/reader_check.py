@@ -1,0 +1,185 @@
+"""Check the reader before blaming the profile: can a downstream model use what a user's context says?
+
+    python experiments/reader_check.py --data_dir ../shared/data/movielens-rating --split dev \
+        --questions_per_user 5 --profiles RUN/downstream-dev/profiles.jsonl \
+        --untrained_profiles RUN/downstream-dev/untrained_profiles.jsonl --out runs/reader-check-dev
+
+A profile can only help downstream through a reader that uses it. ``bump-downstream --mode zero_shot``
+asks SmolLM2-135M-Instruct as a chat turn; on MovieLens every context there (the user's own recent
+ratings included) makes its rating *worse* than no context at all. That says nothing about the
+profiles until we know whether any reader here can use a user's context. This script asks the
+same questions as ``bump-downstream --questions_per_user N`` (:func:`bump_pl.downstream.held_out.ask_last`:
+every context is built from the history before the earliest asked item) two other ways:
+
+- ``history_mean``: no model; the mean of the user's history ratings. How much a plain statistic of
+  the user's context is worth: the headroom any profile could claim.
+- a **completion reader**: the causal LM reads the likelihood judge's template with the context as
+  ``{profile}`` and the asked item as ``{item}``, written as the history lines are
+  (``"<item>: rated "``), and answers with the rating expected under the softmax of the next token's
+  log-probabilities over the options ``1..5``. This is the format in which the likelihood judge
+  measured information (experiments/judge_check.py), so it is the reader the profile was trained for.
+  Its contexts are the variants of ``bump-downstream``: ``no_profile``, ``recent_history`` (the last
+  ``--history_items`` items as ``"<item>: rated N"`` lines, cut to ``--context_tokens`` from the
+  end), ``profile``, ``other_user_profile`` (the same fixed derangement) and ``untrained_profile``
+  (profiles cut to ``--context_tokens`` from the start).
+
+Scored with LaMP-3's official MAE and RMSE, 95% bootstrap intervals over users (each with all their
+questions), and ``profile - b`` paired for every other variant. Rating tasks only
+(:data:`bump_pl.downstream.held_out.ITEM_QUESTIONS` writes their items as questions).
+``--out`` (new) receives ``predictions.jsonl``, ``reader_check.json`` and ``reader_check.md`` (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bump_pl.data.tasks import get_task, metric_task_of
+from bump_pl.downstream.bootstrap import bootstrap_report
+from bump_pl.downstream.held_out import ITEM_QUESTIONS, ask_last
+from bump_pl.downstream.inputs import check_covered, read_profiles, read_split
+from bump_pl.downstream.other_user import derangement
+from bump_pl.downstream.prompts import truncate_tokens
+from bump_pl.markdown_table import markdown_table
+from bump_pl.models.loading import load_causal_lm, load_tokenizer
+from bump_pl.models.prefix import position_ids_from_mask
+from bump_pl.token_padding import pad_id_of, pad_token_ids
+
+#: The likelihood judge's template of experiments/overlays/likelihood_rating.yaml.
+TEMPLATE = "Profile of a movie watcher:\n{profile}\n\nA movie this user rated from 1 to 5:\n{item}"
+OPTIONS = ("1", "2", "3", "4", "5")
+RATED = ": rated "
+
+
+def item_line(task: str, item: dict[str, Any]) -> str:
+    """A history item as the reader sees it: ``"<the item as its question shows it>: rated <gold>"``."""
+    writer = ITEM_QUESTIONS[task]
+    return f"{writer.asked(item)}{RATED}{writer.gold(item)}"
+
+
+def contexts(task: str, user, profiles: dict[str, dict[str, str]], other: dict[str, str], tokenizer: Any,
+             history_items: int, context_tokens: int) -> dict[str, str]:
+    """``{variant: context}`` of one user (``user.items`` is the history before the earliest asked item)."""
+    lines = [item_line(task, item) for item in user.items[-history_items:]]
+    out = {"no_profile": "", "recent_history": truncate_tokens("\n".join(lines), tokenizer, context_tokens, keep="tail")}
+    for variant, texts in profiles.items():
+        out[variant] = truncate_tokens(texts[user.user_id].strip(), tokenizer, context_tokens, keep="head")
+    if "profile" in profiles:
+        out["other_user_profile"] = truncate_tokens(profiles["profile"][other[user.user_id]].strip(), tokenizer,
+                                                    context_tokens, keep="head")
+    return out
+
+
+def option_ids(tokenizer: Any) -> list[int]:
+    """The one token id of each rating option; refuses a tokenizer that splits a digit."""
+    ids = [tokenizer(option, add_special_tokens=False)["input_ids"] for option in OPTIONS]
+    if any(len(row) != 1 for row in ids):
+        raise ValueError(f"reader_check: the options {OPTIONS} must be one token each, the tokenizer gives {ids}")
+    return [row[0] for row in ids]
+
+
+@torch.no_grad()
+def expected_ratings(model, tokenizer, prompts: list[str], batch_size: int) -> list[float]:
+    """For each prompt, ``sum_n n * softmax(log p(n | prompt))`` over the options, from one left-padded forward per batch."""
+    options, values = option_ids(tokenizer), torch.arange(1, len(OPTIONS) + 1, dtype=torch.float32)
+    out: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        rows = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts[start : start + batch_size]]
+        ids, mask = pad_token_ids(rows, pad_id_of(tokenizer), "left")
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask)).logits[:, -1]
+        probs = logits.float().log_softmax(-1)[:, options].softmax(-1)
+        out.extend((probs * values).sum(-1).tolist())
+    return out
+
+
+def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
+    """The predictions of every variant on every question, the report, and its markdown."""
+    task = get_task(args.task or json.loads((args.data_dir / f"{args.split}_outputs.json").read_text())["task"])
+    if task.name not in ITEM_QUESTIONS or get_task(metric_task_of(task.name)).metric != "regression":
+        raise ValueError(f"reader_check: {task.name} is not a rating task whose items can be asked")
+    users = [ask_last(user, task, args.questions_per_user) for user in read_split(args.data_dir, args.split, task)]
+    sources = {"profile": args.profiles, "untrained_profile": args.untrained_profiles}
+    profiles = {variant: read_profiles([path]) for variant, path in sources.items() if path is not None}
+    for variant, texts in profiles.items():
+        check_covered(texts, [user.user_id for user in users], [sources[variant]], args.split)
+    other = derangement([user.user_id for user in users], args.seed)
+    tokenizer, model = load_tokenizer(args.model), load_causal_lm(args.model).eval()
+    rows, prompts = [], []
+    for user in users:
+        mean = sum(float(item["score"]) for item in user.items) / len(user.items)
+        shown = contexts(task.name, user, profiles, other, tokenizer, args.history_items, args.context_tokens)
+        for question in user.questions:
+            asked = question.input.split(ITEM_QUESTIONS[task.name].marker, 1)[-1]  # the item as the question shows it
+            rows.append({"id": question.id, "user_id": user.user_id, "gold": str(question.output), "history_mean": mean})
+            prompts.extend(TEMPLATE.format(profile=context, item=f"{asked}{RATED}") for context in shown.values())
+    variants = list(shown)
+    expected = expected_ratings(model, tokenizer, prompts, args.batch_size)
+    for position, row in enumerate(rows):
+        row.update(zip(variants, expected[position * len(variants) : (position + 1) * len(variants)]))
+    answers = {name: [repr(float(row[name])) for row in rows] for name in ("history_mean", *variants)}
+    metric_task = metric_task_of(task.name)
+    point, differences = bootstrap_report(
+        metric_task, answers, [row["gold"] for row in rows], [name for name in answers if name != "profile"],
+        [row["user_id"] for row in rows], samples=args.samples, seed=args.seed,
+    )
+    report = {"settings": {key: str(value) for key, value in vars(args).items()}, "questions": len(rows),
+              "users": len(users), "variants": point, "differences": differences}
+    return rows, report, markdown_report(report)
+
+
+def _cell(interval: dict[str, float]) -> str:
+    return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def markdown_report(report: dict) -> str:
+    """The two tables of ``report``: each variant's MAE and RMSE, and ``profile - b``."""
+    settings = report["settings"]
+    head = (f"# Reader check\n\n{settings['split']} split of {settings['data_dir']}: {report['questions']} questions of "
+            f"{report['users']} users ({settings['questions_per_user']} per user); completion reader {settings['model']}, "
+            f"contexts of at most {settings['context_tokens']} tokens; 95% bootstrap intervals over users.\n\n")
+    variants = markdown_table(["variant", "MAE", "RMSE"],
+                              [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["variants"].items()])
+    differences = markdown_table(["difference", "MAE", "RMSE"],
+                                 [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["differences"].items()])
+    return f"{head}{variants}\n{differences}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reader_check.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", type=Path, required=True, help="LaMP-format folder of a rating task")
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--task", default=None, help="task name (default: the outputs file's)")
+    parser.add_argument("--questions_per_user", type=int, default=5)
+    parser.add_argument("--profiles", type=Path, required=True, help='JSON lines of {"user_id", "profile"} (bump-downstream writes profiles.jsonl)')
+    parser.add_argument("--untrained_profiles", type=Path, default=None)
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="the completion reader (alias, folder or Hub id)")
+    parser.add_argument("--history_items", type=int, default=8)
+    parser.add_argument("--context_tokens", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples of users")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the derangement and the bootstrap")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for predictions.jsonl, reader_check.json/.md")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        print(f"reader_check.py: error: {args.out}: already exists (--out must be a new folder)", file=sys.stderr)
+        return 1
+    try:
+        rows, report, text = reader_check(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"reader_check.py: error: {error}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True)
+    (args.out / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    (args.out / "reader_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / "reader_check.md").write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
