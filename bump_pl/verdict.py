@@ -3,7 +3,8 @@
 :func:`judge_scores` scores ``U*G`` profiles against the ``U*K`` held-out items of their users in
 both directions, with in-batch negatives (this rank's users under ``negatives: local``, every
 rank's under ``global``, every rank's scored only for the hardest under ``hybrid``);
-:func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts, and
+:func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts (NDCG or
+margin, as ``settings.measure`` says), and
 :class:`bump_pl.validation.ValidationNDCG` into validation NDCG. No Lightning here.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from bump_pl.core.margin import margin_reward
 from bump_pl.core.reward import BidirectionalReward, RewardSettings, bidirectional_reward
 from bump_pl.judges.base import Judge
 from bump_pl.judges.in_batch import InBatchScores, hybrid_negatives, in_batch_scores
@@ -38,7 +40,13 @@ def rollout_reward(
     scores: InBatchScores, *, num_users: int, group_size: int, heldout_per_user: int, settings: RewardSettings
 ) -> BidirectionalReward:
     """The bidirectional reward ``[U*G]`` of this rank's ``U = num_users`` users' rollouts (``G`` each,
-    ``K = heldout_per_user`` held-out items each), ranked against every user in ``scores``."""
+    ``K = heldout_per_user`` held-out items each), against every user in ``scores``: their NDCG, or
+    with ``settings.measure == "margin"`` their margin over the other users (:mod:`bump_pl.core.margin`)."""
+    local_users = slice(scores.first_user, scores.first_user + num_users)
+    if settings.measure == "margin":
+        return margin_reward(scores.profile_to_item, scores.item_to_profile, num_users=scores.num_users,
+                             group_size=group_size, heldout_per_user=heldout_per_user, alpha=settings.alpha,
+                             local_users=local_users)
     return bidirectional_reward(
         scores.profile_to_item,
         scores.item_to_profile,
@@ -47,7 +55,7 @@ def rollout_reward(
         heldout_per_user=heldout_per_user,
         alpha=settings.alpha,
         k=settings.ndcg_k,
-        local_users=slice(scores.first_user, scores.first_user + num_users),
+        local_users=local_users,
         hard_negatives=scores.hard_negatives,
         sampled_negatives=scores.sampled_negatives,
     )

@@ -27,13 +27,13 @@ the machine: under load, seconds are up to 5x off.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ def chance_values(settings, num_users: int, heldout_per_user: int) -> dict[str, 
     scores = InBatchScores(torch.zeros(num_users, num_users * heldout_per_user),
                            torch.zeros(num_users * heldout_per_user, num_users), num_users, 0)
     reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user,
-                            settings=settings)
+                            settings=dataclasses.replace(settings, measure="ndcg"))
     chance = {"ndcg": reward.chance, "profile_to_item": reward.chance_profile_to_item,
               "item_to_profile": reward.chance_item_to_profile}
     return {name: np.full(num_users, float(chance[name])) for name in METRICS}

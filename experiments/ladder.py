@@ -31,6 +31,7 @@ ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -89,7 +90,9 @@ def user_scores(
 ) -> dict[str, torch.Tensor]:
     """``{metric: [U]}`` of one group: each user's text (``texts[u]``) against the group's ``U*K``
     held-out items (``heldout[u]``, ``K`` each) in both directions, in-batch negatives as
-    validation has them (``settings.negatives``), and their ``settings.alpha`` mix (``ndcg``)."""
+    validation has them (``settings.negatives``), and their ``settings.alpha`` mix (``ndcg``); NDCG
+    whatever ``settings.measure`` trained with, as validation."""
+    settings = dataclasses.replace(settings, measure="ndcg")
     scores = judge_scores(judge, texts, heldout, settings)
     num_users, heldout_per_user = len(heldout), len(heldout[0])
     reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user, settings=settings)

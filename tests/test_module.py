@@ -102,9 +102,9 @@ def _texts(first_user: int):
     return profiles, heldout
 
 
-def _module() -> BumpModule:
+def _module(measure: str = "ndcg") -> BumpModule:
     judge = EmbeddingJudge(model=tiny_random_encoder(seed=3), tokenizer=tiny_tokenizer())
-    return BumpModule(model="tiny-random-llama", judge=judge, group_size=G)
+    return BumpModule(model="tiny-random-llama", judge=judge, group_size=G, reward=RewardSettings(measure=measure))
 
 
 def _reward(module: BumpModule, profiles: list[str], heldout: list[list[str]], users: list[str]):
@@ -113,10 +113,10 @@ def _reward(module: BumpModule, profiles: list[str], heldout: list[list[str]], u
     return module._bidirectional_reward(rollouts, SimpleNamespace(heldout=heldout, user_ids=users))
 
 
-def _rank_rewards(rank: int, out: dict) -> None:
+def _rank_rewards(rank: int, measure: str, out: dict) -> None:
     profiles, heldout = _texts(rank * U)
     users = [f"u{u}" for u in range(rank * U, rank * U + U)]
-    out[rank] = _reward(_module(), profiles, heldout, users)
+    out[rank] = _reward(_module(measure), profiles, heldout, users)
 
 
 def _rank_advantages(rank: int, rewards: torch.Tensor, out: dict) -> None:
@@ -139,19 +139,21 @@ def test_batch_scaled_advantages_use_the_std_of_every_ranks_rewards():
     assert not torch.allclose(out[0], group_advantages(rewards[:4], G, scale="batch"))  # not rank 0's own std
 
 
-def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users():
+@pytest.mark.parametrize("measure", ["ndcg", "margin"])
+def test_two_ddp_ranks_get_the_rewards_of_one_process_over_all_users(measure):
     out = mp.Manager().dict()
-    run_on_ranks(_rank_rewards, out)
+    run_on_ranks(_rank_rewards, measure, out)
     profiles, heldout = [], []
     for rank in (0, 1):
         rank_profiles, rank_heldout = _texts(rank * U)
         profiles += rank_profiles
         heldout += rank_heldout
-    single = _reward(_module(), profiles, heldout, [f"u{u}" for u in range(2 * U)])
+    single = _reward(_module(measure), profiles, heldout, [f"u{u}" for u in range(2 * U)])
     for field in ("total", "profile_to_item", "item_to_profile"):
         gathered = torch.cat([getattr(out[0], field), getattr(out[1], field)])
         torch.testing.assert_close(gathered, getattr(single, field))
     torch.testing.assert_close(out[0].chance, single.chance)
+    assert (float(single.chance) == 0.0) == (measure == "margin")  # the margin's chance is 0, NDCG's above
 
 
 def test_checkpoint_exports_a_merged_model_that_reproduces_the_policy(tiny_fit, tmp_path):

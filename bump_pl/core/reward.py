@@ -71,6 +71,10 @@ class RewardSettings:
     ``--model.reward.*``).
 
     Attributes:
+        measure: what the training reward measures of the judge's scores: ``ndcg``, the ranks of a
+            user's items and profile among other users' (the paper's reading), or ``margin``, how much
+            higher the judge scores them than other users' (:mod:`bump_pl.core.margin`, in the judge's
+            units; every candidate scored, so not with ``hybrid``). Validation is NDCG either way.
         alpha: weight of the profile_to_item direction (1 or 0: one direction only).
         ndcg_k: NDCG cut-off of the reward and of validation (None ranks the whole list).
         negatives: ``global`` ranks against the users of every rank, ``local`` only this rank's;
@@ -92,6 +96,7 @@ class RewardSettings:
             verbatim from the user's history) subtracted from the reward; 0 only logs it.
     """
 
+    measure: Literal["ndcg", "margin"] = "ndcg"
     alpha: float = 0.5
     ndcg_k: int | None = None
     negatives: Literal["global", "local", "hybrid"] = "global"
@@ -102,6 +107,11 @@ class RewardSettings:
     copy_penalty: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.measure not in ("ndcg", "margin"):
+            raise ValueError(f"model.reward.measure must be 'ndcg' or 'margin', got {self.measure!r}")
+        if self.measure == "margin" and self.negatives == "hybrid":
+            raise ValueError("model.reward.measure: margin needs every negative scored; use negatives: global or local"
+                             " (hybrid scores only the hardest)")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"model.reward.alpha must be in [0, 1], got {self.alpha}")
         if self.ndcg_k is not None and self.ndcg_k < 1:
@@ -185,7 +195,7 @@ def same_user_mask(
     return row_user[:, None] == column_user[None, :]
 
 
-def _user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
+def scored_user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
     """``(first, stop)`` of the scored users; the slice must be contiguous and inside ``[0, num_users)``."""
     if local_users is None:
         return 0, num_users
@@ -197,8 +207,10 @@ def _user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
     return first, stop
 
 
-def _check_inputs(profile_to_item: Tensor, item_to_profile: Tensor, num_users: int, group_size: int,
-                  heldout_per_user: int, alpha: float) -> None:
+def check_score_shapes(profile_to_item: Tensor, item_to_profile: Tensor, num_users: int, group_size: int,
+                       heldout_per_user: int, alpha: float) -> None:
+    """Refuse, in one line, sizes that are not positive ints, ``alpha`` outside [0, 1], score matrices
+    not ``[U*G, U*K]`` and ``[U*K, U*G]``, or non-finite scores."""
     for name, value in (("num_users", num_users), ("group_size", group_size), ("heldout_per_user", heldout_per_user)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"bidirectional_reward: {name} must be a positive int, got {value!r}")
@@ -280,8 +292,8 @@ def bidirectional_reward(
     Raises:
         ValueError: on shape mismatch, bad sizes or ``alpha``, or non-finite scores.
     """
-    _check_inputs(profile_to_item, item_to_profile, num_users, group_size, heldout_per_user, alpha)
-    first, stop = _user_range(local_users, num_users)
+    check_score_shapes(profile_to_item, item_to_profile, num_users, group_size, heldout_per_user, alpha)
+    first, stop = scored_user_range(local_users, num_users)
     relevant = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, profile_to_item.device)
     p2i = multi_positive_ndcg(profile_to_item[first * group_size : stop * group_size], relevant, k)  # [u*G]
     i2p_rows = item_to_profile[first * heldout_per_user : stop * heldout_per_user]

@@ -1,0 +1,71 @@
+"""margin_reward: hand-computed values, a per-rollout loop, DDP slices, chance 0, and the settings that refuse it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bump_pl.core.margin import margin_reward
+from bump_pl.core.reward import RewardSettings
+
+
+def _loop(p2i: torch.Tensor, i2p: torch.Tensor, U: int, G: int, K: int, alpha: float) -> torch.Tensor:
+    """The margin written out one rollout, one item at a time."""
+    out = []
+    for u in range(U):
+        for g in range(G):
+            r = u * G + g
+            own = [p2i[r, u * K + k] for k in range(K)]
+            others = [p2i[r, v * K + k] for v in range(U) if v != u for k in range(K)]
+            forward = sum(own) / K - sum(others) / len(others)
+            backward = 0.0
+            for k in range(K):
+                j = u * K + k
+                rivals = [i2p[j, v * G + h] for v in range(U) if v != u for h in range(G)]
+                backward += (i2p[j, r] - sum(rivals) / len(rivals)) / K
+            out.append(alpha * forward + (1 - alpha) * backward)
+    return torch.stack(out)
+
+
+def test_two_users_by_hand():
+    # U=2, G=1, K=2: rollout 0 scores its items 3 and 1, user 1's items 0 and 0 -> margin 2
+    p2i = torch.tensor([[3.0, 1.0, 0.0, 0.0], [1.0, 1.0, 2.0, 4.0]])
+    i2p = torch.tensor([[1.0, 0.0], [2.0, 1.0], [0.0, 5.0], [0.0, 1.0]])
+    reward = margin_reward(p2i, i2p, num_users=2, group_size=1, heldout_per_user=2, alpha=0.25)
+    torch.testing.assert_close(reward.profile_to_item, torch.tensor([2.0 - 0.0, 3.0 - 1.0]))
+    torch.testing.assert_close(reward.item_to_profile, torch.tensor([((1 - 0) + (2 - 1)) / 2, ((5 - 0) + (1 - 0)) / 2]))
+    torch.testing.assert_close(reward.total, 0.25 * reward.profile_to_item + 0.75 * reward.item_to_profile)
+    assert float(reward.chance) == float(reward.chance_profile_to_item) == float(reward.chance_item_to_profile) == 0.0
+
+
+@pytest.mark.parametrize(("U", "G", "K", "alpha"), [(3, 2, 2, 0.5), (4, 3, 1, 1.0), (2, 4, 3, 0.0)])
+def test_equals_the_loop_and_slices_of_users_concatenate_to_the_whole(U, G, K, alpha):
+    gen = torch.Generator().manual_seed(U * 100 + G * 10 + K)
+    p2i, i2p = torch.randn(U * G, U * K, generator=gen), torch.randn(U * K, U * G, generator=gen)
+    whole = margin_reward(p2i, i2p, num_users=U, group_size=G, heldout_per_user=K, alpha=alpha)
+    torch.testing.assert_close(whole.total, _loop(p2i, i2p, U, G, K, alpha))
+    parts = [margin_reward(p2i, i2p, num_users=U, group_size=G, heldout_per_user=K, alpha=alpha,
+                           local_users=slice(u, u + 1)).total for u in range(U)]
+    torch.testing.assert_close(torch.cat(parts), whole.total)
+
+
+def test_a_judge_scoring_at_random_earns_zero_on_average():
+    gen = torch.Generator().manual_seed(0)
+    totals = torch.stack([
+        margin_reward(torch.rand(12, 8, generator=gen), torch.rand(8, 12, generator=gen), num_users=4, group_size=3,
+                      heldout_per_user=2).total for _ in range(2000)
+    ])
+    mean, standard_error = totals.mean(), totals.std() / totals.numel() ** 0.5
+    assert abs(float(mean)) < 4 * float(standard_error)
+    # and a judge that scores own pairs higher earns more
+    shifted = torch.rand(12, 8, generator=gen) + torch.eye(4).repeat_interleave(3, 0).repeat_interleave(2, 1)
+    assert bool((margin_reward(shifted, shifted.T, num_users=4, group_size=3, heldout_per_user=2).total > 0).all())
+
+
+def test_one_user_and_hybrid_negatives_are_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"num_users must be >= 2"):
+        margin_reward(torch.zeros(2, 1), torch.zeros(1, 2), num_users=1, group_size=2, heldout_per_user=1)
+    with pytest.raises(ValueError, match=r"margin needs every negative scored; use negatives: global or local"):
+        RewardSettings(measure="margin", negatives="hybrid")
+    with pytest.raises(ValueError, match=r"model.reward.measure must be 'ndcg' or 'margin', got 'rank'"):
+        RewardSettings(measure="rank")
