@@ -146,7 +146,7 @@ def markdown_report(report: dict) -> str:
                               [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["variants"].items()])
     differences = markdown_table(["difference", "MAE", "RMSE"],
                                  [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["differences"].items()])
-    return f"{head}{variants}\n{differences}"
+    return f"{head}{variants}\n\n{differences}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,8 @@ def test_the_reader_check_reports_its_own_rows(data: Path, tmp_path: Path) -> No
         if name != "profile":
             assert report["differences"][f"profile - {name}"]["MAE"]["value"] == pytest.approx(
                 report["variants"]["profile"]["MAE"]["value"] - mae, abs=1e-9)
-    assert (out / "reader_check.md").read_text().startswith("# Reader check")
+    markdown = (out / "reader_check.md").read_text()
+    assert markdown.startswith("# Reader check") and "|\n\n| difference | MAE | RMSE |" in markdown  # two tables
 
 
 def test_the_batched_left_padded_reader_equals_one_unpadded_forward_per_prompt() -> None:
