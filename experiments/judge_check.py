@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import statistics
 import sys
 import time
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from ladder import METRICS, _cell, ladder_rows, paired_bootstrap, per_source
+from report_folder import write_report_folder
 
 from bump_pl.judges.in_batch import InBatchScores
 from bump_pl.markdown_table import markdown_table
@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"judge_check.py: error: {args.out}: already exists (--out must be a new folder)", file=sys.stderr)
         return 1
     rows, report, text = judge_check(args.config, samples=args.samples, seed=args.seed, time_groups=args.time_groups)
-    args.out.mkdir(parents=True)
-    (args.out / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    (args.out / "judge_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / "judge_check.md").write_text(text, encoding="utf-8")
+    write_report_folder(args.out, "scores.jsonl", rows, "judge_check", report, text)
     print(text, end="")
     return 0
 

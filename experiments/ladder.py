@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import yaml
 from plots import interval_plot
+from report_folder import write_report_folder
 
 from bump_pl.core.reward import RewardSettings
 from bump_pl.data import BumpDataModule, UserGroupBatch
@@ -324,12 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     except LadderError as error:
         print(f"ladder.py: error: {error}", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True)
-    (args.out / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    (args.out / "ladder.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / "ladder.md").write_text(text, encoding="utf-8")
-    interval_plot({source: means["ndcg"] for source, means in report["sources"].items()}, args.out / "ladder.png",
-                  title=f"Judge-level ladder: {args.run}", xlabel="NDCG (alpha mix), mean and 95% interval over users")
+    means = {source: source_means["ndcg"] for source, source_means in report["sources"].items()}
+    write_report_folder(args.out, "scores.jsonl", rows, "ladder", report, text, draw=lambda folder: interval_plot(
+        means, folder / "ladder.png", title=f"Judge-level ladder: {args.run}",
+        xlabel="NDCG (alpha mix), mean and 95% interval over users"))
     print(text, end="")
     return 0
 

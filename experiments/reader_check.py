@@ -39,6 +39,8 @@ from typing import Any
 
 import torch
 
+from report_folder import write_report_folder
+
 from bump_pl.data.tasks import get_task, metric_task_of
 from bump_pl.downstream.bootstrap import bootstrap_report
 from bump_pl.downstream.held_out import ITEM_QUESTIONS, ask_last
@@ -173,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"reader_check.py: error: {error}", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True)
-    (args.out / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    (args.out / "reader_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / "reader_check.md").write_text(text, encoding="utf-8")
+    write_report_folder(args.out, "predictions.jsonl", rows, "reader_check", report, text)
     print(text, end="")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bump_pl.downstream.inputs import read_split
 from bump_pl.models.tiny import tiny_random_llama, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "experiments"))  # reader_check imports its sibling report_folder.py, as when run as a script
 _spec = importlib.util.spec_from_file_location("experiments_reader_check", REPO / "experiments" / "reader_check.py")
 reader_check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reader_check)
