@@ -32,19 +32,21 @@ questions), and ``profile - b`` paired for every other variant. Rating tasks onl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
+from ladder import _cell
 from report_folder import write_report_folder
 
 from bump_pl.data.tasks import get_task, metric_task_of
 from bump_pl.downstream.bootstrap import bootstrap_report
 from bump_pl.downstream.held_out import ITEM_QUESTIONS, ask_last
-from bump_pl.downstream.inputs import check_covered, read_profiles, read_split
+from bump_pl.downstream.inputs import check_covered, read_profiles, read_split, resolve_task, split_files
+from bump_pl.downstream.options import expected_values
 from bump_pl.downstream.other_user import derangement
 from bump_pl.downstream.prompts import truncate_tokens
 from bump_pl.markdown_table import markdown_table
@@ -52,8 +54,9 @@ from bump_pl.models.loading import load_causal_lm, load_tokenizer
 from bump_pl.models.prefix import position_ids_from_mask
 from bump_pl.token_padding import pad_id_of, pad_token_ids
 
-#: The likelihood judge's template of experiments/overlays/likelihood_rating.yaml.
-TEMPLATE = "Profile of a movie watcher:\n{profile}\n\nA movie this user rated from 1 to 5:\n{item}"
+#: The likelihood judge's template, read from experiments/overlays/likelihood_rating.yaml (one source).
+TEMPLATE: str = yaml.safe_load((Path(__file__).parent / "overlays" / "likelihood_rating.yaml").read_text())[
+    "model"]["judge"]["init_args"]["template"]
 OPTIONS = ("1", "2", "3", "4", "5")
 RATED = ": rated "
 
@@ -88,20 +91,19 @@ def option_ids(tokenizer: Any) -> list[int]:
 @torch.no_grad()
 def expected_ratings(model, tokenizer, prompts: list[str], batch_size: int) -> list[float]:
     """For each prompt, ``sum_n n * softmax(log p(n | prompt))`` over the options, from one left-padded forward per batch."""
-    options, values = option_ids(tokenizer), torch.arange(1, len(OPTIONS) + 1, dtype=torch.float32)
+    options, values = option_ids(tokenizer), [float(option) for option in OPTIONS]
     out: list[float] = []
     for start in range(0, len(prompts), batch_size):
         rows = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts[start : start + batch_size]]
         ids, mask = pad_token_ids(rows, pad_id_of(tokenizer), "left")
         logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask)).logits[:, -1]
-        probs = logits.float().log_softmax(-1)[:, options].softmax(-1)
-        out.extend((probs * values).sum(-1).tolist())
+        out.extend(expected_values(logits.float().log_softmax(-1)[:, options], values).tolist())
     return out
 
 
 def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
     """The predictions of every variant on every question, the report, and its markdown."""
-    task = get_task(args.task or json.loads((args.data_dir / f"{args.split}_outputs.json").read_text())["task"])
+    task = resolve_task(args.task, split_files(args.data_dir, args.split)[1])
     if task.name not in ITEM_QUESTIONS or get_task(metric_task_of(task.name)).metric != "regression":
         raise ValueError(f"reader_check: {task.name} is not a rating task whose items can be asked")
     users = [ask_last(user, task, args.questions_per_user) for user in read_split(args.data_dir, args.split, task)]
@@ -132,10 +134,6 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
     report = {"settings": {key: str(value) for key, value in vars(args).items()}, "questions": len(rows),
               "users": len(users), "variants": point, "differences": differences}
     return rows, report, markdown_report(report)
-
-
-def _cell(interval: dict[str, float]) -> str:
-    return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
 
 def markdown_report(report: dict) -> str:
