@@ -4,7 +4,8 @@
 both directions, with in-batch negatives (this rank's users under ``negatives: local``, every
 rank's under ``global``, every rank's scored only for the hardest under ``hybrid``);
 :func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts (NDCG or
-margin, as ``settings.measure`` says), and
+margin, as ``settings.measure`` says), :func:`rollout_ndcg` into their NDCG whatever the measure
+(the yardstick of experiments/ladder.py and judge_check.py), and
 :class:`bump_pl.validation.ValidationNDCG` into validation NDCG. No Lightning here.
 """
 
@@ -40,13 +41,22 @@ def rollout_reward(
     scores: InBatchScores, *, num_users: int, group_size: int, heldout_per_user: int, settings: RewardSettings
 ) -> BidirectionalReward:
     """The bidirectional reward ``[U*G]`` of this rank's ``U = num_users`` users' rollouts (``G`` each,
-    ``K = heldout_per_user`` held-out items each), against every user in ``scores``: their NDCG, or
-    with ``settings.measure == "margin"`` their margin over the other users (:mod:`bump_pl.core.margin`)."""
-    local_users = slice(scores.first_user, scores.first_user + num_users)
+    ``K = heldout_per_user`` held-out items each), against every user in ``scores``: their NDCG
+    (:func:`rollout_ndcg`), or with ``settings.measure == "margin"`` their margin over the other
+    users (:mod:`bump_pl.core.margin`)."""
     if settings.measure == "margin":
         return margin_reward(scores.profile_to_item, scores.item_to_profile, num_users=scores.num_users,
                              group_size=group_size, heldout_per_user=heldout_per_user, alpha=settings.alpha,
-                             local_users=local_users)
+                             local_users=slice(scores.first_user, scores.first_user + num_users))
+    return rollout_ndcg(scores, num_users=num_users, group_size=group_size, heldout_per_user=heldout_per_user,
+                        settings=settings)
+
+
+def rollout_ndcg(
+    scores: InBatchScores, *, num_users: int, group_size: int, heldout_per_user: int, settings: RewardSettings
+) -> BidirectionalReward:
+    """The bidirectional NDCG ``[U*G]`` of this rank's ``U = num_users`` users' rollouts, ranked against
+    every user in ``scores`` with ``settings``' alpha and NDCG cut-off (its ``measure`` is not read)."""
     return bidirectional_reward(
         scores.profile_to_item,
         scores.item_to_profile,
@@ -55,7 +65,7 @@ def rollout_reward(
         heldout_per_user=heldout_per_user,
         alpha=settings.alpha,
         k=settings.ndcg_k,
-        local_users=local_users,
+        local_users=slice(scores.first_user, scores.first_user + num_users),
         hard_negatives=scores.hard_negatives,
         sampled_negatives=scores.sampled_negatives,
     )

@@ -27,7 +27,6 @@ the machine: under load, seconds are up to 5x off.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
 import statistics
 import sys
@@ -43,7 +42,7 @@ from report_folder import write_report_folder
 from bump_pl.judges.in_batch import InBatchScores
 from bump_pl.markdown_table import markdown_table
 from bump_pl.validation import history_baselines
-from bump_pl.verdict import judge_scores, rollout_reward
+from bump_pl.verdict import judge_scores, rollout_ndcg
 
 SOURCES = ("history_full", "history_budget")
 
@@ -53,8 +52,8 @@ def chance_values(settings, num_users: int, heldout_per_user: int) -> dict[str, 
     each and one text per user (the reward's own chance levels; the scores themselves are not read)."""
     scores = InBatchScores(torch.zeros(num_users, num_users * heldout_per_user),
                            torch.zeros(num_users * heldout_per_user, num_users), num_users, 0)
-    reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user,
-                            settings=dataclasses.replace(settings, measure="ndcg"))
+    reward = rollout_ndcg(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user,
+                          settings=settings)
     chance = {"ndcg": reward.chance, "profile_to_item": reward.chance_profile_to_item,
               "item_to_profile": reward.chance_item_to_profile}
     return {name: np.full(num_users, float(chance[name])) for name in METRICS}

@@ -14,7 +14,7 @@ in-batch negatives validation uses; a last partial group is dropped, as there):
 
 Per user: ``profile_to_item`` (the text ranks the group's held-out items, the user's K relevant),
 ``item_to_profile`` (each of the user's K items ranks the group's texts, averaged) and ``ndcg``
-(their ``reward.alpha`` mix), through :func:`bump_pl.verdict.rollout_reward` with one text per
+(their ``reward.alpha`` mix), through :func:`bump_pl.verdict.rollout_ndcg` with one text per
 user (``G = 1``). Per source: the mean over users with a 95% percentile bootstrap interval; and
 ``trained_profile - X`` for every other source on the same resamples of users (paired).
 
@@ -31,7 +31,6 @@ ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source),
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import sys
@@ -58,7 +57,7 @@ from bump_pl.models.generator import ProfileGenerator
 from bump_pl.models.rollout import SamplingSettings
 from bump_pl.runs.checkpoints import CheckpointError, read_checkpoint
 from bump_pl.validation import history_baselines
-from bump_pl.verdict import judge_scores, rollout_reward
+from bump_pl.verdict import judge_scores, rollout_ndcg
 
 SOURCES = ("untrained_profile", "trained_profile", "history_budget", "history_full")
 REFERENCE = "trained_profile"
@@ -93,10 +92,9 @@ def user_scores(
     held-out items (``heldout[u]``, ``K`` each) in both directions, in-batch negatives as
     validation has them (``settings.negatives``), and their ``settings.alpha`` mix (``ndcg``); NDCG
     whatever ``settings.measure`` trained with, as validation."""
-    settings = dataclasses.replace(settings, measure="ndcg")
     scores = judge_scores(judge, texts, heldout, settings)
     num_users, heldout_per_user = len(heldout), len(heldout[0])
-    reward = rollout_reward(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user, settings=settings)
+    reward = rollout_ndcg(scores, num_users=num_users, group_size=1, heldout_per_user=heldout_per_user, settings=settings)
     return {"ndcg": reward.total, "profile_to_item": reward.profile_to_item, "item_to_profile": reward.item_to_profile}
 
 
