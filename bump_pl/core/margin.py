@@ -57,10 +57,10 @@ def margin_reward(
         :class:`BidirectionalReward` with ``[u*G]`` margins (``u`` scored users) in rollout order and
         chance levels 0.
     """
-    check_score_shapes(profile_to_item, item_to_profile, num_users, group_size, heldout_per_user, alpha)
+    check_score_shapes(profile_to_item, item_to_profile, num_users, group_size, heldout_per_user, alpha, "margin_reward")
     if num_users < 2:
         raise ValueError("margin_reward: num_users must be >= 2 (the margin is against other users)")
-    first, stop = scored_user_range(local_users, num_users)
+    first, stop = scored_user_range(local_users, num_users, "margin_reward")
     device = profile_to_item.device
     own_items = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, device)  # [u*G, U*K]
     p2i = _own_minus_others(profile_to_item[first * group_size : stop * group_size], own_items)

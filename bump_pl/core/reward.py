@@ -195,36 +195,37 @@ def same_user_mask(
     return row_user[:, None] == column_user[None, :]
 
 
-def scored_user_range(local_users: slice | None, num_users: int) -> tuple[int, int]:
-    """``(first, stop)`` of the scored users; the slice must be contiguous and inside ``[0, num_users)``."""
+def scored_user_range(local_users: slice | None, num_users: int, caller: str = "bidirectional_reward") -> tuple[int, int]:
+    """``(first, stop)`` of the scored users; the slice must be contiguous and inside ``[0, num_users)``
+    (else a one-line error starting with ``caller``)."""
     if local_users is None:
         return 0, num_users
     first, stop, step = local_users.start, local_users.stop, local_users.step
     valid = isinstance(first, int) and isinstance(stop, int) and step in (None, 1)
     if not valid or not 0 <= first < stop <= num_users:
-        raise ValueError(f"bidirectional_reward: local_users must be a contiguous non-empty slice within "
+        raise ValueError(f"{caller}: local_users must be a contiguous non-empty slice within "
                          f"[0, {num_users}), got {local_users}")
     return first, stop
 
 
 def check_score_shapes(profile_to_item: Tensor, item_to_profile: Tensor, num_users: int, group_size: int,
-                       heldout_per_user: int, alpha: float) -> None:
-    """Refuse, in one line, sizes that are not positive ints, ``alpha`` outside [0, 1], score matrices
-    not ``[U*G, U*K]`` and ``[U*K, U*G]``, or non-finite scores."""
+                       heldout_per_user: int, alpha: float, caller: str = "bidirectional_reward") -> None:
+    """Refuse, in one line starting with ``caller``, sizes that are not positive ints, ``alpha`` outside
+    [0, 1], score matrices not ``[U*G, U*K]`` and ``[U*K, U*G]``, or non-finite scores."""
     for name, value in (("num_users", num_users), ("group_size", group_size), ("heldout_per_user", heldout_per_user)):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"bidirectional_reward: {name} must be a positive int, got {value!r}")
+            raise ValueError(f"{caller}: {name} must be a positive int, got {value!r}")
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"bidirectional_reward: alpha must be in [0, 1], got {alpha}")
+        raise ValueError(f"{caller}: alpha must be in [0, 1], got {alpha}")
     rollouts, items = num_users * group_size, num_users * heldout_per_user
     if tuple(profile_to_item.shape) != (rollouts, items):
-        raise ValueError(f"bidirectional_reward: profile_to_item scores must be [U*G, U*K] = [{rollouts}, {items}], "
+        raise ValueError(f"{caller}: profile_to_item scores must be [U*G, U*K] = [{rollouts}, {items}], "
                          f"got {tuple(profile_to_item.shape)}")
     if tuple(item_to_profile.shape) != (items, rollouts):
-        raise ValueError(f"bidirectional_reward: item_to_profile scores must be [U*K, U*G] = [{items}, {rollouts}], "
+        raise ValueError(f"{caller}: item_to_profile scores must be [U*K, U*G] = [{items}, {rollouts}], "
                          f"got {tuple(item_to_profile.shape)}")
-    check_finite("bidirectional_reward: profile_to_item", profile_to_item)
-    check_finite("bidirectional_reward: item_to_profile", item_to_profile)
+    check_finite(f"{caller}: profile_to_item", profile_to_item)
+    check_finite(f"{caller}: item_to_profile", item_to_profile)
 
 
 def _item_to_profile_ndcg(rows: Tensor, first_user: int, group_size: int, heldout_per_user: int, k: int | None) -> Tensor:

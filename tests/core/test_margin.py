@@ -65,6 +65,11 @@ def test_a_judge_scoring_at_random_earns_zero_on_average():
 def test_one_user_and_hybrid_negatives_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"num_users must be >= 2"):
         margin_reward(torch.zeros(2, 1), torch.zeros(1, 2), num_users=1, group_size=2, heldout_per_user=1)
+    with pytest.raises(ValueError, match=r"^margin_reward: profile_to_item scores must be \[U\*G, U\*K\] = \[4, 2\]"):
+        margin_reward(torch.zeros(2, 2), torch.zeros(2, 4), num_users=2, group_size=2, heldout_per_user=1)
+    with pytest.raises(ValueError, match=r"^margin_reward: local_users must be a contiguous"):
+        margin_reward(torch.zeros(4, 2), torch.zeros(2, 4), num_users=2, group_size=2, heldout_per_user=1,
+                      local_users=slice(1, 3))
     with pytest.raises(ValueError, match=r"margin needs every negative scored; use negatives: global or local"):
         RewardSettings(measure="margin", negatives="hybrid")
     with pytest.raises(ValueError, match=r"model.reward.measure must be 'ndcg' or 'margin', got 'rank'"):

@@ -1,7 +1,6 @@
 """LikelihoodJudge: PMI of an item with a profile; shared path == naive path == a hand-built forward,
 empty profile scores 0, one matrix serves both directions, hybrid sets, checkpoint and DDP."""
 
-
 import pytest
 import torch
 import torch.multiprocessing as mp
