@@ -11,7 +11,6 @@ train the shipped tiny config into one run folder with the same figures as 2-pro
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from bump_pl.callbacks import load_profiles
 from bump_pl.data import read_lamp
+from gloo_ranks import free_port
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 MOVIELENS = TINY.with_name("movielens.yaml")
@@ -64,12 +64,6 @@ def _together(tmp_path: Path, commands: list[list[str]], envs: list[dict[str, st
         _check_clean(subprocess.CompletedProcess(command, process.returncode, out, err), f"node {node}")
         for node, (command, process, (out, err)) in enumerate(zip(commands, processes, outputs))
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -181,7 +175,7 @@ def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movie
 
 def test_two_torchrun_nodes_train_the_tiny_config_as_two_process_ddp(ddp_tiny, tmp_path):
     """Two ``torchrun --nnodes 2 --nproc_per_node 1`` agents (c10d rendezvous) stand in for two nodes."""
-    endpoint = f"localhost:{_free_port()}"
+    endpoint = f"localhost:{free_port()}"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
                 "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "bump-test"]
     command = [*torchrun, "-m", "bump_pl.cli", "fit", "--config", str(TINY), "--trainer.num_nodes", "2"]
@@ -196,7 +190,7 @@ def test_two_slurm_tasks_train_the_tiny_config_as_two_process_ddp(ddp_tiny, tmp_
     """The variables ``srun --nodes 2 --ntasks-per-node 1`` gives each task: Lightning's
     ``SLURMEnvironment`` reads the ranks from them (without it both processes would be rank 0)."""
     slurm = dict(SLURM_JOB_ID="4242", SLURM_JOB_NAME="bump", SLURM_NTASKS="2", SLURM_NTASKS_PER_NODE="1", SLURM_NNODES="2",
-                 SLURM_NODELIST="localhost", SLURM_LOCALID="0", MASTER_PORT=str(_free_port()))
+                 SLURM_NODELIST="localhost", SLURM_LOCALID="0", MASTER_PORT=str(free_port()))
     envs = [_env(tmp_path, **slurm, SLURM_PROCID=str(rank), SLURM_NODEID=str(rank)) for rank in (0, 1)]
     for env in envs:
         for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK"):

@@ -1,7 +1,6 @@
 """In-batch scores under DDP equal one process holding every rank's users (gloo, 2 processes), in the
 global and the hybrid modes; hybrid scores are the judge's over positives + k hardest negatives."""
 
-
 import pytest
 import torch
 import torch.multiprocessing as mp
