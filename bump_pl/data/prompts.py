@@ -1,7 +1,8 @@
 """The generator's prompt: a request for a short profile, built from a user's context items.
 
 With a chat template the prompt is a system + user message rendered by the tokenizer (generation
-prompt appended); without one it is plain text ending in ``"Profile:"``. ``fit_context`` keeps the
+prompt appended); without one it is plain text ending in ``"Profile:"``. Either may end with the
+start of the answer (``response_start``), which the generator continues. ``fit_context`` keeps the
 most recent items whose prompt fits a token budget.
 """
 
@@ -18,6 +19,11 @@ class ProfilePrompt:
     Attributes:
         system: the system message (the first paragraph of a plain-text prompt).
         instruction: the request after the user's history.
+        response_start: the words every profile begins with (empty: none), e.g. ``"Average rating
+            given, out of 5:"``. They end the prompt, so the generator continues them and is never
+            trained on them; a profile is this text, one space, then what the generator wrote
+            (:class:`~bump_pl.models.generator.ProfileGenerator`). It makes a small generator state
+            what it would otherwise leave out.
     """
 
     system: str = (
@@ -25,6 +31,14 @@ class ProfilePrompt:
         "interests and writing style in a few sentences of plain text."
     )
     instruction: str = "Write a short profile of this user's preferences and style, based only on the history above."
+    response_start: str = ""
+
+    def __post_init__(self) -> None:
+        if self.response_start != self.response_start.rstrip():
+            raise ValueError(
+                f"profile_prompt.response_start {self.response_start!r} ends with whitespace: end it with a word"
+                " or a colon (the generator writes the space itself, as its tokenizer expects)"
+            )
 
 
 def _history_block(context: list[str]) -> str:
@@ -33,12 +47,13 @@ def _history_block(context: list[str]) -> str:
 
 
 def build_prompt(context: list[str], tokenizer: Any, prompt: ProfilePrompt = ProfilePrompt()) -> str:
-    """The prompt text for one user's rendered context items (most recent last)."""
+    """The prompt text for one user's rendered context items (most recent last), ending with
+    ``prompt.response_start`` when it is set."""
     user_message = f"{_history_block(context)}\n\n{prompt.instruction}"
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": user_message}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return f"{prompt.system}\n\n{user_message}\n\nProfile:"
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prompt.response_start
+    return f"{prompt.system}\n\n{user_message}\n\nProfile:" + (f" {prompt.response_start}" if prompt.response_start else "")
 
 
 def encode_prompt(prompt: str, tokenizer: Any) -> list[int]:

@@ -74,12 +74,14 @@ class ProfileGenerator:
     def rollouts(self, batch: UserGroupBatch, group_size: int, *, keep_prompt_kv: bool = False) -> Rollouts:
         """``group_size`` completions sampled (``sampling`` settings) for each user of ``batch`` (its
         ``[U, P]`` left-padded prompts on the policy's device); ``keep_prompt_kv`` keeps the prompts'
-        KV cache in the rollouts (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`)."""
+        KV cache in the rollouts (:attr:`~bump_pl.models.rollout.Rollouts.prompt_kv`). Their ``texts``
+        are the profiles: each completion after the prompt's ``response_start``, if it has one."""
         ids, mask = batch.input_ids, batch.attention_mask
         with merged_lora(self.policy):
-            return generate_rollouts(
+            rollouts = generate_rollouts(
                 self.policy, self.tokenizer, ids, mask, group_size=group_size, settings=self.sampling, keep_prompt_kv=keep_prompt_kv
             )
+        return dataclasses.replace(rollouts, texts=self._profile_texts(rollouts.texts))
 
     def profiles(self, batch: UserGroupBatch) -> list[str]:
         """One greedy profile per user of ``batch`` (its ``[U, P]`` left-padded prompts on the policy's
@@ -87,7 +89,14 @@ class ProfileGenerator:
         greedy = dataclasses.replace(self.sampling, greedy=True)
         ids, mask = batch.input_ids, batch.attention_mask
         with merged_lora(self.policy):
-            return generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
+            completions = generate_rollouts(self.policy, self.tokenizer, ids, mask, group_size=1, settings=greedy).texts
+        return self._profile_texts(completions)
+
+    def _profile_texts(self, completions: list[str]) -> list[str]:
+        """Profiles from decoded completions: the prompt's ``response_start`` (which the policy
+        continued, untrained on it), one space, then the completion."""
+        start = self.profile_prompt.response_start
+        return [f"{start} {completion}".rstrip() if start else completion for completion in completions]
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Mapping[str, Any], *, trained: bool = True) -> Self:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bump_pl.data.prompts import ProfilePrompt, build_prompt, encode_prompt, fit_context
 from bump_pl.models.tiny import tiny_tokenizer
 
@@ -71,3 +73,12 @@ def test_a_configured_profile_prompt_replaces_both_messages_and_the_budget_count
     assert len(fit_context(items, tokenizer, budget)[0]) == 5
     kept, _, ids = fit_context(items, tokenizer, budget, longer)
     assert len(kept) < 5 and len(ids) <= budget  # a longer request leaves room for fewer items
+
+
+def test_a_response_start_ends_both_prompts_and_trailing_whitespace_is_refused() -> None:
+    started = ProfilePrompt(system="s", instruction="i", response_start="Average rating:")
+    assert build_prompt(["x"], _ChatTokenizer(), started).endswith("i<assistant>Average rating:")
+    assert build_prompt(["x"], tiny_tokenizer(), started).endswith("i\n\nProfile: Average rating:")
+    assert build_prompt(["x"], tiny_tokenizer(), ProfilePrompt(system="s", instruction="i")).endswith("Profile:")
+    with pytest.raises(ValueError, match="ends with whitespace"):
+        ProfilePrompt(response_start="Average rating: ")

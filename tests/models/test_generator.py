@@ -89,3 +89,23 @@ def test_untrained_full_fine_tuning_checkpoint_keeps_the_base_weights():
     for trained_flag, expected in ((False, base), (True, tuned.policy.state_dict())):
         restored = ProfileGenerator.from_checkpoint(checkpoint, trained=trained_flag).policy.state_dict()
         assert restored.keys() == expected.keys() and all(torch.equal(restored[k], expected[k]) for k in expected)
+
+
+def test_profiles_begin_with_the_response_start_the_policy_continued_untrained_on_it(tokenizer):
+    from bump_pl.data.prompts import build_prompt, encode_prompt
+
+    started = ProfilePrompt(system="s", instruction="i", response_start="Rating:")
+    generator = ProfileGenerator("tiny-random-llama", lora=LORA, profile_prompt=started, sampling=SAMPLING)
+    rows = [encode_prompt(build_prompt(items, tokenizer, started), tokenizer) for items in (["Alien: 5"], ["Up: 2", "Ran: 4"])]
+    width = max(map(len, rows))  # left-padded, as the data module pads
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    batch = SimpleNamespace(input_ids=ids, attention_mask=mask)
+    start_ids = tokenizer("Rating:", add_special_tokens=False)["input_ids"]
+    assert all(r[-len(start_ids):] == start_ids for r in rows)  # the start is prompt, never completion
+    torch.manual_seed(0)
+    rollouts = generator.rollouts(batch, 2)
+    completions = [tokenizer.decode(row[: int(n)].tolist(), skip_special_tokens=True).strip()
+                   for row, n in zip(rollouts.completion_ids, rollouts.completion_mask.sum(1))]
+    assert rollouts.texts == [f"Rating: {c}".rstrip() for c in completions]
+    assert all(profile.startswith("Rating:") for profile in generator.profiles(batch))
