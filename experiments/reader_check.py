@@ -23,6 +23,12 @@ every context is built from the history before the earliest asked item) two othe
   end), ``profile``, ``other_user_profile`` (the same fixed derangement) and ``untrained_profile``
   (profiles cut to ``--context_tokens`` from the start).
 
+With ``--stated_after TEXT`` (profiles begun with ``profile_prompt.response_start``, e.g. ``"out of
+5:"``) a third way needs no model: ``stated_profile`` (and ``stated_untrained_profile``) answers
+each question with the number a profile states right after ``TEXT``, clipped to 1..5 (a profile
+stating none answers 3, the middle of the scale). The report also counts the profiles that state
+one and gives its Pearson r with the user's history mean: does the policy write its user's habit?
+
 Scored with LaMP-3's official MAE and RMSE, 95% bootstrap intervals over users (each with all their
 questions), and ``profile - b`` paired for every other variant. Rating tasks only
 (:data:`bump_pl.downstream.held_out.ITEM_QUESTIONS` writes their items as questions).
@@ -32,10 +38,12 @@ questions), and ``profile - b`` paired for every other variant. Rating tasks onl
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -80,6 +88,28 @@ def contexts(task: str, user, profiles: dict[str, dict[str, str]], other: dict[s
     return out
 
 
+def stated_rating(profile: str, after: str) -> float | None:
+    """The number ``profile`` states right after the first ``after`` (None when there is none):
+    ``stated_rating("Average rating given, out of 5: 4. Likes ...", "out of 5:") == 4.0``."""
+    _, found, rest = profile.partition(after)
+    number = re.match(r"\s*(\d+(?:\.\d+)?)", rest) if found else None
+    return float(number.group(1)) if number else None
+
+
+def stated_summary(rows: list[dict], users: list, profiles: dict[str, dict[str, str]], after: str) -> dict:
+    """Per profiles variant: how many users' profiles state a number after ``after``, and its Pearson r
+    with their history mean (one value per user; r is None below 3 users stating one or with no spread)."""
+    means = {row["user_id"]: row["history_mean"] for row in rows}
+    summary = {}
+    for variant, texts in profiles.items():
+        pairs = [(value, means[user.user_id]) for user in users
+                 if (value := stated_rating(texts[user.user_id], after)) is not None]
+        spread = len(pairs) >= 3 and len({p[0] for p in pairs}) > 1 and len({p[1] for p in pairs}) > 1
+        r = float(np.corrcoef(np.array(pairs).T)[0, 1]) if spread else None
+        summary[variant] = {"stating": len(pairs), "users": len(users), "pearson_r_history_mean": r}
+    return summary
+
+
 def option_ids(tokenizer: Any) -> list[int]:
     """The one token id of each rating option; refuses a tokenizer that splits a digit."""
     ids = [tokenizer(option, add_special_tokens=False)["input_ids"] for option in OPTIONS]
@@ -120,12 +150,17 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
         for question in user.questions:
             asked = question.input.split(ITEM_QUESTIONS[task.name].marker, 1)[-1]  # the item as the question shows it
             rows.append({"id": question.id, "user_id": user.user_id, "gold": str(question.output), "history_mean": mean})
+            if args.stated_after is not None:
+                for variant, texts in profiles.items():
+                    value = stated_rating(texts[user.user_id], args.stated_after)
+                    rows[-1][f"stated_{variant}"] = 3.0 if value is None else min(max(value, 1.0), 5.0)
             prompts.extend(TEMPLATE.format(profile=context, item=f"{asked}{RATED}") for context in shown.values())
     variants = list(shown)
     expected = expected_ratings(model, tokenizer, prompts, args.batch_size)
     for position, row in enumerate(rows):
         row.update(zip(variants, expected[position * len(variants) : (position + 1) * len(variants)]))
-    answers = {name: [repr(float(row[name])) for row in rows] for name in ("history_mean", *variants)}
+    stated = [f"stated_{variant}" for variant in profiles] if args.stated_after is not None else []
+    answers = {name: [repr(float(row[name])) for row in rows] for name in ("history_mean", *stated, *variants)}
     metric_task = metric_task_of(task.name)
     point, differences = bootstrap_report(
         metric_task, answers, [row["gold"] for row in rows], [name for name in answers if name != "profile"],
@@ -133,11 +168,14 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
     )
     report = {"settings": {key: str(value) for key, value in vars(args).items()}, "questions": len(rows),
               "users": len(users), "variants": point, "differences": differences}
+    if args.stated_after is not None:
+        report["stated"] = stated_summary(rows, users, profiles, args.stated_after)
     return rows, report, markdown_report(report)
 
 
 def markdown_report(report: dict) -> str:
-    """The two tables of ``report``: each variant's MAE and RMSE, and ``profile - b``."""
+    """The two tables of ``report``: each variant's MAE and RMSE, and ``profile - b``; before them, with
+    ``--stated_after``, a line per profiles variant on the numbers its profiles state."""
     settings = report["settings"]
     head = (f"# Reader check\n\n{settings['split']} split of {settings['data_dir']}: {report['questions']} questions of "
             f"{report['users']} users ({settings['questions_per_user']} per user); completion reader {settings['model']}, "
@@ -146,7 +184,13 @@ def markdown_report(report: dict) -> str:
                               [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["variants"].items()])
     differences = markdown_table(["difference", "MAE", "RMSE"],
                                  [[name, _cell(m["MAE"]), _cell(m["RMSE"])] for name, m in report["differences"].items()])
-    return f"{head}{variants}\n\n{differences}\n"
+    stated = [
+        f"- {variant}: {s['stating']} of {s['users']} users' profiles state a number after {settings['stated_after']!r};"
+        f" Pearson r with the history mean {'n/a' if s['pearson_r_history_mean'] is None else format(s['pearson_r_history_mean'], '.3f')}"
+        for variant, s in report.get("stated", {}).items()
+    ]
+    stated_block = "\n".join(stated) + "\n\n" if stated else ""
+    return f"{head}{stated_block}{variants}\n\n{differences}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", type=Path, required=True, help='JSON lines of {"user_id", "profile"} (bump-downstream writes profiles.jsonl)')
     parser.add_argument("--untrained_profiles", type=Path, default=None)
     parser.add_argument("--model", default="smollm2-135m-instruct", help="the completion reader (alias, folder or Hub id)")
+    parser.add_argument("--stated_after", default=None, metavar="TEXT",
+                        help="also answer with the number each profile states after TEXT (variants stated_*)")
     parser.add_argument("--history_items", type=int, default=8)
     parser.add_argument("--context_tokens", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=8)

@@ -106,3 +106,43 @@ def test_a_task_that_is_not_a_rating_is_refused_in_one_line(tmp_path: Path, caps
     code = reader_check.main(["--data_dir", str(tmp_path / "lamp2"), "--profiles", str(profiles), "--out", str(tmp_path / "o")])
     assert code == 1 and not (tmp_path / "o").exists()
     assert capsys.readouterr().err.strip() == "reader_check.py: error: reader_check: LaMP_2 is not a rating task whose items can be asked"
+
+
+def test_the_stated_rating_is_the_number_right_after_the_text() -> None:
+    assert reader_check.stated_rating("Average rating given, out of 5: 4. Likes 1990s dramas", "out of 5:") == 4.0
+    assert reader_check.stated_rating("out of 5:3.5 stars", "out of 5:") == 3.5
+    assert reader_check.stated_rating("out of 5: four", "out of 5:") is None  # no number right after
+    assert reader_check.stated_rating("rates 4 of 5", "out of 5:") is None  # no text to read after
+
+
+def test_stated_variants_answer_with_the_clipped_number_and_report_its_correlation(data: Path, tmp_path: Path) -> None:
+    import statistics
+
+    users = _users(data)
+    means = {u.user_id: sum(float(item["score"]) for item in u.items) / len(u.items) for u in users}
+    trained = {u.user_id: f"Avg, out of 5: {round(means[u.user_id])}. Likes" for u in users}
+    untrained = {u.user_id: f"Avg, out of 5: {40 if i % 2 else 0}" if i % 3 else "Avg, out of 5: none"
+                 for i, u in enumerate(users)}
+    paths = {}
+    for name, texts in (("p", trained), ("u", untrained)):
+        paths[name] = tmp_path / f"{name}.jsonl"
+        paths[name].write_text("".join(json.dumps({"user_id": k, "profile": v}) + "\n" for k, v in texts.items()))
+    out = tmp_path / "stated"
+    argv = ["--data_dir", str(data), "--questions_per_user", "3", "--model", "tiny-random-llama", "--samples", "20",
+            "--profiles", str(paths["p"]), "--untrained_profiles", str(paths["u"]), "--stated_after", "out of 5:",
+            "--out", str(out)]
+    assert reader_check.main(argv) == 0
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    report = json.loads((out / "reader_check.json").read_text())
+    expected = {u.user_id: (float(round(means[u.user_id])), (5.0 if i % 2 else 1.0) if i % 3 else 3.0)
+                for i, u in enumerate(users)}  # clipped to 1..5; no number: 3
+    assert [(row["stated_profile"], row["stated_untrained_profile"]) for row in rows] == [expected[row["user_id"]] for row in rows]
+    mae = sum(abs(row["stated_profile"] - float(row["gold"])) for row in rows) / len(rows)
+    assert report["variants"]["stated_profile"]["MAE"]["value"] == pytest.approx(mae, abs=1e-9)
+    assert report["differences"]["profile - stated_profile"]["MAE"]["value"] == pytest.approx(
+        report["variants"]["profile"]["MAE"]["value"] - mae, abs=1e-9)
+    r = statistics.correlation([round(means[u.user_id]) for u in users], [means[u.user_id] for u in users])
+    assert report["stated"]["profile"] == {"stating": len(users), "users": len(users), "pearson_r_history_mean": pytest.approx(r)}
+    stating = sum(1 for i in range(len(users)) if i % 3)
+    assert report["stated"]["untrained_profile"]["stating"] == stating  # 40 and 0 are stated (clipped only as answers)
+    assert f"- profile: {len(users)} of {len(users)} users' profiles state a number after 'out of 5:'" in (out / "reader_check.md").read_text()
