@@ -22,7 +22,8 @@ The run is rebuilt from its folder: the judge, ``model.reward`` and ``data`` fro
 (relative paths from the current folder, as ``bump fit`` read them), the generator from the
 checkpoint. ``--heldout_template FILE`` scores against held-out items written by that overlay's
 ``data.heldout_template`` instead of the run's (``none``: as the prompt renders them), so runs
-trained against differently written items are compared on one writing; ``--negatives global`` ranks
+trained against differently written items are compared on one writing; ``--judge FILE`` scores with
+that config's ``model.judge`` (runs trained against different judges, scored by one); ``--negatives global`` ranks
 a run trained with ``hybrid`` negatives against every other user of its group, as the others are
 ranked. ``--out`` (new) receives ``scores.jsonl`` (one row per user and source), ``ladder.json``,
 ``ladder.md`` (also printed) and ``ladder.png`` (each source's NDCG with its interval), all written at the end.
@@ -177,16 +178,29 @@ def data_module(config: Mapping[str, Any], config_path: Path, generator: Profile
     return BumpDataModule(**data, tokenizer=generator.tokenizer, profile_prompt=generator.profile_prompt)
 
 
+def _config_entry(path: Path, section: str, key: str) -> Any:
+    """``section.key`` of a config or overlay YAML (None when it has none)."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise LadderError(f"{path}: unreadable ({' '.join(str(error).split())})") from None
+    return ((config or {}).get(section) or {}).get(key) if isinstance(config, dict) else None
+
+
+def read_judge(path: Path) -> dict[str, Any]:
+    """``model.judge`` of a config or overlay YAML (a ``class_path`` mapping)."""
+    judge = _config_entry(path, "model", "judge")
+    if not isinstance(judge, dict) or not isinstance(judge.get("class_path"), str):
+        raise LadderError(f"{path}: no model.judge mapping with a class_path")
+    return judge
+
+
 def read_heldout_template(source: str) -> dict[str, Any] | None:
     """``data.heldout_template`` of an overlay YAML (checked), or None for ``"none"``."""
     if source == "none":
         return None
     path = Path(source)
-    try:
-        overlay = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise LadderError(f"{path}: unreadable ({' '.join(str(error).split())})") from None
-    template = ((overlay or {}).get("data") or {}).get("heldout_template") if isinstance(overlay, dict) else None
+    template = _config_entry(path, "data", "heldout_template")
     if not isinstance(template, dict):
         raise LadderError(f"{path}: no data.heldout_template mapping (template, value_words)")
     try:
@@ -247,16 +261,19 @@ def markdown(settings: Mapping[str, Any], means: Mapping[str, Mapping[str, Inter
 def ladder(
     run_dir: Path, checkpoint: Path | None, *, samples: int, seed: int, device: str,
     data_overrides: Mapping[str, Any] = {}, reward_overrides: Mapping[str, Any] = {},
+    judge_override: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     """``(rows, ladder.json, ladder.md)`` of a run (nothing written); ``data_overrides`` replace the
     run's data settings (see :func:`data_module`), ``reward_overrides`` its reward settings
-    (``negatives``: a run trained with ``hybrid`` scored on every negative, as the others are)."""
+    (``negatives``: a run trained with ``hybrid`` scored on every negative, as the others are),
+    ``judge_override`` its judge (a ``model.judge`` entry: runs trained against different judges
+    scored by one)."""
     path, state, config = read_run(run_dir, checkpoint)
     torch.manual_seed(seed)
     settings = RewardSettings(**{**(config["model"].get("reward") or {}), **reward_overrides})
     budget = SamplingSettings(**(config["model"].get("sampling") or {})).max_new_tokens
     # the config's judge; a config that left it to the module's default: the one the checkpoint recorded
-    judge_entry = config["model"].get("judge") or state["hyper_parameters"]["judge"]
+    judge_entry = judge_override or config["model"].get("judge") or state["hyper_parameters"]["judge"]
     judge = build_judge(judge_entry).to(device)
     trained = ProfileGenerator.from_checkpoint(state).to(device)
     tokenizer = trained.tokenizer
@@ -308,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", choices=("local", "global", "hybrid"), default=None,
                         help="in-batch negatives to rank against (default: the run's model.reward.negatives);"
                              " global ranks every other user of the group")
+    parser.add_argument("--judge", type=Path, default=None, metavar="YAML",
+                        help="score with this config's or overlay's model.judge (default: the run's);"
+                             " e.g. configs/movielens.yaml, the MiniLM yardstick")
     args = parser.parse_args(argv)
     try:
         if args.out.exists():
@@ -319,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides["heldout_template"] = read_heldout_template(args.heldout_template)
         rows, report, text = ladder(args.run, args.ckpt, samples=args.samples, seed=args.seed, device=args.device,
                                     data_overrides=overrides,
-                                    reward_overrides={} if args.negatives is None else {"negatives": args.negatives})
+                                    reward_overrides={} if args.negatives is None else {"negatives": args.negatives},
+                                    judge_override=None if args.judge is None else read_judge(args.judge))
     except LadderError as error:
         print(f"ladder.py: error: {error}", file=sys.stderr)
         return 1

@@ -199,6 +199,16 @@ def test_the_script_on_a_tiny_run_writes_the_ladder(tmp_path: Path, monkeypatch:
     local = [json.loads(line) for line in (tmp_path / "local" / "scores.jsonl").read_text().splitlines()]
     assert json.loads((tmp_path / "local" / "ladder.json").read_text())["settings"]["reward"].endswith("negatives local")
     assert [(row["user_id"], row["ndcg"]) for row in local] == [(row["user_id"], row["ndcg"]) for row in rows]
+    # --judge: the same texts scored by another config's judge (runs trained against different judges, one yardstick)
+    other = tmp_path / "likelihood.yaml"
+    other.write_text(yaml.safe_dump({"model": {"judge": {
+        "class_path": "bump_pl.judges.LikelihoodJudge", "init_args": {"model": "tiny-random-llama", "max_length": 64}}}}))
+    assert ladder.main(["runs/tiny/version_0", "--out", str(tmp_path / "judged"), "--samples", "10", "--judge", str(other)]) == 0
+    judged = [json.loads(line) for line in (tmp_path / "judged" / "scores.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "judged" / "ladder.json").read_text())["settings"]["judge"] == (
+        "bump_pl.judges.LikelihoodJudge(model=tiny-random-llama)")
+    assert [(row["user_id"], row["text"]) for row in judged] == [(row["user_id"], row["text"]) for row in rows]
+    assert [row["profile_to_item"] for row in judged] != [row["profile_to_item"] for row in rows]
 
 
 def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
@@ -219,4 +229,7 @@ def test_a_missing_checkpoint_is_one_line_and_leaves_no_out_folder(
     overlay.write_text("data:\n  heldout_template:\n    template: '{score!r}'\n")
     assert ladder.main([str(run), "--out", str(out), "--heldout_template", str(overlay)]) == 1
     assert capsys.readouterr().err.startswith(f"ladder.py: error: {overlay}: heldout_template '{{score!r}}': ")
+    assert not out.exists()
+    assert ladder.main([str(run), "--out", str(out), "--judge", str(overlay)]) == 1
+    assert capsys.readouterr().err == f"ladder.py: error: {overlay}: no model.judge mapping with a class_path\n"
     assert not out.exists()
