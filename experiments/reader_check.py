@@ -96,13 +96,19 @@ def stated_rating(profile: str, after: str) -> float | None:
     return float(number.group(1)) if number else None
 
 
+def stated_answer(value: float | None) -> float:
+    """A stated number as an answer: clipped to the scale 1..5; 3, its middle, when none is stated."""
+    return 3.0 if value is None else min(max(value, 1.0), 5.0)
+
+
 def stated_summary(rows: list[dict], users: list, profiles: dict[str, dict[str, str]], after: str) -> dict:
-    """Per profiles variant: how many users' profiles state a number after ``after``, and its Pearson r
-    with their history mean (one value per user; r is None below 3 users stating one or with no spread)."""
+    """Per profiles variant: how many users' profiles state a number after ``after``, and the Pearson r
+    of those numbers as answers (:func:`stated_answer`: a stray "2001" counts as 5) with the users'
+    history means (one value per user; r is None below 3 users stating one or with no spread)."""
     means = {row["user_id"]: row["history_mean"] for row in rows}
     summary = {}
     for variant, texts in profiles.items():
-        pairs = [(value, means[user.user_id]) for user in users
+        pairs = [(stated_answer(value), means[user.user_id]) for user in users
                  if (value := stated_rating(texts[user.user_id], after)) is not None]
         spread = len(pairs) >= 3 and len({p[0] for p in pairs}) > 1 and len({p[1] for p in pairs}) > 1
         r = float(np.corrcoef(np.array(pairs).T)[0, 1]) if spread else None
@@ -152,8 +158,7 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
             rows.append({"id": question.id, "user_id": user.user_id, "gold": str(question.output), "history_mean": mean})
             if args.stated_after is not None:
                 for variant, texts in profiles.items():
-                    value = stated_rating(texts[user.user_id], args.stated_after)
-                    rows[-1][f"stated_{variant}"] = 3.0 if value is None else min(max(value, 1.0), 5.0)
+                    rows[-1][f"stated_{variant}"] = stated_answer(stated_rating(texts[user.user_id], args.stated_after))
             prompts.extend(TEMPLATE.format(profile=context, item=f"{asked}{RATED}") for context in shown.values())
     variants = list(shown)
     expected = expected_ratings(model, tokenizer, prompts, args.batch_size)

@@ -121,8 +121,7 @@ def test_stated_variants_answer_with_the_clipped_number_and_report_its_correlati
     users = _users(data)
     means = {u.user_id: sum(float(item["score"]) for item in u.items) / len(u.items) for u in users}
     trained = {u.user_id: f"Avg, out of 5: {round(means[u.user_id])}. Likes" for u in users}
-    untrained = {u.user_id: f"Avg, out of 5: {40 if i % 2 else 0}" if i % 3 else "Avg, out of 5: none"
-                 for i, u in enumerate(users)}
+    untrained = {u.user_id: ("Avg, out of 5: none", "Avg, out of 5: 40", "Avg, out of 5: 0")[i % 3] for i, u in enumerate(users)}
     paths = {}
     for name, texts in (("p", trained), ("u", untrained)):
         paths[name] = tmp_path / f"{name}.jsonl"
@@ -134,7 +133,7 @@ def test_stated_variants_answer_with_the_clipped_number_and_report_its_correlati
     assert reader_check.main(argv) == 0
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     report = json.loads((out / "reader_check.json").read_text())
-    expected = {u.user_id: (float(round(means[u.user_id])), (5.0 if i % 2 else 1.0) if i % 3 else 3.0)
+    expected = {u.user_id: (float(round(means[u.user_id])), (3.0, 5.0, 1.0)[i % 3])
                 for i, u in enumerate(users)}  # clipped to 1..5; no number: 3
     assert [(row["stated_profile"], row["stated_untrained_profile"]) for row in rows] == [expected[row["user_id"]] for row in rows]
     mae = sum(abs(row["stated_profile"] - float(row["gold"])) for row in rows) / len(rows)
@@ -143,6 +142,18 @@ def test_stated_variants_answer_with_the_clipped_number_and_report_its_correlati
         report["variants"]["profile"]["MAE"]["value"] - mae, abs=1e-9)
     r = statistics.correlation([round(means[u.user_id]) for u in users], [means[u.user_id] for u in users])
     assert report["stated"]["profile"] == {"stating": len(users), "users": len(users), "pearson_r_history_mean": pytest.approx(r)}
-    stating = sum(1 for i in range(len(users)) if i % 3)
-    assert report["stated"]["untrained_profile"]["stating"] == stating  # 40 and 0 are stated (clipped only as answers)
+    assert len(users) == 3 and report["stated"]["untrained_profile"] == {  # 40 and 0 are stated; too few for an r
+        "stating": 2, "users": 3, "pearson_r_history_mean": None}
     assert f"- profile: {len(users)} of {len(users)} users' profiles state a number after 'out of 5:'" in (out / "reader_check.md").read_text()
+
+
+def test_the_stated_correlation_is_of_the_clipped_answers_of_the_users_who_state_one() -> None:
+    import statistics
+    from types import SimpleNamespace
+
+    users = [SimpleNamespace(user_id=f"u{i}") for i in range(4)]
+    rows = [{"user_id": f"u{i}", "history_mean": mean} for i, mean in enumerate((4.5, 1.5, 3.0, 2.5))]
+    texts = {"u0": "out of 5: 2001", "u1": "out of 5: 1", "u2": "no number here", "u3": "out of 5: 3 stars"}
+    summary = reader_check.stated_summary(rows, users, {"profile": texts}, "out of 5:")
+    r = statistics.correlation([5.0, 1.0, 3.0], [4.5, 1.5, 2.5])  # u0's 2001 counts as 5; u2 states none
+    assert summary == {"profile": {"stating": 3, "users": 4, "pearson_r_history_mean": pytest.approx(r)}}
