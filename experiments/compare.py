@@ -9,7 +9,8 @@ resamples for all). The mix (``ndcg``) is recomputed for every run with one ``--
 0.5), as a run trained with another ``reward.alpha`` laddered its own mix. The ladders must have
 scored the same users in the same groups (the same validation split and ``--users_per_batch``), or
 the in-batch negatives would differ, against held-out items written the same way (``ladder.py
---heldout_template``), ranked the same way (``ndcg_k``, ``--negatives``): all three are checked.
+--heldout_template``), ranked the same way (``ndcg_k``, ``--negatives``) by the same judge
+(``ladder.py --judge``): all four are checked.
 The untrained generator's row is taken from the reference ladder, for scale. ``--plot FILE.png``
 also draws each run's mean NDCG with its interval.
 """
@@ -39,15 +40,16 @@ def read_scores(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def scoring(folder: Path) -> tuple[str, str]:
-    """How a ladder scored: ``(writing, ranking)``. The writing of the held-out items is
+def scoring(folder: Path) -> tuple[str, str, str]:
+    """How a ladder scored: ``(writing, ranking, judge)``. The writing of the held-out items is
     ``settings.heldout`` of its ``ladder.json`` (ladders from before the setting read them as the
     prompt renders them); the ranking is ``settings.reward`` without the mix weight (``ndcg_k`` and
-    the negatives: a run trained with ``hybrid`` negatives laddered as trained ranks fewer)."""
+    the negatives: a run trained with ``hybrid`` negatives laddered as trained ranks fewer); the
+    judge is ``settings.judge`` (its class and model)."""
     path = folder / "ladder.json"
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        return settings.get("heldout", PLAIN_HELDOUT), ranking(settings["reward"])
+        return settings.get("heldout", PLAIN_HELDOUT), ranking(settings["reward"]), settings["judge"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise CompareError(f"{path}: missing or not a ladder.py report") from None
 
@@ -65,12 +67,12 @@ def source_values(rows: list[dict], source: str, alpha: float) -> tuple[list[tup
 def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, seed: int = 0, plot: Path | None = None) -> str:
     """The markdown comparison of ``{label: ladder folder}`` (the first label is the reference); with
     ``plot``, also that PNG of each run's (and the untrained generator's) NDCG with its interval."""
-    values, reference_users, reference_writing, reference_ranking = {}, None, None, None
+    values, reference_users, reference_writing, reference_ranking, reference_judge = {}, None, None, None, None
     for label, folder in runs.items():
-        rows, (writing, ranking) = read_scores(folder), scoring(folder)
+        rows, (writing, ranking, judge) = read_scores(folder), scoring(folder)
         users, values[label] = source_values(rows, REFERENCE, alpha)
         if reference_users is None:
-            reference_users, reference_writing, reference_ranking = users, writing, ranking
+            reference_users, reference_writing, reference_ranking, reference_judge = users, writing, ranking, judge
             values["untrained"] = source_values(rows, "untrained_profile", alpha)[1]
         elif users != reference_users:
             raise CompareError(f"{folder}: scored other users or groups than {next(iter(runs.values()))};"
@@ -81,11 +83,15 @@ def compare(runs: dict[str, Path], *, alpha: float = 0.5, samples: int = 1000, s
         elif ranking != reference_ranking:
             raise CompareError(f"{folder}: ranked with {ranking}, not {reference_ranking} as in"
                                f" {next(iter(runs.values()))}; ladder both with the same --negatives")
+        elif judge != reference_judge:
+            raise CompareError(f"{folder}: scored by {judge}, not {reference_judge} as in"
+                               f" {next(iter(runs.values()))}; ladder both with the same --judge")
     first = next(iter(runs))
     means, differences = paired_bootstrap(values, first, samples=samples, seed=seed)
     settings = {"runs": ", ".join(f"{label} = {folder}" for label, folder in runs.items()),
                 "users": f"{len(reference_users)} users, trained profiles; untrained: {first}'s ladder",
                 "heldout": reference_writing,
+                "judge": reference_judge,
                 "NDCG": f"{alpha} x profile→item + {1 - alpha} x item→profile, for every run",
                 "bootstrap": f"{samples} paired resamples of users, seed {seed}, 95% percentile intervals"}
     if plot is not None:

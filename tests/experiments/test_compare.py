@@ -17,10 +17,11 @@ _spec.loader.exec_module(compare)
 
 
 def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, item_to_profile: float | None = None,
-            heldout: str | None = None, reward: str = "alpha 0.5, ndcg_k None, negatives global") -> Path:
+            heldout: str | None = None, reward: str = "alpha 0.5, ndcg_k None, negatives global",
+            judge: str = "bump_pl.judges.EmbeddingJudge(model=all-minilm-l6-v2)") -> Path:
     """A ladder folder whose trained profiles score ``trained`` (all three metrics, or item→profile
     ``item_to_profile``) and untrained 0.1; ``heldout``: its ``settings.heldout`` (None: a ladder
-    from before the setting); ``reward``: its ``settings.reward``."""
+    from before the setting); ``reward``, ``judge``: its ``settings.reward`` and ``settings.judge``."""
     users = users or [f"u{i}" for i in range(len(trained))]
     rows = []
     for i, (user, value) in enumerate(zip(users, trained, strict=True)):
@@ -30,7 +31,7 @@ def _ladder(folder: Path, trained: list[float], users: list[str] | None = None, 
                          "profile_to_item": score, "item_to_profile": other, "text": "t"})
     folder.mkdir()
     (folder / "scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    settings = {"reward": reward, **({"heldout": heldout} if heldout is not None else {})}
+    settings = {"reward": reward, "judge": judge, **({"heldout": heldout} if heldout is not None else {})}
     (folder / "ladder.json").write_text(json.dumps({"settings": settings}))
     return folder
 
@@ -94,6 +95,17 @@ def test_ladders_ranked_against_other_negatives_are_refused_but_another_mix_weig
     assert f"{hybrid}: ranked with ndcg_k None, negatives hybrid, not ndcg_k None, negatives global" in errors[0]
     assert errors[0].endswith("ladder both with the same --negatives")
     assert f"{cut}: ranked with ndcg_k 1, negatives global, not" in errors[1]
+
+
+def test_ladders_scored_by_another_judge_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _ladder(tmp_path / "base", [0.5, 0.6])
+    same = _ladder(tmp_path / "same", [0.4, 0.6])
+    likelihood = _ladder(tmp_path / "likelihood", [0.5, 0.6], judge="bump_pl.judges.LikelihoodJudge(model=smollm2-135m-instruct)")
+    assert "- judge: bump_pl.judges.EmbeddingJudge(model=all-minilm-l6-v2)" in compare.compare({"base": base, "same": same}, samples=20)
+    assert compare.main([f"base={base}", f"likelihood={likelihood}"]) == 1
+    error = capsys.readouterr().err
+    assert error == (f"compare.py: error: {likelihood}: scored by bump_pl.judges.LikelihoodJudge(model=smollm2-135m-instruct),"
+                     f" not bump_pl.judges.EmbeddingJudge(model=all-minilm-l6-v2) as in {base}; ladder both with the same --judge\n")
 
 
 def test_the_comparison_plot_is_written_beside_the_table(tmp_path: Path) -> None:
