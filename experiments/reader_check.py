@@ -101,18 +101,17 @@ def stated_answer(value: float | None) -> float:
     return 3.0 if value is None else min(max(value, 1.0), 5.0)
 
 
-def stated_summary(rows: list[dict], users: list, profiles: dict[str, dict[str, str]], after: str) -> dict:
-    """Per profiles variant: how many users' profiles state a number after ``after``, and the Pearson r
-    of those numbers as answers (:func:`stated_answer`: a stray "2001" counts as 5) with the users'
-    history means (one value per user; r is None below 3 users stating one or with no spread)."""
-    means = {row["user_id"]: row["history_mean"] for row in rows}
+def stated_summary(stated: dict[str, dict[str, float | None]], means: dict[str, float]) -> dict:
+    """Per profiles variant (``stated``: ``{variant: {user_id: stated_rating}}``): how many users'
+    profiles state a number, and the Pearson r of those numbers as answers (:func:`stated_answer`: a
+    stray "2001" counts as 5) with the users' history means ``means`` (one value per user; r is None
+    below 3 users stating one or with no spread)."""
     summary = {}
-    for variant, texts in profiles.items():
-        pairs = [(stated_answer(value), means[user.user_id]) for user in users
-                 if (value := stated_rating(texts[user.user_id], after)) is not None]
+    for variant, numbers in stated.items():
+        pairs = [(stated_answer(value), means[user_id]) for user_id, value in numbers.items() if value is not None]
         spread = len(pairs) >= 3 and len({p[0] for p in pairs}) > 1 and len({p[1] for p in pairs}) > 1
         r = float(np.corrcoef(np.array(pairs).T)[0, 1]) if spread else None
-        summary[variant] = {"stating": len(pairs), "users": len(users), "pearson_r_history_mean": r}
+        summary[variant] = {"stating": len(pairs), "users": len(numbers), "pearson_r_history_mean": r}
     return summary
 
 
@@ -148,24 +147,27 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
     for variant, texts in profiles.items():
         check_covered(texts, [user.user_id for user in users], [sources[variant]], args.split)
     other = derangement([user.user_id for user in users], args.seed)
+    means = {user.user_id: sum(float(item["score"]) for item in user.items) / len(user.items) for user in users}
+    stated = {} if args.stated_after is None else {  # {variant: {user_id: the number its profile states}}
+        variant: {user.user_id: stated_rating(texts[user.user_id], args.stated_after) for user in users}
+        for variant, texts in profiles.items()
+    }
     tokenizer, model = load_tokenizer(args.model), load_causal_lm(args.model).eval()
     rows, prompts = [], []
     for user in users:
-        mean = sum(float(item["score"]) for item in user.items) / len(user.items)
         shown = contexts(task.name, user, profiles, other, tokenizer, args.history_items, args.context_tokens)
+        answered = {f"stated_{variant}": stated_answer(numbers[user.user_id]) for variant, numbers in stated.items()}
         for question in user.questions:
             asked = question.input.split(ITEM_QUESTIONS[task.name].marker, 1)[-1]  # the item as the question shows it
-            rows.append({"id": question.id, "user_id": user.user_id, "gold": str(question.output), "history_mean": mean})
-            if args.stated_after is not None:
-                for variant, texts in profiles.items():
-                    rows[-1][f"stated_{variant}"] = stated_answer(stated_rating(texts[user.user_id], args.stated_after))
+            rows.append({"id": question.id, "user_id": user.user_id, "gold": str(question.output),
+                         "history_mean": means[user.user_id], **answered})
             prompts.extend(TEMPLATE.format(profile=context, item=f"{asked}{RATED}") for context in shown.values())
     variants = list(shown)
     expected = expected_ratings(model, tokenizer, prompts, args.batch_size)
     for position, row in enumerate(rows):
         row.update(zip(variants, expected[position * len(variants) : (position + 1) * len(variants)]))
-    stated = [f"stated_{variant}" for variant in profiles] if args.stated_after is not None else []
-    answers = {name: [repr(float(row[name])) for row in rows] for name in ("history_mean", *stated, *variants)}
+    answers = {name: [repr(float(row[name])) for row in rows]
+               for name in ("history_mean", *(f"stated_{variant}" for variant in stated), *variants)}
     metric_task = metric_task_of(task.name)
     point, differences = bootstrap_report(
         metric_task, answers, [row["gold"] for row in rows], [name for name in answers if name != "profile"],
@@ -173,8 +175,8 @@ def reader_check(args: argparse.Namespace) -> tuple[list[dict], dict, str]:
     )
     report = {"settings": {key: str(value) for key, value in vars(args).items()}, "questions": len(rows),
               "users": len(users), "variants": point, "differences": differences}
-    if args.stated_after is not None:
-        report["stated"] = stated_summary(rows, users, profiles, args.stated_after)
+    if stated:
+        report["stated"] = stated_summary(stated, means)
     return rows, report, markdown_report(report)
 
 

@@ -149,11 +149,10 @@ def test_stated_variants_answer_with_the_clipped_number_and_report_its_correlati
 
 def test_the_stated_correlation_is_of_the_clipped_answers_of_the_users_who_state_one() -> None:
     import statistics
-    from types import SimpleNamespace
 
-    users = [SimpleNamespace(user_id=f"u{i}") for i in range(4)]
-    rows = [{"user_id": f"u{i}", "history_mean": mean} for i, mean in enumerate((4.5, 1.5, 3.0, 2.5))]
+    means = {f"u{i}": mean for i, mean in enumerate((4.5, 1.5, 3.0, 2.5))}
     texts = {"u0": "out of 5: 2001", "u1": "out of 5: 1", "u2": "no number here", "u3": "out of 5: 3 stars"}
-    summary = reader_check.stated_summary(rows, users, {"profile": texts}, "out of 5:")
+    stated = {"profile": {user_id: reader_check.stated_rating(text, "out of 5:") for user_id, text in texts.items()}}
+    summary = reader_check.stated_summary(stated, means)
     r = statistics.correlation([5.0, 1.0, 3.0], [4.5, 1.5, 2.5])  # u0's 2001 counts as 5; u2 states none
     assert summary == {"profile": {"stating": 3, "users": 4, "pearson_r_history_mean": pytest.approx(r)}}
