@@ -31,7 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from bump_pl.judges.base import Direction, check_score_inputs
 from bump_pl.judges.config import record_init_args
 from bump_pl.judges.frozen import FrozenModelHolder
-from bump_pl.judges.packing import forward_row_packs, packed_attention_mask, plan_packs, segment_ids
+from bump_pl.judges.packing import check_pair_sizes, forward_row_packs, packed_attention_mask, plan_packs, segment_ids
 from bump_pl.judges.prompt import PromptPieces, first_token_id, prompt_pieces
 from bump_pl.models.prefix import encode_prefix, forward_full
 from bump_pl.token_padding import pad_id_of, pad_token_ids
@@ -115,13 +115,7 @@ class CrossJudge(FrozenModelHolder):
         dtype: str = "float32",
     ) -> None:
         self.init_args = record_init_args(CrossJudge.__init__, locals())  # kept in checkpoints (judges/config.py)
-        if pack_tokens < 0:
-            raise ValueError(f"CrossJudge: pack_tokens must be >= 0 (0: sized from free memory), got {pack_tokens}")
-        if min(max_length, batch_size, max_pairs_per_chunk) < 1:
-            raise ValueError(
-                f"CrossJudge: max_length, batch_size and max_pairs_per_chunk must be >= 1, "
-                f"got {max_length}, {batch_size}, {max_pairs_per_chunk}"
-            )
+        check_pair_sizes("CrossJudge", max_length, batch_size, max_pairs_per_chunk, pack_tokens)
         super().__init__(model, tokenizer, "causal_lm", device, dtype)
         self.prompts: dict[str, PromptPieces] = {
             "profile_to_item": prompt_pieces(

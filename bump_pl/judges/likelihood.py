@@ -37,7 +37,7 @@ from bump_pl.judges.base import Direction, check_score_inputs
 from bump_pl.judges.config import record_init_args
 from bump_pl.judges.cross import pack_tokens_for
 from bump_pl.judges.frozen import FrozenModelHolder
-from bump_pl.judges.packing import forward_row_packs, plan_packs
+from bump_pl.judges.packing import check_pair_sizes, forward_row_packs, plan_packs
 from bump_pl.models.prefix import encode_prefix, forward_full
 from bump_pl.token_padding import pad_id_of, pad_token_ids
 
@@ -115,11 +115,7 @@ class LikelihoodJudge(FrozenModelHolder):
         dtype: str = "float32",
     ) -> None:
         self.init_args = record_init_args(LikelihoodJudge.__init__, locals())  # kept in checkpoints
-        if pack_tokens < 0 or min(max_length, batch_size, max_pairs_per_chunk) < 1:
-            raise ValueError(
-                "LikelihoodJudge: max_length, batch_size and max_pairs_per_chunk must be >= 1 and pack_tokens >= 0,"
-                f" got {max_length}, {batch_size}, {max_pairs_per_chunk}, {pack_tokens}"
-            )
+        check_pair_sizes("LikelihoodJudge", max_length, batch_size, max_pairs_per_chunk, pack_tokens)
         if scored_after is not None and not scored_after:
             raise ValueError("LikelihoodJudge: scored_after must be a non-empty text or None (score the whole item)")
         super().__init__(model, tokenizer, "causal_lm", device, dtype)

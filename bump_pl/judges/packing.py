@@ -22,6 +22,16 @@ from torch import Tensor
 from bump_pl.models.prefix import additive_mask
 
 
+def check_pair_sizes(judge: str, max_length: int, batch_size: int, max_pairs_per_chunk: int, pack_tokens: int) -> None:
+    """Refuse a pair judge's sizes in one line naming ``judge``: lengths, batches and chunks ``>= 1``,
+    ``pack_tokens >= 0`` (0: sized from free memory)."""
+    if pack_tokens < 0 or min(max_length, batch_size, max_pairs_per_chunk) < 1:
+        raise ValueError(
+            f"{judge}: max_length, batch_size and max_pairs_per_chunk must be >= 1 and pack_tokens >= 0"
+            f" (0: sized from free memory), got {max_length}, {batch_size}, {max_pairs_per_chunk}, {pack_tokens}"
+        )
+
+
 def plan_packs(lengths: list[int], max_tokens: int, max_items: int) -> list[list[int]]:
     """Group candidate indices into packs of at most ``max_tokens`` tokens and ``max_items`` items.
 

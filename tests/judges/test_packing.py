@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bump_pl.judges import CrossJudge
+from bump_pl.judges import CrossJudge, LikelihoodJudge
 from bump_pl.judges.cross import CPU_PACK_TOKENS, pack_tokens_for
 from bump_pl.judges.packing import packed_attention_mask, plan_packs, segment_ids
 
@@ -45,9 +45,12 @@ def test_pack_width_is_small_on_cpu(llama):
     assert pack_tokens_for(llama, rows=8, device=torch.device("cpu")) == CPU_PACK_TOKENS
 
 
-def test_negative_pack_tokens_is_a_clear_error(llama, tokenizer):
-    with pytest.raises(ValueError, match="pack_tokens"):
-        CrossJudge(llama, tokenizer=tokenizer, pack_tokens=-1)
+@pytest.mark.parametrize("judge", [CrossJudge, LikelihoodJudge])
+@pytest.mark.parametrize("sizes", [{"pack_tokens": -1}, {"batch_size": 0}, {"max_pairs_per_chunk": 0}, {"max_length": 0}])
+def test_bad_pair_sizes_are_one_line_errors_naming_the_judge(llama, tokenizer, judge, sizes):
+    with pytest.raises(ValueError, match=rf"^{judge.__name__}: max_length, batch_size and max_pairs_per_chunk must be >= 1"
+                                         rf" and pack_tokens >= 0 \(0: sized from free memory\), got [-0-9, ]+$"):
+        judge(llama, tokenizer=tokenizer, **sizes)
 
 
 def test_empty_query_or_candidate_lists_give_empty_score_matrices(llama, tokenizer):
