@@ -54,7 +54,10 @@ def read_answers(folder: Path, variant: str, kind: str) -> tuple[str, Answers]:
     predictions = folder / "predictions.jsonl"
     rows = _read_json(predictions, lines=True)
     if report.is_file():
-        task = (_read_json(report) or {}).get("metric_task")
+        summary = _read_json(report)
+        task = summary.get("metric_task") if isinstance(summary, dict) else None
+        if not task:
+            raise CompareError(f"{report}: no metric_task (not a bump-downstream report?)")
         present = sorted({str(row.get("variant")) for row in rows})
         picked = [(row, str(row.get(KINDS[kind]))) for row in rows if row.get("variant") == variant]
     else:

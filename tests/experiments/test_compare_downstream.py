@@ -96,5 +96,9 @@ def test_a_missing_variant_or_folder_is_one_line_on_stderr(tmp_path: Path, capsy
     assert error.count("\n") == 1 and "no answers of variant 'retrieved_history' (it has no_profile, profile)" in error
     assert compare_downstream.main([f"a={first}", f"b={tmp_path}"]) == 2
     assert "neither report.json nor reader_check.json" in capsys.readouterr().err
+    no_task = _downstream(tmp_path / "no_task", {"profile": A})
+    (no_task / "report.json").write_text("{}")
+    assert compare_downstream.main([f"a={first}", f"b={no_task}"]) == 2
+    assert "report.json: no metric_task" in capsys.readouterr().err
     assert compare_downstream.main([f"a={first}", f"a={first}"]) == 2
     assert "labels unique" in capsys.readouterr().err
