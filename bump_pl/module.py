@@ -174,7 +174,7 @@ class BumpModule(LightningModule):
             FloatingPointError: the judge gave a NaN/inf score; names the step and the batch's users
                 (the step stops: a masked reward would silently train on whatever is left).
         """
-        scores = judge_scores(self.judge, rollouts.texts, batch.heldout, self.reward)
+        scores = judge_scores(self.judge, rollouts.texts, batch.heldout, self.reward, self.reward.negative_users)
         if not all_finite(scores):
             raise FloatingPointError(
                 f"step {self.global_step}: the judge gave non-finite (NaN/inf) scores for users {batch.user_ids};"

@@ -2,7 +2,8 @@
 
 :func:`judge_scores` scores ``U*G`` profiles against the ``U*K`` held-out items of their users in
 both directions, with in-batch negatives (this rank's users under ``negatives: local``, every
-rank's under ``global``, every rank's scored only for the hardest under ``hybrid``);
+rank's under ``global``, every rank's scored only for the hardest under ``hybrid``; a training
+step may score each user against a sample of ``negative_users``, validation scores every pair);
 :func:`rollout_reward` turns those scores into the bidirectional reward of the rollouts (NDCG or
 margin, as ``settings.measure`` says), :func:`rollout_ndcg` into their NDCG whatever the measure
 (the yardstick of experiments/ladder.py and judge_check.py), and
@@ -19,9 +20,12 @@ from bump_pl.judges.base import Judge
 from bump_pl.judges.in_batch import InBatchScores, hybrid_negatives, in_batch_scores
 
 
-def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], settings: RewardSettings) -> InBatchScores:
+def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], settings: RewardSettings,
+                 negative_users: int = 0) -> InBatchScores:
     """Both directions' scores of this rank's ``U*G`` profiles (``r = u*G + g``) against the
-    ``U*K`` held-out items ``heldout`` (``K`` per user), negatives as ``settings.negatives`` says."""
+    ``U*K`` held-out items ``heldout`` (``K`` per user), negatives as ``settings.negatives`` says;
+    ``negative_users`` (a training step passes ``settings.negative_users``) scores each user against
+    that many other users only (0: every pair, what validation and the ladders rank)."""
     return in_batch_scores(
         judge,
         profiles,
@@ -29,6 +33,7 @@ def judge_scores(judge: Judge, profiles: list[str], heldout: list[list[str]], se
         num_users=len(heldout),
         global_negatives=settings.negatives != "local",
         hybrid=hybrid_negatives(settings),
+        negative_users=negative_users,
     )
 
 
@@ -47,7 +52,7 @@ def rollout_reward(
     if settings.measure == "margin":
         return margin_reward(scores.profile_to_item, scores.item_to_profile, num_users=scores.num_users,
                              group_size=group_size, heldout_per_user=heldout_per_user, alpha=settings.alpha,
-                             local_users=slice(scores.first_user, scores.first_user + num_users))
+                             local_users=slice(scores.first_user, scores.first_user + num_users), scored=scores.scored)
     return rollout_ndcg(scores, num_users=num_users, group_size=group_size, heldout_per_user=heldout_per_user,
                         settings=settings)
 
@@ -56,7 +61,14 @@ def rollout_ndcg(
     scores: InBatchScores, *, num_users: int, group_size: int, heldout_per_user: int, settings: RewardSettings
 ) -> BidirectionalReward:
     """The bidirectional NDCG ``[U*G]`` of this rank's ``U = num_users`` users' rollouts, ranked against
-    every user in ``scores`` with ``settings``' alpha and NDCG cut-off (its ``measure`` is not read)."""
+    every user in ``scores`` with ``settings``' alpha and NDCG cut-off (its ``measure`` is not read).
+
+    Raises:
+        ValueError: ``scores`` of a sample of negative users (their unscored pairs would rank as 0).
+    """
+    if scores.scored is not None:
+        raise ValueError("rollout_ndcg: these scores pair each user with a sample of negative users; NDCG needs every"
+                         " pair scored (judge_scores with negative_users=0)")
     return bidirectional_reward(
         scores.profile_to_item,
         scores.item_to_profile,

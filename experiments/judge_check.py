@@ -63,7 +63,8 @@ def step_seconds(judge, settings, batches, texts: list[list[str]], group_size: i
     """Seconds of one training step's judge call (``U*G`` profile-sized texts vs ``U*K`` items, both
     directions) on each group, after one untimed warm-up call."""
     def call(group: int) -> None:
-        judge_scores(judge, [t for t in texts[group] for _ in range(group_size)], batches[group].heldout, settings)
+        judge_scores(judge, [t for t in texts[group] for _ in range(group_size)], batches[group].heldout, settings,
+                     settings.negative_users)
 
     call(0)
     seconds = []

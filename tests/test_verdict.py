@@ -40,3 +40,23 @@ def test_local_negatives_on_one_process_equal_global():
     _, everyone = _reward(RewardSettings(negatives="global"))
     torch.testing.assert_close(local.total, everyone.total)
     assert local.total.shape == (U * G,) and bool(((local.total >= 0) & (local.total <= 1)).all())
+
+
+def test_negative_users_reach_the_margin_only_when_passed_and_ndcg_refuses_them():
+    from bump_pl.core.margin import margin_reward
+    from bump_pl.verdict import rollout_ndcg
+
+    settings = RewardSettings(measure="margin", negative_users=1)
+    judge = EmbeddingJudge(model=tiny_random_encoder(seed=3), tokenizer=tiny_tokenizer())
+    assert judge_scores(judge, PROFILES, HELDOUT, settings).scored is None  # validation and ladders: every pair
+    scores = judge_scores(judge, PROFILES, HELDOUT, settings, settings.negative_users)
+    full = judge_scores(judge, PROFILES, HELDOUT, settings)
+    assert scores.scored is not None and not bool(scores.scored.all())
+    reward = rollout_reward(scores, num_users=U, group_size=G, heldout_per_user=K, settings=settings)
+    by_hand = margin_reward(full.profile_to_item, full.item_to_profile, num_users=U, group_size=G, heldout_per_user=K,
+                            scored=scores.scored)
+    torch.testing.assert_close(reward.total, by_hand.total)
+    assert not torch.allclose(reward.total, rollout_reward(full, num_users=U, group_size=G, heldout_per_user=K,
+                                                           settings=settings).total)  # 1 of 2 other users: another mean
+    with pytest.raises(ValueError, match=r"^rollout_ndcg: these scores pair each user with a sample of negative users"):
+        rollout_ndcg(scores, num_users=U, group_size=G, heldout_per_user=K, settings=settings)

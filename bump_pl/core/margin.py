@@ -15,21 +15,28 @@ group-relative advantages see mostly that noise. The margin keeps the scores' si
 Both are 0 in expectation for a judge that scores at random (i.i.d. scores), so every chance level
 is 0. In the judge's units (nats for the likelihood judge, cosine for an embedding judge), not in
 [0, 1]: a ``copy_penalty`` is weighed against those units. Index convention and ``local_users`` as
-in :func:`bump_pl.core.reward.bidirectional_reward`; every candidate must be scored (no hybrid rows).
+in :func:`bump_pl.core.reward.bidirectional_reward`. Every candidate is scored, or, with ``scored``
+(:mod:`bump_pl.core.negative_users`), each user's own and a uniform sample of the other users: the
+other users' mean is then taken over the sample, an unbiased estimate of it (never hybrid rows).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from bump_pl.core.reward import BidirectionalReward, check_score_shapes, scored_user_range, same_user_mask
 
 
-def _own_minus_others(rows: Tensor, own: Tensor) -> Tensor:
+def _own_minus_others(rows: Tensor, own: Tensor, others: Tensor) -> Tensor:
     """``[N]`` the mean of each row of ``rows`` ``[N, C]`` over its ``own`` (bool ``[N, C]``) columns minus
-    its mean over the other columns."""
-    own_mean = (rows * own).sum(-1) / own.sum(-1)
-    return own_mean - (rows * ~own).sum(-1) / (~own).sum(-1)
+    its mean over its ``others`` (bool ``[N, C]``) columns."""
+    return _masked_mean(rows, own) - _masked_mean(rows, others)
+
+
+def _masked_mean(rows: Tensor, mask: Tensor) -> Tensor:
+    """``[N]`` the mean of each row of ``rows`` ``[N, C]`` over its ``mask`` (bool ``[N, C]``) columns."""
+    return torch.where(mask, rows, torch.zeros_like(rows)).sum(-1) / mask.sum(-1)
 
 
 def margin_reward(
@@ -41,6 +48,7 @@ def margin_reward(
     heldout_per_user: int,
     alpha: float = 0.5,
     local_users: slice | None = None,
+    scored: Tensor | None = None,
 ) -> BidirectionalReward:
     """The margin reward of every rollout of ``local_users`` (all users by default).
 
@@ -52,6 +60,9 @@ def margin_reward(
         heldout_per_user: ``K`` held-out interactions per user.
         alpha: weight of the profile_to_item direction in ``total``.
         local_users: contiguous slice of users whose rollouts are scored (DDP: this rank's).
+        scored: ``[U*G, U*K]`` bool, the pairs the judge scored (every user's own and a sample of
+            other users, :func:`bump_pl.core.negative_users.negative_pair_mask`; its transpose for
+            item_to_profile); the other users' means are taken over it. None: every pair.
 
     Returns:
         :class:`BidirectionalReward` with ``[u*G]`` margins (``u`` scored users) in rollout order and
@@ -62,12 +73,19 @@ def margin_reward(
         raise ValueError("margin_reward: num_users must be >= 2 (the margin is against other users)")
     first, stop = scored_user_range(local_users, num_users, "margin_reward")
     device = profile_to_item.device
+    if scored is None:
+        scored = torch.ones(profile_to_item.shape, dtype=torch.bool, device=device)
+    elif scored.shape != profile_to_item.shape:
+        raise ValueError(f"margin_reward: scored must be [U*G, U*K] = {tuple(profile_to_item.shape)}, got {tuple(scored.shape)}")
+    scored = scored.to(device)
+    profile_rows = slice(first * group_size, stop * group_size)
     own_items = same_user_mask(first, stop - first, group_size, num_users, heldout_per_user, device)  # [u*G, U*K]
-    p2i = _own_minus_others(profile_to_item[first * group_size : stop * group_size], own_items)
+    p2i = _own_minus_others(profile_to_item[profile_rows], own_items, scored[profile_rows] & ~own_items)
 
-    rows = item_to_profile[first * heldout_per_user : stop * heldout_per_user]  # [u*K, U*G]
+    item_rows = slice(first * heldout_per_user, stop * heldout_per_user)
+    rows = item_to_profile[item_rows]  # [u*K, U*G]
     own_rollouts = same_user_mask(first, stop - first, heldout_per_user, num_users, group_size, device)  # [u*K, U*G]
-    others_mean = (rows * ~own_rollouts).sum(-1, keepdim=True) / (~own_rollouts).sum(-1, keepdim=True)  # [u*K, 1]
+    others_mean = _masked_mean(rows, scored.T[item_rows] & ~own_rollouts)[:, None]  # [u*K, 1]
     own = rows[own_rollouts].view(stop - first, heldout_per_user, group_size)  # [u, K, G]
     i2p = (own - others_mean.view(stop - first, heldout_per_user, 1)).mean(dim=1).reshape(-1)  # [u*G]
 

@@ -89,6 +89,10 @@ class RewardSettings:
             scored list. 0: the unscored rank last.
         retriever: embedding model (name, folder or alias, mean pooling) that ranks every
             candidate with ``hybrid``.
+        negative_users: ``m``, with ``measure: margin`` each training step scores every user against
+            ``m`` other users drawn uniformly (:mod:`bump_pl.core.negative_users`), the same pairs
+            in both directions: ``(m + 1) / U`` of a pair judge's cost, the margin estimated without
+            bias. 0: every user. Validation always scores every pair.
         history_baselines: also validate the user's raw history as the profile, cut to
             ``sampling.max_new_tokens`` policy tokens and whole (``val/ndcg_history_budget``,
             ``val/ndcg_history_full``): what a generated profile has to beat.
@@ -103,6 +107,7 @@ class RewardSettings:
     hard_negatives: int = 16
     sampled_negatives: int = 0
     retriever: str = "all-minilm-l6-v2"
+    negative_users: int = 0
     history_baselines: bool = True
     copy_penalty: float = 0.0
 
@@ -118,7 +123,7 @@ class RewardSettings:
             raise ValueError(f"model.reward.ndcg_k must be >= 1 or null, got {self.ndcg_k}")
         if self.negatives not in ("global", "local", "hybrid"):
             raise ValueError(f"model.reward.negatives must be 'global', 'local' or 'hybrid', got {self.negatives!r}")
-        for name in ("hard_negatives", "sampled_negatives"):
+        for name in ("hard_negatives", "sampled_negatives", "negative_users"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"model.reward.{name} must be an int >= 0, got {getattr(self, name)!r}")
         if self.negatives == "hybrid" and self.hard_negatives + self.sampled_negatives < 1:
@@ -127,6 +132,9 @@ class RewardSettings:
         if self.sampled_negatives and self.negatives != "hybrid":
             raise ValueError(f"model.reward.sampled_negatives={self.sampled_negatives} needs model.reward.negatives: "
                              f"hybrid, got {self.negatives!r} (which scores every negative already)")
+        if self.negative_users and self.measure != "margin":
+            raise ValueError(f"model.reward.negative_users={self.negative_users} needs model.reward.measure: margin"
+                             " (a mean over a sample of users estimates the margin; NDCG over a sample is another ranking)")
 
 
 class BidirectionalReward(NamedTuple):

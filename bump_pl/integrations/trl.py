@@ -70,7 +70,7 @@ class BumpReward:
         order = [i for r in rows for i in r]  # rollout r = u*G + g  ->  TRL position order[r]
         profiles = [_text(completions[i]) for i in order]
         heldout = [list(self.heldout[user]) for user in users]
-        scores = judge_scores(self.judge, profiles, heldout, self.settings)
+        scores = judge_scores(self.judge, profiles, heldout, self.settings, self.settings.negative_users)
         reward = rollout_reward(
             scores, num_users=len(users), group_size=self.group_size, heldout_per_user=len(heldout[0]), settings=self.settings
         ).total

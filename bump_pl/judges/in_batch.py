@@ -17,6 +17,11 @@ the score rows, gathered as in ``global``). Queries that chose the same candidat
 scores ``m`` of each query's other negatives, drawn with keys seeded by the query's text (so a
 query draws the same candidates on one process or many), and they stand in for the rest.
 
+Negative users (``negative_users = m``, :mod:`bump_pl.core.negative_users`): every user is scored
+against ``m`` other users only, drawn with a seed from every rank's held-out texts (the same draw
+on one process or many); one pair mask serves both directions, so a symmetric judge scores each
+drawn pair once. The unscored entries are 0 and :attr:`InBatchScores.scored` says which were scored.
+
 No Lightning here; plain ``torch.distributed`` (a no-op when it is not initialised).
 """
 
@@ -31,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from bump_pl.core.negative_users import negative_pair_mask
 from bump_pl.core.negatives import impute_from_sample, rank_unscored_last, sampled_negatives, scored_candidates
 from bump_pl.core.reward import RewardSettings, check_ranking_size, same_user_mask
 from bump_pl.judges.base import Direction, Judge, Retriever
@@ -49,6 +55,8 @@ class InBatchScores:
             every pair was scored.
         sampled_negatives: ``m`` of hybrid scores whose unscored entries were imputed from ``m``
             sampled ones per query (pass it to ``bidirectional_reward``: it sets the chance levels).
+        scored: ``[W*U*G, W*U*K]`` bool, the (profile, item) pairs scored with negative users (its
+            transpose for ``item_to_profile``; 0 elsewhere), None when every pair was scored.
     """
 
     profile_to_item: Tensor
@@ -57,6 +65,7 @@ class InBatchScores:
     first_user: int
     hard_negatives: int | None = None
     sampled_negatives: int = 0
+    scored: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -153,13 +162,15 @@ def score_chosen(judge: Judge, queries: list[str], candidates: list[str | None],
     return out
 
 
+def text_seed(text: str) -> int:
+    """A 63-bit seed from ``text`` (BLAKE2b): equal on every process and rank that holds the same text."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
 def text_keys(queries: list[str], num_candidates: int) -> Tensor:
-    """``[Q, C]`` uniform random keys, each row from a generator seeded by its query's text (BLAKE2b),
+    """``[Q, C]`` uniform random keys, each row from a generator seeded by its query's text (:func:`text_seed`),
     so the draw depends on the query and the candidate's global index, not on process or rank."""
-    rows = []
-    for query in queries:
-        seed = int.from_bytes(hashlib.blake2b(query.encode(), digest_size=8).digest(), "little") >> 1
-        rows.append(torch.rand(num_candidates, generator=torch.Generator().manual_seed(seed)))
+    rows = [torch.rand(num_candidates, generator=torch.Generator().manual_seed(text_seed(query))) for query in queries]
     return torch.stack(rows) if rows else torch.zeros(0, num_candidates)
 
 
@@ -214,6 +225,7 @@ def in_batch_scores(
     num_users: int,
     global_negatives: bool = True,
     hybrid: HybridNegatives | None = None,
+    negative_users: int = 0,
 ) -> InBatchScores:
     """Score ``U*G`` profiles and ``U*K`` held-out items of this rank in both directions.
 
@@ -223,11 +235,15 @@ def in_batch_scores(
         num_users: ``U`` on this rank (equal on every rank).
         global_negatives: rank against every rank's users (True) or only this rank's (False).
         hybrid: score only positives and hard negatives (:func:`hybrid_negatives`); None: every pair.
+        negative_users: score each user against this many other users of the ranking, drawn
+            uniformly (:mod:`bump_pl.core.negative_users`); 0: every user. Not with ``hybrid``.
 
     Raises:
         ValueError: when the ranking holds fewer than 2 users (no negatives, see
             :func:`bump_pl.core.reward.check_ranking_size`).
     """
+    if hybrid is not None and negative_users:
+        raise ValueError("in_batch_scores: hybrid and negative_users both choose the negatives; use one")
     rank, world = _world()
     negatives = "local" if not global_negatives else "hybrid" if hybrid is not None else "global"
     check_ranking_size(num_users, world, negatives)
@@ -241,9 +257,30 @@ def in_batch_scores(
         return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives,
                              hybrid.sampled_negatives)
     all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
+    if negative_users:
+        return _negative_user_scores(judge, profiles, items, all_profiles, all_items, num_users, rank, world, negative_users)
     profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
     if judge.symmetric:
         item_to_profile = profile_to_item.T
     else:
         item_to_profile = gather(judge.score(items, all_profiles, "item_to_profile").float())
     return InBatchScores(profile_to_item=profile_to_item, item_to_profile=item_to_profile, num_users=num_users * world, first_user=rank * num_users)
+
+
+def _negative_user_scores(judge: Judge, profiles: list[str], items: list[str], all_profiles: list[str],
+                          all_items: list[str], num_users: int, rank: int, world: int, negative_users: int) -> InBatchScores:
+    """:func:`in_batch_scores` with ``negative_users``: this rank's rows of one pair mask drawn from every
+    rank's items, scored (:func:`score_chosen`) and gathered; a symmetric judge's one matrix serves both."""
+    group_size, heldout_per_user = len(profiles) // num_users, len(items) // num_users
+    scored = negative_pair_mask(num_users * world, negative_users, group_size, heldout_per_user,
+                                text_seed("\x1f".join(all_items)))
+    gather = gather_rows if world > 1 else (lambda rows: rows)
+    mine = slice(rank * len(profiles), (rank + 1) * len(profiles))
+    profile_to_item = gather(score_chosen(judge, profiles, all_items, scored[mine], "profile_to_item"))
+    if judge.symmetric:
+        item_to_profile = profile_to_item.T
+    else:
+        mine = slice(rank * len(items), (rank + 1) * len(items))
+        item_to_profile = gather(score_chosen(judge, items, all_profiles, scored.T[mine], "item_to_profile"))
+    return InBatchScores(profile_to_item, item_to_profile, num_users * world, rank * num_users,
+                         scored=scored.to(profile_to_item.device))

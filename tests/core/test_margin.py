@@ -74,3 +74,63 @@ def test_one_user_and_hybrid_negatives_are_refused_in_one_line():
         RewardSettings(measure="margin", negatives="hybrid")
     with pytest.raises(ValueError, match=r"model.reward.measure must be 'ndcg' or 'margin', got 'rank'"):
         RewardSettings(measure="rank")
+
+
+def _loop_over(p2i, i2p, scored, U, G, K, alpha):
+    """The margin written out per rollout, the other users' means over the ``scored`` pairs only."""
+    out = []
+    for u in range(U):
+        for g in range(G):
+            r = u * G + g
+            own = [p2i[r, u * K + k] for k in range(K)]
+            others = [p2i[r, j] for j in range(U * K) if j // K != u and scored[r, j]]
+            backward = 0.0
+            for k in range(K):
+                j = u * K + k
+                rivals = [i2p[j, s] for s in range(U * G) if s // G != u and scored[s, j]]
+                backward += (i2p[j, r] - sum(rivals) / len(rivals)) / K
+            out.append(alpha * (sum(own) / K - sum(others) / len(others)) + (1 - alpha) * backward)
+    return torch.stack(out)
+
+
+def test_a_sample_of_negative_users_takes_the_other_users_means_over_the_sample():
+    from bump_pl.core.negative_users import negative_pair_mask
+
+    U, G, K, alpha = 5, 2, 3, 0.3
+    gen = torch.Generator().manual_seed(3)
+    p2i, i2p = torch.randn(U * G, U * K, generator=gen), torch.randn(U * K, U * G, generator=gen)
+    scored = negative_pair_mask(U, 2, G, K, seed=5)
+    sampled = margin_reward(p2i.masked_fill(~scored, 1e6), i2p.masked_fill(~scored.T, -1e6),
+                            num_users=U, group_size=G, heldout_per_user=K, alpha=alpha, scored=scored)
+    torch.testing.assert_close(sampled.total, _loop_over(p2i, i2p, scored, U, G, K, alpha))  # unscored never read
+    every = margin_reward(p2i, i2p, num_users=U, group_size=G, heldout_per_user=K, alpha=alpha,
+                          scored=torch.ones(U * G, U * K, dtype=torch.bool))
+    torch.testing.assert_close(every.total, margin_reward(p2i, i2p, num_users=U, group_size=G, heldout_per_user=K,
+                                                          alpha=alpha).total)
+    with pytest.raises(ValueError, match=r"^margin_reward: scored must be \[U\*G, U\*K\] = \(10, 15\), got \(15, 10\)"):
+        margin_reward(p2i, i2p, num_users=U, group_size=G, heldout_per_user=K, scored=scored.T)
+
+
+def test_the_margin_over_a_sample_of_users_is_unbiased():
+    # averaged over draws, the sampled margin of every rollout is the full margin (within 4 standard errors)
+    from bump_pl.core.negative_users import negative_pair_mask
+
+    U, G, K, draws = 6, 2, 2, 3000
+    gen = torch.Generator().manual_seed(0)
+    p2i = torch.randn(U * G, U * K, generator=gen) * torch.arange(1, U * K + 1)  # items differ a lot: a biased
+    full = margin_reward(p2i, p2i.T, num_users=U, group_size=G, heldout_per_user=K).total  # draw would show
+    sampled = torch.stack([
+        margin_reward(p2i, p2i.T, num_users=U, group_size=G, heldout_per_user=K,
+                      scored=negative_pair_mask(U, 2, G, K, seed)).total for seed in range(draws)
+    ])
+    standard_error = sampled.std(dim=0) / draws ** 0.5
+    assert bool(((sampled.mean(dim=0) - full).abs() < 4 * standard_error + 1e-6).all())
+    assert float(sampled.std(dim=0).min()) > 0  # the draws did differ
+
+
+def test_negative_users_need_the_margin():
+    with pytest.raises(ValueError, match=r"^model.reward.negative_users=2 needs model.reward.measure: margin"):
+        RewardSettings(negative_users=2)
+    with pytest.raises(ValueError, match=r"^model.reward.negative_users must be an int >= 0, got -1"):
+        RewardSettings(measure="margin", negative_users=-1)
+    assert RewardSettings(measure="margin", negative_users=3).negative_users == 3

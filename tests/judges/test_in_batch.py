@@ -1,5 +1,6 @@
 """In-batch scores under DDP equal one process holding every rank's users (gloo, 2 processes), in the
-global and the hybrid modes; hybrid scores are the judge's over positives + k hardest negatives."""
+global, the hybrid and the negative-users modes; hybrid scores are the judge's over positives + k
+hardest negatives, negative-user scores the judge's over the drawn pairs, each pair scored once."""
 
 import pytest
 import torch
@@ -52,11 +53,13 @@ def _texts(first_user: int, num_users: int):
     return profiles, items
 
 
-def _worker(rank: int, symmetric: bool, out: dict, hard_negatives: int | None = None, sampled: int = 0) -> None:
+def _worker(rank: int, symmetric: bool, out: dict, hard_negatives: int | None = None, sampled: int = 0,
+            negative_users: int = 0) -> None:
     profiles, items = _texts(rank * U, U)
     hybrid = None if hard_negatives is None else HybridNegatives(CharRetriever(), hard_negatives, sampled)
-    scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U, hybrid=hybrid)
+    scores = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=U, hybrid=hybrid, negative_users=negative_users)
     out[rank] = (scores.profile_to_item, scores.item_to_profile, scores.num_users, scores.first_user)
+    out[f"scored{rank}"] = scores.scored
     if hybrid is not None and not sampled:  # only the texts some rank chose cross ranks
         chosen = torch.zeros(2 * U * K, dtype=torch.bool)
         chosen[rank * U * K] = True  # rank 0 wants item 0, rank 1 wants item U*K (the other's first)
@@ -195,3 +198,45 @@ def test_hybrid_negatives_come_from_the_reward_settings_and_load_the_retriever_o
     hybrid = hybrid_negatives(settings)
     assert isinstance(hybrid.retriever, EmbeddingJudge) and (hybrid.hard_negatives, hybrid.sampled_negatives) == (3, 5)
     assert hybrid_negatives(settings).retriever is hybrid.retriever
+
+
+class CountingJudge(CharJudge):
+    """CharJudge that counts the (query, candidate) pairs it scores."""
+
+    def __init__(self, symmetric: bool):
+        super().__init__(symmetric)
+        self.pairs = 0
+
+    def score(self, queries, candidates, direction):
+        self.pairs += len(queries) * len(candidates)
+        return super().score(queries, candidates, direction)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_negative_users_score_the_drawn_pairs_and_a_symmetric_judge_each_once(symmetric):
+    users = 6
+    profiles, items = _texts(0, users)
+    full = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=users)
+    judge = CountingJudge(symmetric)
+    sampled = in_batch_scores(judge, profiles, items, num_users=users, negative_users=2)
+    scored = sampled.scored
+    assert scored.shape == (users * G, users * K) and scored.sum(dim=1).tolist() == [3 * K] * (users * G)
+    assert torch.equal(sampled.profile_to_item, torch.where(scored, full.profile_to_item, 0.0))
+    assert torch.equal(sampled.item_to_profile, torch.where(scored.T, full.item_to_profile, 0.0))
+    assert judge.pairs == int(scored.sum()) * (1 if symmetric else 2)  # half the 6 users' pairs, per direction
+    again = in_batch_scores(CharJudge(symmetric), profiles, items, num_users=users, negative_users=2)
+    assert torch.equal(again.scored, scored)  # the draw is the texts'
+    with pytest.raises(ValueError, match=r"^in_batch_scores: hybrid and negative_users both choose the negatives"):
+        in_batch_scores(judge, profiles, items, num_users=users, hybrid=_hybrid(1), negative_users=2)
+
+
+def test_negative_users_under_two_ranks_equal_one_process():
+    out = mp.Manager().dict()
+    run_on_ranks(_worker, True, out, None, 0, 2)
+    profiles, items = _texts(0, 2 * U)
+    single = in_batch_scores(CharJudge(True), profiles, items, num_users=2 * U, negative_users=2)
+    assert not bool(single.scored.all())  # some pairs were not scored
+    for rank in (0, 1):
+        p2i, i2p, num_users, first_user = out[rank]
+        assert torch.equal(p2i, single.profile_to_item) and torch.equal(i2p, single.item_to_profile)
+        assert torch.equal(out[f"scored{rank}"], single.scored)
