@@ -257,30 +257,25 @@ def in_batch_scores(
         return InBatchScores(profile_to_item, item_to_profile, num_users * world, first, hybrid.hard_negatives,
                              hybrid.sampled_negatives)
     all_profiles, all_items = (gather_texts(profiles), gather_texts(items)) if world > 1 else (profiles, items)
-    if negative_users:
-        return _negative_user_scores(judge, profiles, items, all_profiles, all_items, num_users, rank, world, negative_users)
-    profile_to_item = gather(judge.score(profiles, all_items, "profile_to_item").float())
+    scored = None
+    if negative_users:  # one draw on every rank: seeded by every rank's held-out texts
+        scored = negative_pair_mask(num_users * world, negative_users, len(profiles) // num_users,
+                                    len(items) // num_users, text_seed("\x1f".join(all_items)))
+    profile_to_item = gather(_score_rows(judge, profiles, all_items, scored, rank, "profile_to_item"))
     if judge.symmetric:
         item_to_profile = profile_to_item.T
     else:
-        item_to_profile = gather(judge.score(items, all_profiles, "item_to_profile").float())
-    return InBatchScores(profile_to_item=profile_to_item, item_to_profile=item_to_profile, num_users=num_users * world, first_user=rank * num_users)
+        item_to_profile = gather(_score_rows(judge, items, all_profiles, None if scored is None else scored.T, rank,
+                                             "item_to_profile"))
+    return InBatchScores(profile_to_item=profile_to_item, item_to_profile=item_to_profile, num_users=num_users * world,
+                         first_user=rank * num_users, scored=None if scored is None else scored.to(profile_to_item.device))
 
 
-def _negative_user_scores(judge: Judge, profiles: list[str], items: list[str], all_profiles: list[str],
-                          all_items: list[str], num_users: int, rank: int, world: int, negative_users: int) -> InBatchScores:
-    """:func:`in_batch_scores` with ``negative_users``: this rank's rows of one pair mask drawn from every
-    rank's items, scored (:func:`score_chosen`) and gathered; a symmetric judge's one matrix serves both."""
-    group_size, heldout_per_user = len(profiles) // num_users, len(items) // num_users
-    scored = negative_pair_mask(num_users * world, negative_users, group_size, heldout_per_user,
-                                text_seed("\x1f".join(all_items)))
-    gather = gather_rows if world > 1 else (lambda rows: rows)
-    mine = slice(rank * len(profiles), (rank + 1) * len(profiles))
-    profile_to_item = gather(score_chosen(judge, profiles, all_items, scored[mine], "profile_to_item"))
-    if judge.symmetric:
-        item_to_profile = profile_to_item.T
-    else:
-        mine = slice(rank * len(items), (rank + 1) * len(items))
-        item_to_profile = gather(score_chosen(judge, items, all_profiles, scored.T[mine], "item_to_profile"))
-    return InBatchScores(profile_to_item, item_to_profile, num_users * world, rank * num_users,
-                         scored=scored.to(profile_to_item.device))
+def _score_rows(judge: Judge, queries: list[str], candidates: list[str], scored: Tensor | None, rank: int,
+                direction: Direction) -> Tensor:
+    """``[Q, C]`` this rank's ``Q`` queries against every rank's candidates: every pair (``scored`` None,
+    one ``judge.score`` call) or this rank's rows of the global ``scored`` mask (:func:`score_chosen`, 0
+    elsewhere)."""
+    if scored is None:
+        return judge.score(queries, candidates, direction).float()
+    return score_chosen(judge, queries, candidates, scored[rank * len(queries) : (rank + 1) * len(queries)], direction)
