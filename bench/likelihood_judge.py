@@ -10,9 +10,11 @@ once, so a slow spell of the machine hits all of them), after one warm-up call e
 
 It also says what bfloat16 changes: the correlation of its scores with float32's and their largest
 difference over the scored pairs, and the correlation of the margin reward per rollout (what GRPO
-sees). Texts: with ``--data_dir`` (a LaMP-format MovieLens folder) the held-out items are the dev
-users' last ``K`` ratings written as ``likelihood_rating.yaml`` writes them and each profile is the
-user's ratings before them, cut to ``--profile_tokens``; without it, random words of those lengths.
+sees). The judge (template, scored span) and the held-out items' template are ``--overlay``'s
+(``experiments/overlays/likelihood_rating.yaml``). Texts: with ``--data_dir`` (a LaMP-format
+MovieLens folder) the held-out items are the dev users' last ``K`` ratings and each profile is the
+user's ratings before them, the most recent ``--profile_tokens`` tokens (``history_text``, the
+``history_budget`` baseline); without it, random words of those lengths.
 
     HF_HUB_OFFLINE=1 python bench/likelihood_judge.py --data_dir ../shared/data/movielens-rating
 """
@@ -27,42 +29,46 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
+from bump_pl.core.baselines import history_text
 from bump_pl.core.margin import margin_reward
+from bump_pl.data.item_template import ItemTemplate
 from bump_pl.judges import LikelihoodJudge
 from bump_pl.judges.in_batch import in_batch_scores
 
-TEMPLATE = "Profile of a movie watcher:\n{profile}\n\nA movie this user rated from 1 to 5:\n{item}"
+OVERLAY = Path(__file__).resolve().parents[1] / "experiments" / "overlays" / "likelihood_rating.yaml"
 WORDS = "the user enjoys drama comedy action thriller classic films rates generous harsh often rarely high low".split()
 
 
-def movielens_texts(data_dir: Path, users: int, group_size: int, heldout: int, profile_tokens: int,
-                    tokenizer) -> tuple[list[str], list[str]]:
-    """``(U*G profiles, U*K items)`` of the first ``users`` dev users with more than ``K`` ratings."""
+def movielens_texts(data_dir: Path, template: ItemTemplate, users: int, group_size: int, heldout: int,
+                    profile_tokens: int, tokenizer) -> tuple[list[str], list[str]]:
+    """``(U*G profiles, U*K items)`` of the first ``users`` dev users with more than ``K`` ratings,
+    every item written by ``template``."""
     profiles, items = [], []
     for user in json.loads((data_dir / "dev_questions.json").read_text(encoding="utf-8")):
-        history = user["profile"]
+        history = [template.render(item) for item in user["profile"]]
         if len(history) <= heldout:
             continue
-        items += [f"{it['title']} ({it['genres']}): rated {it['score']}" for it in history[-heldout:]]
-        text = "\n".join(f"{it['title']}: {it['score']}" for it in reversed(history[:-heldout]))
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:profile_tokens]
-        profiles += [tokenizer.decode(ids)] * group_size
+        items += history[-heldout:]
+        profiles += [history_text(history[:-heldout], tokenizer, profile_tokens)] * group_size
         if len(items) == users * heldout:
             return profiles, items
     raise SystemExit(f"bench/likelihood_judge.py: error: {data_dir} has fewer than {users} dev users with > {heldout} ratings")
 
 
-def random_texts(users: int, group_size: int, heldout: int, profile_tokens: int, rng: random.Random) -> tuple[list[str], list[str]]:
-    """``(U*G profiles, U*K items)`` of random words, items ending ``: rated N``."""
+def random_texts(users: int, group_size: int, heldout: int, profile_tokens: int, scored_after: str,
+                 rng: random.Random) -> tuple[list[str], list[str]]:
+    """``(U*G profiles, U*K items)`` of random words, items ending ``{scored_after} N``."""
     profiles = [" ".join(rng.choice(WORDS) for _ in range(profile_tokens)) for _ in range(users * group_size)]
-    items = [f"{' '.join(rng.choice(WORDS) for _ in range(8))}: rated {rng.randint(1, 5)}" for _ in range(users * heldout)]
+    items = [f"{' '.join(rng.choice(WORDS) for _ in range(8))}{scored_after} {rng.randint(1, 5)}" for _ in range(users * heldout)]
     return profiles, items
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="alias, folder, GGUF path or Hub id")
+    parser.add_argument("--overlay", type=Path, default=OVERLAY, help="the judge's overlay (model.judge, data.heldout_template)")
+    parser.add_argument("--model", default=None, help="the judge's model (default: the overlay's)")
     parser.add_argument("--data_dir", type=Path, default=None, help="LaMP-format MovieLens folder (default: random words)")
     parser.add_argument("--users", type=int, default=8, help="U")
     parser.add_argument("--samples", type=int, default=4, help="G, profiles per user")
@@ -73,13 +79,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    judges = {dtype: LikelihoodJudge(args.model, template=TEMPLATE, scored_after=": rated", dtype=dtype)
-              for dtype in ("float32", "bfloat16")}
+    overlay = yaml.safe_load(args.overlay.read_text(encoding="utf-8"))
+    judge_args = {**overlay["model"]["judge"]["init_args"], **({"model": args.model} if args.model else {})}
+    judges = {dtype: LikelihoodJudge(**{**judge_args, "dtype": dtype}) for dtype in ("float32", "bfloat16")}
     tokenizer = judges["float32"].tokenizer
     if args.data_dir is not None:
-        profiles, items = movielens_texts(args.data_dir, args.users, args.samples, args.heldout, args.profile_tokens, tokenizer)
+        template = ItemTemplate(**overlay["data"]["heldout_template"])
+        profiles, items = movielens_texts(args.data_dir, template, args.users, args.samples, args.heldout,
+                                          args.profile_tokens, tokenizer)
     else:
-        profiles, items = random_texts(args.users, args.samples, args.heldout, args.profile_tokens, random.Random(args.seed))
+        profiles, items = random_texts(args.users, args.samples, args.heldout, args.profile_tokens,
+                                       judge_args["scored_after"], random.Random(args.seed))
     settings = [(dtype, m) for dtype in judges for m in (0, args.negative_users)]
 
     def call(dtype: str, m: int):
@@ -98,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                for s in (full32, full16)]
     baseline = statistics.median(seconds[("float32", 0)])
     result: dict[str, object] = {
-        "model": args.model, "texts": "movielens" if args.data_dir else "random", "threads": torch.get_num_threads(),
+        "model": judge_args["model"], "texts": "movielens" if args.data_dir else "random", "threads": torch.get_num_threads(),
         "users": args.users, "group_size": args.samples, "heldout": args.heldout, "negative_users": args.negative_users,
         "pairs": {f"{d}/m={m}": int(scores[(d, m)].scored.sum()) if m else full32.numel() for d, m in settings},
         "seconds": {f"{d}/m={m}": statistics.median(seconds[(d, m)]) for d, m in settings},
