@@ -13,6 +13,13 @@ is ``profile`` unless given. Every run must have answered the same question ids 
 (checked). The first run is the reference: the table gives each run's metrics (the task's official
 LaMP metric) and ``reference - run``, 95% paired-bootstrap intervals over users (each drawn user
 with all their questions; one seeded set of resamples for all).
+
+``LABEL=DIR+DIR...`` pools runs of one recipe (other training seeds): each question is answered once
+by every folder, so the pooled MAE is the mean of the folders' MAEs (RMSE: the root of their pooled
+squared errors), and a run of one folder is repeated as often, so every difference stays paired
+over users. The intervals are over users, with the seeds fixed: they say nothing of a third seed.
+
+    python experiments/compare_downstream.py rating_first=runs/sft-rs-dev+runs/sft-rs1-dev untrained=runs/sft-rs-dev:untrained_profile
 """
 
 from __future__ import annotations
@@ -71,25 +78,34 @@ def read_answers(folder: Path, variant: str, kind: str) -> tuple[str, Answers]:
     return str(task), {row["id"]: (row["user_id"], row["gold"], answer) for row, answer in picked}
 
 
-def compare(runs: dict[str, tuple[Path, str]], *, kind: str = "expected", samples: int = 1000, seed: int = 0) -> str:
-    """The markdown comparison of ``{label: (folder, variant)}``; the first label is the reference."""
+Run = tuple[Path | tuple[Path, ...], str]  # (folder, or the folders pooled, variant)
+
+
+def compare(runs: dict[str, Run], *, kind: str = "expected", samples: int = 1000, seed: int = 0) -> str:
+    """The markdown comparison of ``{label: (folder or folders, variant)}``; the first label is the
+    reference. Each run pools one folder or ``S`` folders, the same ``S`` for all that pool."""
     labels = list(runs)
-    read = {label: read_answers(folder, variant, kind) for label, (folder, variant) in runs.items()}
-    (task, reference), (first_folder, _) = read[labels[0]], runs[labels[0]]
-    for label in labels[1:]:
-        other_task, answers = read[label]
-        folder = runs[label][0]
-        if other_task != task:
-            raise CompareError(f"{folder}: scored as {other_task}, not {task} as {first_folder}")
-        if answers.keys() != reference.keys():
-            raise CompareError(f"{folder}: answered other questions than {first_folder} ({len(answers)} vs {len(reference)};"
-                               " the same split and --questions_per_user?)")
-        if any(answers[key][:2] != reference[key][:2] for key in reference):
-            raise CompareError(f"{folder}: a question's user or gold differs from {first_folder}'s")
+    folders = {label: (folder,) if isinstance(folder, Path) else tuple(folder) for label, (folder, _) in runs.items()}
+    read = {label: [read_answers(folder, runs[label][1], kind) for folder in folders[label]] for label in labels}
+    (task, reference), first_folder = read[labels[0]][0], folders[labels[0]][0]
+    for label in labels:
+        for folder, (other_task, answers) in zip(folders[label], read[label]):
+            if other_task != task:
+                raise CompareError(f"{folder}: scored as {other_task}, not {task} as {first_folder}")
+            if answers.keys() != reference.keys():
+                raise CompareError(f"{folder}: answered other questions than {first_folder} ({len(answers)} vs {len(reference)};"
+                                   " the same split and --questions_per_user?)")
+            if any(answers[key][:2] != reference[key][:2] for key in reference):
+                raise CompareError(f"{folder}: a question's user or gold differs from {first_folder}'s")
+    pooled = max(len(group) for group in folders.values())
+    for label, group in folders.items():
+        if len(group) not in (1, pooled):
+            raise CompareError(f"{label}: pools {len(group)} folders and another run {pooled}; give each run 1 or {pooled}")
     ids = list(reference)  # the reference's order: its own variants' intervals come out as in its report
     keys = ["profile"] + [f"run{i}" for i in range(1, len(labels))]  # bootstrap_report compares "profile" with the rest
-    answers = {key: [read[label][1][i][2] for i in ids] for key, label in zip(keys, labels)}
-    golds, users = [reference[i][1] for i in ids], [reference[i][0] for i in ids]
+    answers = {key: [read[label][min(copy, len(read[label]) - 1)][1][i][2] for copy in range(pooled) for i in ids]
+               for key, label in zip(keys, labels)}
+    golds, users = [reference[i][1] for i in ids] * pooled, [reference[i][0] for i in ids] * pooled
     metrics, differences = bootstrap_report(task, answers, golds, keys[1:], users, samples=samples, seed=seed)
     names = list(metrics["profile"])
     run_rows = [[label, f"`{runs[label][1]}`", *(_cell(metrics[key][name]) for name in names)] for key, label in zip(keys, labels)]
@@ -98,31 +114,31 @@ def compare(runs: dict[str, tuple[Path, str]], *, kind: str = "expected", sample
     return "\n".join([
         f"# Runs compared downstream ({task}, {KINDS[kind]})", "",
         f"{len(ids)} questions of {len(set(users))} users; runs: "
-        + ", ".join(f"{label} = {folder}" for label, (folder, _) in runs.items())
+        + ", ".join(f"{label} = {' + '.join(map(str, group))}" for label, group in folders.items())
         + f"; {samples} paired resamples of users, seed {seed}, 95% percentile intervals", "",
         markdown_table(["run", "variant", *names], run_rows), "",
         markdown_table(["difference", *names], difference_rows), "",
     ])
 
 
-def parse_run(spec: str, seen: dict) -> tuple[str, tuple[Path, str]]:
-    """``LABEL=DIR[:VARIANT]`` as ``(label, (folder, variant))``."""
+def parse_run(spec: str, seen: dict) -> tuple[str, Run]:
+    """``LABEL=DIR[+DIR...][:VARIANT]`` as ``(label, (folders, variant))``."""
     label, sep, rest = spec.partition("=")
     if not sep or not label or label in seen or not rest:
-        raise CompareError(f"{spec}: expected a new LABEL=DIR[:VARIANT] (labels unique)")
-    folder, _, variant = rest.partition(":")
-    return label, (Path(folder), variant or "profile")
+        raise CompareError(f"{spec}: expected a new LABEL=DIR[+DIR...][:VARIANT] (labels unique)")
+    folders, _, variant = rest.partition(":")
+    return label, (tuple(Path(folder) for folder in folders.split("+")), variant or "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compare_downstream.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", help="LABEL=DIR[:VARIANT], the reference first (VARIANT: profile)")
+    parser.add_argument("runs", nargs="+", help="LABEL=DIR[+DIR...][:VARIANT], the reference first (VARIANT: profile; +: runs pooled)")
     parser.add_argument("--kind", choices=sorted(KINDS), default="expected", help="which answer of bump-downstream folders")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        runs: dict[str, tuple[Path, str]] = {}
+        runs: dict[str, Run] = {}
         for spec in args.runs:
             label, run = parse_run(spec, runs)
             runs[label] = run

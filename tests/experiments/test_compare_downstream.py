@@ -102,3 +102,31 @@ def test_a_missing_variant_or_folder_is_one_line_on_stderr(tmp_path: Path, capsy
     assert "report.json: no metric_task" in capsys.readouterr().err
     assert compare_downstream.main([f"a={first}", f"a={first}"]) == 2
     assert "labels unique" in capsys.readouterr().err
+
+
+def _tables(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+def test_pooled_runs_average_their_mae_and_a_run_pooled_with_a_copy_of_itself_changes_no_figure(tmp_path: Path) -> None:
+    a, a_again = _downstream(tmp_path / "a", {"profile": A}), _downstream(tmp_path / "a_again", {"profile": A})
+    b = _downstream(tmp_path / "b", {"profile": B})
+    single = compare_downstream.compare({"a": (a, "profile"), "b": (b, "profile")}, samples=200, seed=3)
+    doubled = compare_downstream.compare({"a": ((a, a_again), "profile"), "b": (b, "profile")}, samples=200, seed=3)
+    assert _tables(doubled) == _tables(single)  # every question twice, every user's share unchanged
+    text = compare_downstream.compare({"ab": ((a, b), "profile"), "b": (b, "profile")}, samples=200, seed=3)
+    assert "| ab | `profile` | 0.500 [" in text  # (4/6 + 2/6) / 2
+    assert "| ab − b | +0.167 [" in text  # 0.5 - 2/6
+    assert f"ab = {a} + {b}" in text and "6 questions of 3 users" in text
+
+
+def test_pools_of_other_sizes_and_a_pooled_folder_of_other_questions_are_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    a, b, c = (_downstream(tmp_path / name, {"profile": A}) for name in "abc")
+    assert compare_downstream.main([f"two={a}+{b}", f"three={a}+{b}+{c}"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "two: pools 2 folders and another run 3; give each run 1 or 3" in error
+    fewer = _downstream(tmp_path / "fewer", {"profile": A[:4]}, QUESTIONS[:4])
+    assert compare_downstream.main([f"a={a}", f"pool={b}+{fewer}"]) == 2
+    assert "fewer: answered other questions than" in capsys.readouterr().err
+    assert compare_downstream.main([f"pool={a}+{b}", f"c={c}"]) == 0
+    assert f"pool = {a} + {b}" in capsys.readouterr().out
