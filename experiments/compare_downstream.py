@@ -86,6 +86,10 @@ def compare(runs: dict[str, Run], *, kind: str = "expected", samples: int = 1000
     reference. Each run pools one folder or ``S`` folders, the same ``S`` for all that pool."""
     labels = list(runs)
     folders = {label: (folder,) if isinstance(folder, Path) else tuple(folder) for label, (folder, _) in runs.items()}
+    pooled = max(len(group) for group in folders.values())
+    for label, group in folders.items():
+        if len(group) not in (1, pooled):
+            raise CompareError(f"{label}: pools {len(group)} folders and another run {pooled}; give each run 1 or {pooled}")
     read = {label: [read_answers(folder, runs[label][1], kind) for folder in folders[label]] for label in labels}
     (task, reference), first_folder = read[labels[0]][0], folders[labels[0]][0]
     for label in labels:
@@ -97,10 +101,6 @@ def compare(runs: dict[str, Run], *, kind: str = "expected", samples: int = 1000
                                    " the same split and --questions_per_user?)")
             if any(answers[key][:2] != reference[key][:2] for key in reference):
                 raise CompareError(f"{folder}: a question's user or gold differs from {first_folder}'s")
-    pooled = max(len(group) for group in folders.values())
-    for label, group in folders.items():
-        if len(group) not in (1, pooled):
-            raise CompareError(f"{label}: pools {len(group)} folders and another run {pooled}; give each run 1 or {pooled}")
     ids = list(reference)  # the reference's order: its own variants' intervals come out as in its report
     keys = ["profile"] + [f"run{i}" for i in range(1, len(labels))]  # bootstrap_report compares "profile" with the rest
     answers = {key: [read[label][min(copy, len(read[label]) - 1)][1][i][2] for copy in range(pooled) for i in ids]
