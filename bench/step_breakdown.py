@@ -15,7 +15,7 @@ functions that make up a step (their names are the phases of ``BumpModule.traini
 Figures are seconds over the whole run and per training step (``training_step`` calls). Profiling
 adds a small, even overhead (time is in torch's kernels). The last line is JSON.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/step_breakdown.py --config configs/movielens.yaml \\
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/step_breakdown.py --config configs/movielens_minilm.yaml \\
         --trainer.max_steps 4 --trainer.val_check_interval 4 --trainer.limit_val_batches 2
 """
 

@@ -1,6 +1,6 @@
 """Check a judge before training against it: can it tell users apart from their own history?
 
-    python experiments/judge_check.py --config configs/movielens.yaml \
+    python experiments/judge_check.py --config configs/movielens_minilm.yaml \
         --config experiments/overlays/likelihood_rating.yaml --out runs/judge-check-likelihood
 
 A judge is a measurement instrument. If it cannot rank a user's held-out interactions above other

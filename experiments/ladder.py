@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                              " global ranks every other user of the group")
     parser.add_argument("--judge", type=Path, default=None, metavar="YAML",
                         help="score with this config's or overlay's model.judge (default: the run's);"
-                             " e.g. configs/movielens.yaml, the MiniLM yardstick")
+                             " e.g. configs/movielens_minilm.yaml, the MiniLM yardstick")
     args = parser.parse_args(argv)
     try:
         if args.out.exists():

@@ -147,7 +147,8 @@ def _run(command: list[str], log: Path) -> None:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overlays", type=Path, nargs="+", help="config overlays composed over --base, in order")
-    parser.add_argument("--base", type=Path, default=REPO / "configs" / "movielens.yaml")
+    parser.add_argument("--base", type=Path, default=REPO / "configs" / "movielens_minilm.yaml",
+                        help="the config the overlays compose over (default: the MiniLM configuration, C)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments", help="where the runs go")
     parser.add_argument("--no-downstream", action="store_true", help="skip bump-downstream (judge figures only)")
     parser.add_argument("--downstream-args", default="", help="extra bump-downstream arguments, one string")

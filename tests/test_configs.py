@@ -15,10 +15,10 @@ ROOT_DOCS = CONFIGS.parent / "docs"
 OVERLAYS = sorted((CONFIGS / "strategy").glob("*.yaml"))
 LAMP_BASE = CONFIGS / "lamp" / "base.yaml"
 CPU_BASE = CONFIGS / "cpu" / "base.yaml"
-CPU_RUNS = ("tiny", "demo", "movielens")
+CPU_RUNS = ("tiny", "demo", "movielens_minilm", "movielens")
 LAMP_TASKS = sorted((CONFIGS / "lamp").glob("LaMP_*.yaml"))
 #: Every run a README command starts, as the configs it gives (several --config compose, left to right).
-RUNS = [(CONFIGS / name,) for name in ("tiny.yaml", "demo.yaml", "movielens.yaml")] + [(LAMP_BASE, task) for task in LAMP_TASKS]
+RUNS = [(CONFIGS / f"{name}.yaml",) for name in CPU_RUNS] + [(LAMP_BASE, task) for task in LAMP_TASKS]
 #: The old LaMP configs' downstream answer lengths (``max_new_tokens`` of their DownstreamEvalCallback).
 ANSWER_TOKENS = {"LaMP_1": 4, "LaMP_2": 8, "LaMP_3": 4, "LaMP_4": 64, "LaMP_5": 64, "LaMP_6": 64, "LaMP_7": 64}
 
@@ -43,7 +43,7 @@ def _name(configs: tuple[Path, ...]) -> str:
 
 def test_every_config_is_covered():
     names = {path.relative_to(CONFIGS).as_posix() for path in CONFIGS.rglob("*.yaml")}
-    expected = {"tiny.yaml", "demo.yaml", "cpu/base.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
+    expected = {"tiny.yaml", "demo.yaml", "movielens_minilm.yaml", "movielens.yaml", "cpu/base.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
     expected |= {f"strategy/{name}.yaml" for name in ("ddp", "fsdp", "deepspeed")}
     tested = {config.relative_to(CONFIGS).as_posix() for run in RUNS for config in run} | {
         path.relative_to(CONFIGS).as_posix() for path in OVERLAYS
@@ -95,6 +95,8 @@ def test_strategy_overlay_composes(base, overlay, capsys):
 
 
 EXPERIMENT_OVERLAYS = sorted((CONFIGS.parent / "experiments" / "overlays").glob("*.yaml"))
+#: The overlays of experiments/results.md whose recipe configs/movielens.yaml ships, in the order they were run.
+SHIPPED_RECIPE = ("likelihood_rating", "margin", "rating_start", "judge_bf16", "negative_users")
 
 
 def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -107,8 +109,8 @@ def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 @pytest.mark.parametrize("overlay", EXPERIMENT_OVERLAYS, ids=lambda p: p.name)
-def test_experiment_overlay_composes_with_movielens(overlay, capsys):
-    resolved = _print_config(capsys, CONFIGS / "movielens.yaml", overlay)
+def test_experiment_overlay_composes_with_the_experiments_base(overlay, capsys):
+    resolved = _print_config(capsys, CONFIGS / "movielens_minilm.yaml", overlay)
     for path, value in _leaves(yaml.safe_load(overlay.read_text())).items():
         node = resolved
         for key in path.split("."):
@@ -117,14 +119,27 @@ def test_experiment_overlay_composes_with_movielens(overlay, capsys):
     assert resolved["model"]["model"] == "smollm2-135m-instruct"  # the base config survives the overlay
 
 
+def test_the_shipped_movielens_config_is_the_measured_recipe(capsys):
+    """configs/movielens.yaml resolves to the experiments' base with the recipe's overlays (as
+    experiments/run.py composed them for docs/results.md), but for the run's name and length."""
+    shipped = _leaves(_print_config(capsys, CONFIGS / "movielens.yaml"))
+    overlays = [CONFIGS.parent / "experiments" / "overlays" / f"{name}.yaml" for name in SHIPPED_RECIPE]
+    measured = _leaves(_print_config(capsys, CONFIGS / "movielens_minilm.yaml", *overlays))
+    differing = {path for path in shipped.keys() | measured.keys() if shipped.get(path) != measured.get(path)}
+    assert differing == {"trainer.logger.init_args.name", "trainer.max_steps", "trainer.val_check_interval"}
+    assert shipped["trainer.max_steps"] == 16  # the length every downstream figure of the recipe was measured at
+    assert shipped["model.judge.class_path"] == "bump_pl.judges.LikelihoodJudge"
+
+
 @pytest.mark.parametrize("name", CPU_RUNS)
 def test_a_cpu_config_is_a_short_overlay_of_the_one_cpu_base(name):
-    text = (CONFIGS / f"{name}.yaml").read_text()
-    assert len(text.splitlines()) <= 30 and "# base: cpu/base.yaml" in text.splitlines()
+    path = CONFIGS / f"{name}.yaml"
+    assert len(path.read_text().splitlines()) <= 30 and Path(with_bases(str(path))[0]) == CPU_BASE
 
 
 #: Values the CPU configs had as whole files (before they became overlays of cpu/base.yaml), one per
-#: block the base now holds; the full resolved configs were compared line by line when they moved.
+#: block the base now holds; the full resolved configs were compared line by line when they moved
+#: (movielens_minilm was configs/movielens.yaml until 2026-12-07, when the likelihood recipe took the name).
 OLD_VALUES = {
     "tiny": {"trainer.accelerator": "cpu", "trainer.max_steps": 4, "trainer.logger.init_args.name": "tiny",
              "trainer.default_root_dir": "runs/tiny", "model.judge.init_args.model": "tiny-random-encoder",
@@ -136,14 +151,14 @@ OLD_VALUES = {
              "model.lora.rank": 16, "model.sampling.max_new_tokens": 32, "model.grad_budget_tokens": 0,
              "optimizer.init_args.lr": 0.0005, "data.users_per_batch": 4, "data.max_prompt_tokens": 256,
              "trainer.enable_model_summary": False, "data.synthetic.num_users": 80},
-    "movielens": {"trainer.accelerator": "cpu", "trainer.max_steps": 32, "trainer.logger.init_args.name": "movielens",
-                  "model.judge.class_path": "bump_pl.judges.EmbeddingJudge", "model.reward.copy_penalty": 0.5,
-                  "model.lora.alpha": 32.0, "model.log_samples_every_n_steps": 4, "model.grad_budget_tokens": 0,
-                  "data.task": "MovieLens_rating", "data.users_per_batch": 8, "data.heldout_per_user": 2},
+    "movielens_minilm": {"trainer.accelerator": "cpu", "trainer.max_steps": 32, "trainer.logger.init_args.name": "movielens_minilm",
+                         "model.judge.class_path": "bump_pl.judges.EmbeddingJudge", "model.reward.copy_penalty": 0.5,
+                         "model.lora.alpha": 32.0, "model.log_samples_every_n_steps": 4, "model.grad_budget_tokens": 0,
+                         "data.task": "MovieLens_rating", "data.users_per_batch": 8, "data.heldout_per_user": 2},
 }
 
 
-@pytest.mark.parametrize("name", CPU_RUNS)
+@pytest.mark.parametrize("name", OLD_VALUES)
 def test_a_cpu_overlay_resolves_to_what_the_whole_file_said(name, capsys):
     resolved = _print_config(capsys, CONFIGS / f"{name}.yaml")
     for path, value in OLD_VALUES[name].items():
@@ -152,7 +167,7 @@ def test_a_cpu_overlay_resolves_to_what_the_whole_file_said(name, capsys):
             node = node[key]
         assert node == value, path
     callbacks = [cb["class_path"].rsplit(".", 1)[-1] for cb in resolved["trainer"]["callbacks"]]
-    expected = ["ModelCheckpoint", "ProfileWriter"] if name == "movielens" else [
+    expected = ["ModelCheckpoint", "ProfileWriter"] if name == "movielens_minilm" else [
         "ModelCheckpoint", "ProfileCacheCallback", "DownstreamEvalCallback", "ProfileWriter"]
     assert callbacks == expected
 

@@ -25,7 +25,8 @@ from bump_pl.data import read_lamp
 from gloo_ranks import free_port
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
-MOVIELENS = TINY.with_name("movielens.yaml")
+#: The shipped MovieLens configs: the likelihood judge's recipe and the MiniLM configuration under it.
+MOVIELENS = ("movielens", "movielens_minilm")
 DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
 pytestmark = pytest.mark.slow
 
@@ -156,12 +157,13 @@ def _scalar_events(run: Path) -> dict[str, list[float]]:
     return values
 
 
-def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movielens_dir):
-    """A step between two validations of the real dev users, as `configs/movielens.yaml` runs them."""
+@pytest.mark.parametrize("config", MOVIELENS)
+def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movielens_dir, config):
+    """A step between two validations of the real dev users, as the shipped config runs them."""
     size = ["--trainer.max_steps", "1", "--trainer.val_check_interval", "1", "--trainer.limit_val_batches", "1"]
-    done = _bump(tmp_path, "fit", "--config", str(MOVIELENS), "--data.data_dir", str(movielens_dir), *DDP, *size)
+    done = _bump(tmp_path, "fit", "--config", str(TINY.with_name(f"{config}.yaml")), "--data.data_dir", str(movielens_dir), *DDP, *size)
     assert "Starting with 2 processes" in done.stdout + done.stderr
-    (run,) = (tmp_path / "runs" / "movielens").iterdir()
+    (run,) = (tmp_path / "runs" / config).iterdir()
     assert _global_step(run / "checkpoints" / "last.ckpt") == 1
     logged = _scalar_events(run)
     for tag in ("val/ndcg", "val/ndcg_history_budget", "val/ndcg_history_full"):

@@ -8,7 +8,8 @@ is refused with the nearest shipped name, and a file that is not valid YAML with
 lists them and copies one out to be edited.
 
 A config can be an overlay: a ``# base: NAME`` line in its leading comments puts that config before it
-(``tiny``, ``demo`` and ``movielens`` over ``cpu/base``), as if both were given with ``--config``.
+(``tiny``, ``demo`` and ``movielens_minilm`` over ``cpu/base``, ``movielens`` over ``movielens_minilm``),
+as if both were given with ``--config``, recursively.
 ``NAME`` is a path relative to the overlay's folder, else a shipped config's name (so a copy made
 with ``bump configs copy`` keeps its base).
 """
