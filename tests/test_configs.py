@@ -43,7 +43,7 @@ def _name(configs: tuple[Path, ...]) -> str:
 
 def test_every_config_is_covered():
     names = {path.relative_to(CONFIGS).as_posix() for path in CONFIGS.rglob("*.yaml")}
-    expected = {"tiny.yaml", "demo.yaml", "movielens_minilm.yaml", "movielens.yaml", "cpu/base.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
+    expected = {*(f"{name}.yaml" for name in CPU_RUNS), "cpu/base.yaml", "lamp/base.yaml", *(f"lamp/LaMP_{k}.yaml" for k in range(1, 8))}
     expected |= {f"strategy/{name}.yaml" for name in ("ddp", "fsdp", "deepspeed")}
     tested = {config.relative_to(CONFIGS).as_posix() for run in RUNS for config in run} | {
         path.relative_to(CONFIGS).as_posix() for path in OVERLAYS
@@ -151,7 +151,8 @@ OLD_VALUES = {
              "model.lora.rank": 16, "model.sampling.max_new_tokens": 32, "model.grad_budget_tokens": 0,
              "optimizer.init_args.lr": 0.0005, "data.users_per_batch": 4, "data.max_prompt_tokens": 256,
              "trainer.enable_model_summary": False, "data.synthetic.num_users": 80},
-    "movielens_minilm": {"trainer.accelerator": "cpu", "trainer.max_steps": 32, "trainer.logger.init_args.name": "movielens_minilm",
+    "movielens_minilm": {"trainer.accelerator": "cpu", "trainer.max_steps": 32,
+                         "trainer.logger.init_args.name": "movielens_minilm",
                          "model.judge.class_path": "bump_pl.judges.EmbeddingJudge", "model.reward.copy_penalty": 0.5,
                          "model.lora.alpha": 32.0, "model.log_samples_every_n_steps": 4, "model.grad_budget_tokens": 0,
                          "data.task": "MovieLens_rating", "data.users_per_batch": 8, "data.heldout_per_user": 2},

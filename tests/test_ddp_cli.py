@@ -161,7 +161,8 @@ def _scalar_events(run: Path) -> dict[str, list[float]]:
 def test_shipped_movielens_config_validates_and_trains_under_ddp(tmp_path, movielens_dir, config):
     """A step between two validations of the real dev users, as the shipped config runs them."""
     size = ["--trainer.max_steps", "1", "--trainer.val_check_interval", "1", "--trainer.limit_val_batches", "1"]
-    done = _bump(tmp_path, "fit", "--config", str(TINY.with_name(f"{config}.yaml")), "--data.data_dir", str(movielens_dir), *DDP, *size)
+    shipped = TINY.with_name(f"{config}.yaml")
+    done = _bump(tmp_path, "fit", "--config", str(shipped), "--data.data_dir", str(movielens_dir), *DDP, *size)
     assert "Starting with 2 processes" in done.stdout + done.stderr
     (run,) = (tmp_path / "runs" / config).iterdir()
     assert _global_step(run / "checkpoints" / "last.ckpt") == 1
